@@ -1,0 +1,47 @@
+# The two commands a user needs: `make run` and `make test`. Both create .venv if missing and
+# install the project into it first (the install is redone only when pyproject.toml changes).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+CORES ?= all
+
+.PHONY: install run test lint test-slow bench report clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,slurm]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Run the default workflow (config.yaml: synthetic demo dataset) end to end.
+run: install
+	$(BIN)/snakemake --cores $(CORES)
+
+## Whole test suite (pytest exit code 5, "no tests collected", fails like any other) and linters.
+test: install
+	$(BIN)/pytest
+	$(MAKE) lint
+
+lint: install
+	$(BIN)/ruff check src scripts tests benchmarks
+	$(BIN)/ruff format --check src scripts tests benchmarks
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakemake --lint
+
+## Checks too slow for CI (paper-scale): see README "Tests".
+test-slow: install
+	$(BIN)/pytest -m slow
+
+## Speed benchmarks (writes results/bench/*.csv and results/bench/summary.md).
+bench: install
+	$(BIN)/python benchmarks/run_all.py --out results/bench
+
+## HTML report of the last run.
+report: install
+	$(BIN)/snakemake --report results/report.html
+
+clean:
+	rm -rf results resources/synthetic resources/smoke .snakemake

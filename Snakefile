@@ -1,0 +1,22 @@
+# Deep active learning for pornography recognition (Hor et al., IJTech 2022), as a workflow.
+# Table of contents: each stage's rules live in workflow/rules/<stage>.smk, their entry points in
+# scripts/<rule>.py, and the computation in src/alnsfw/<stage>/.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"  # config validation, video list, targets
+include: "workflow/rules/data.smk"  # synthetic videos -> keyframes.h5 -> folds and splits
+include: "workflow/rules/features.smk"  # frozen-trunk feature cache and augmentation bank
+include: "workflow/rules/experiment.smk"  # active-learning runs and full-supervision baselines
+include: "workflow/rules/report.smk"  # Table 2, figures, summary statistics
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),
