@@ -43,3 +43,53 @@ def check_config(config: dict[str, Any]) -> None:
     bad = [f for f in config["splits"]["folds"] if f >= n_folds]
     if bad:
         raise ConfigError(f"splits.folds has {bad}, but splits.n_folds is {n_folds}.")
+    check_data_config(config)
+
+
+def _check_pattern(key: str, pattern: str, required: str) -> None:
+    try:
+        pattern.format(fold=0, others="1234")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(
+            f"{key} = '{pattern}' is not a valid pattern ({exc!r}); the only placeholders are "
+            "{fold} (the fold number) and {others} (the other fold numbers, e.g. 1234)."
+        ) from exc
+    if required not in pattern:
+        raise ConfigError(
+            f"{key} = '{pattern}' lacks {required}, so every fold would read the same file."
+        )
+
+
+def check_data_config(config: dict[str, Any]) -> None:
+    """Checks of the data, synthetic and keyframes sections that need more than one key."""
+    data, synth = config["data"], config["synthetic"]
+    n_folds = config["splits"]["n_folds"]
+    _check_pattern("data.test_list", data["test_list"], "{fold}")
+    if "{fold}" not in data["train_list"]:
+        _check_pattern("data.train_list", data["train_list"], "{others}")
+    if data["source"] == "synthetic":
+        lo, hi = synth["shots_per_video"]
+        if lo > hi:
+            raise ConfigError(f"synthetic.shots_per_video = [{lo}, {hi}]: give [min, max].")
+        if any(side % 2 for side in synth["frame_size"]):
+            raise ConfigError(
+                f"synthetic.frame_size = {synth['frame_size']}: MJPG needs even width and "
+                "height; round them to even numbers."
+            )
+        n_videos = sum(synth["videos"].values())
+        if n_videos < n_folds:
+            raise ConfigError(
+                f"synthetic.videos has {n_videos} videos in all, fewer than splits.n_folds = "
+                f"{n_folds}: some test folds would be empty. Add videos."
+            )
+    elif (Path(data["root"]) / "Database").is_dir():
+        from alnsfw.data.layout import config_fold_list_paths
+
+        for fold, (test, train) in config_fold_list_paths(config).items():
+            for path, key in ((test, "data.test_list"), (train, "data.train_list")):
+                if not path.is_file():
+                    raise ConfigError(
+                        f"Fold list '{path}' (fold {fold}, from {key}) does not exist. NPDI "
+                        "ships test/fold<i>_video.txt and training/fold<others>_video.txt; put "
+                        f"them under data.root or set {key} to the pattern your copy uses."
+                    )

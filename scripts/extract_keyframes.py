@@ -1,0 +1,20 @@
+"""Rule extract_keyframes: one video's keyframes (extracted or shipped) -> its HDF5 shard."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
+
+from alnsfw.data.entry import run_logged
+from alnsfw.data.stages import extract_keyframes
+
+run_logged(
+    extract_keyframes,
+    snakemake.log[0],
+    video=snakemake.wildcards.video,
+    video_class=snakemake.params.video_class,
+    source=snakemake.params.source,
+    inputs=list(snakemake.input),
+    out=snakemake.output[0],
+    keyframes=snakemake.params.keyframes,
+)

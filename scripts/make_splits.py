@@ -1,0 +1,20 @@
+"""Rule make_splits: check the fold lists, write one fold's pool/val/test split for one seed."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
+
+from alnsfw.data.entry import run_logged
+from alnsfw.data.stages import make_splits
+
+run_logged(
+    make_splits,
+    snakemake.log[0],
+    manifest=snakemake.input.manifest,
+    out=snakemake.output[0],
+    fold=int(snakemake.wildcards.fold),
+    seed=int(snakemake.wildcards.seed),
+    data=snakemake.params.data,
+    splits=snakemake.params.splits,
+)

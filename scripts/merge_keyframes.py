@@ -1,0 +1,19 @@
+"""Rule merge_keyframes: all shards + per-frame labels -> keyframes.h5 and manifest.csv."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
+
+from alnsfw.data.entry import run_logged
+from alnsfw.data.stages import merge_keyframes
+
+run_logged(
+    merge_keyframes,
+    snakemake.log[0],
+    shards=list(snakemake.input.shards),
+    out_h5=snakemake.output.h5,
+    out_manifest=snakemake.output.manifest,
+    frame_labels=snakemake.input.labels[0] if snakemake.input.labels else None,
+    on_missing=snakemake.params.on_missing,
+)

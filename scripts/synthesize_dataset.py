@@ -1,0 +1,19 @@
+"""Rule synthesize_dataset: write the synthetic NPDI-like dataset (videos, fold lists, labels)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
+
+from alnsfw.data.entry import run_logged
+from alnsfw.data.stages import synthesize_dataset
+
+run_logged(
+    synthesize_dataset,
+    snakemake.log[0],
+    root=snakemake.params.root,
+    cfg=snakemake.params.synthetic,
+    n_folds=snakemake.params.n_folds,
+    test_pattern=snakemake.params.test_list,
+    train_pattern=snakemake.params.train_list,
+)

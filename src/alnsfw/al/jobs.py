@@ -1,0 +1,148 @@
+"""One Snakemake job = one call here: read the inputs, build the learner, run, write the outputs.
+
+The functions take plain paths and the config sections the rule passes as params, so they run the
+same from scripts/active_learning.py, from a test, or from a shell. `build` makes the learner;
+by default it is alnsfw.model.learner.build_learner, and tests pass a NumPy fake.
+
+Checkpoints live in `<run folder>/checkpoint/` beside the outputs (not a declared output, so a
+killed job keeps it). It is removed once the outputs are written: a finished run is described by
+its outputs, a rerun (outputs deleted, config changed) must start afresh anyway, and keeping one
+per run (75 runs in the paper's grid) would only use disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from alnsfw.al.baseline import baseline_patience, run_full_supervision
+from alnsfw.al.checkpoint import CheckpointStore
+from alnsfw.al.loop import Learner, LoopSettings, Split, run_active_learning
+from alnsfw.al.seeding import RunSeeds, seed_python_numpy
+from alnsfw.io import write_csv
+
+log = logging.getLogger(__name__)
+
+LearnerFactory = Callable[[dict[str, Any], str, str | None, str | None, int], Learner]
+CHECKPOINT_DIR = "checkpoint"
+
+
+def build_network_learner(
+    config: dict[str, Any], keyframes: str, features: str | None, bank: str | None, seed: int
+) -> Learner:
+    """The ResNet50V2 learner (alnsfw.model.learner.build_learner), seeded with `seed`.
+
+    build_learner sets TF's threads, seeds Python, NumPy, TF and Keras and turns on op
+    determinism itself, so nothing TF-related may run before it. Imported lazily so the loop, its
+    tests and the fake learner never load TensorFlow.
+    """
+    from alnsfw.model.learner import build_learner
+
+    return build_learner(config, keyframes, features, bank, seed)
+
+
+def read_labels(keyframes: str) -> np.ndarray:
+    """Per-frame labels (1 = porn) of all keyframe rows: the annotator's answers and test truth."""
+    with h5py.File(keyframes, "r") as h5:
+        return np.asarray(h5["label"][:], dtype=np.int8)
+
+
+def read_split(path: str) -> Split:
+    """The split json of a fold and seed."""
+    return Split.from_json(json.loads(Path(path).read_text()))
+
+
+def run_fingerprint(config: dict[str, Any], identity: dict[str, Any], inputs: list[str]) -> str:
+    """Hash of the settings, the run's identity and the inputs' size and mtime.
+
+    A checkpoint is only resumed when this matches, so a changed config or a regenerated input
+    (which makes Snakemake rerun the job) starts the run afresh instead of mixing two setups.
+    """
+    files = []
+    for path in inputs:
+        stat = os.stat(path)
+        files.append([str(path), stat.st_size, stat.st_mtime_ns])
+    blob = json.dumps(
+        {"config": config, "identity": identity, "inputs": files}, sort_keys=True, default=str
+    )
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def active_learning_job(
+    keyframes: str,
+    split: str,
+    outputs: Mapping[str, str],
+    config: dict[str, Any],
+    fold: int,
+    seed: int,
+    strategy: str,
+    features: str | None = None,
+    bank: str | None = None,
+    build: LearnerFactory = build_network_learner,
+) -> None:
+    """Run (or resume) active-learning run (fold, seed, strategy) and write its three CSVs.
+
+    `outputs` has keys cycles, queries, predictions; `config` holds at least the `al` and
+    `training` sections plus whatever `build` needs (model, compute).
+    """
+    seeds = RunSeeds.for_run(seed, fold, strategy)
+    seed_python_numpy(seeds.learner)
+    inputs = [p for p in (keyframes, split, features, bank) if p]
+    identity = {"fold": fold, "seed": seed, "strategy": strategy}
+    store = CheckpointStore(
+        Path(outputs["cycles"]).parent / CHECKPOINT_DIR,
+        run_fingerprint(config, identity, inputs),
+    )
+    log.info("active learning fold %d seed %d strategy %s, seeds %s", fold, seed, strategy, seeds)
+    learner = build(config, keyframes, features, bank, seeds.learner)
+    result = run_active_learning(
+        learner,
+        read_split(split),
+        read_labels(keyframes),
+        strategy,
+        LoopSettings.from_config(config),
+        seeds,
+        store,
+    )
+    write_csv(outputs["cycles"], result.cycles)
+    write_csv(outputs["queries"], result.queries)
+    write_csv(outputs["predictions"], result.predictions)
+    store.remove()
+
+
+def full_supervision_job(
+    keyframes: str,
+    split: str,
+    outputs: Mapping[str, str],
+    config: dict[str, Any],
+    fold: int,
+    seed: int,
+    features: str | None = None,
+    bank: str | None = None,
+    build: LearnerFactory = build_network_learner,
+) -> None:
+    """Train the baseline of (fold, seed) on 100% of the pool; write metrics, history, predictions.
+
+    `config` holds at least `baseline` and `training` plus whatever `build` needs.
+    """
+    seeds = RunSeeds.for_run(seed, fold, "full")
+    seed_python_numpy(seeds.learner)
+    learner = build(config, keyframes, features, bank, seeds.learner)
+    result = run_full_supervision(
+        learner,
+        read_split(split),
+        read_labels(keyframes),
+        epochs=int(config["baseline"]["epochs"]),
+        patience=baseline_patience(config),
+    )
+    write_csv(outputs["metrics"], result.metrics)
+    write_csv(outputs["history"], result.history)
+    write_csv(outputs["predictions"], result.predictions)

@@ -1,0 +1,46 @@
+"""How the data stage's scripts run: log to the rule's log file, and fail with one clear line.
+
+A DataError is the user's to fix (a bad file, a wrong list), so it is reported as its message
+alone, on stderr and in the log, instead of a traceback that buries it; any other exception is a
+bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from alnsfw.config import ConfigError
+from alnsfw.data.errors import DataError
+
+
+def setup_logging(log_file: str | Path | None) -> None:
+    """Send INFO and above of every logger to `log_file` (or stderr when None)."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handlers = [logging.FileHandler(log_file, mode="w")]
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+    logging.captureWarnings(True)
+
+
+def run_logged(func: Callable[..., Any], log_file: str | Path | None, **kwargs: Any) -> Any:  # noqa: ANN401
+    """Call func(**kwargs) with logging set up; a DataError exits 1 with its message only."""
+    setup_logging(log_file)
+    try:
+        return func(**kwargs)
+    except (DataError, ConfigError) as exc:
+        logging.getLogger(func.__module__).error("%s", exc)
+        print(f"ERROR: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except Exception:
+        logging.getLogger(func.__module__).exception("failed")
+        raise

@@ -1,0 +1,256 @@
+"""Keyframes: one image per shot, either extracted from a video or taken from shipped images.
+
+NPDI's own keyframes are one per shot, so the extractor does the same: it finds shot cuts with a
+frame-to-frame distance (HSV histogram distance or mean absolute pixel difference) above a
+threshold, and keeps the middle frame of each shot (or the first, `keyframes.position`): the middle
+is the frame furthest from both cuts, so it is least likely to be a transition, a fade or a frame
+still carrying the previous shot's compression artefacts.
+
+Images are then fitted to a square of side `keyframes.size`, keeping the aspect ratio: `pad`
+(default) scales the longer side to the size and letterboxes with black, so nothing that decides
+the label is cut away (16:9 video would lose 44% of its width to a centre crop); `crop` scales the
+shorter side and centre-crops, trading the borders for resolution.
+
+A video is decoded twice (cuts first, then the chosen frames), so memory stays at one frame plus
+the per-frame signatures, whatever the video's length.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from alnsfw.data.errors import DataError
+
+log = logging.getLogger(__name__)
+
+_HIST_SIDE = 128  # histograms are taken of frames downscaled to at most this side (speed)
+_THUMB_SIDE = 16  # the diff method compares thumbnails of at most this side
+_MIN_IMAGE_SIDE = 8
+_VIDEO_FIX = (
+    "Replace it with a complete copy, or delete it (then remove it from the fold lists, or set "
+    "data.on_missing: warn so that the lists may name absent videos)."
+)
+
+
+@dataclass(frozen=True)
+class Keyframes:
+    """The keyframes of one video: RGB uint8 images [n,S,S,3], numbers from 1, origins."""
+
+    images: np.ndarray
+    frame: np.ndarray  # keyframe number n, from 1 (shot number, or the n of <video>#<n>.jpg)
+    video_frame: np.ndarray  # 0-based index of the frame in the video; -1 for shipped images
+    source: list[str]
+
+
+def fit_square(image: np.ndarray, size: int, mode: str = "pad") -> np.ndarray:
+    """Resize an RGB image to size x size keeping its aspect: letterbox (`pad`) or centre `crop`."""
+    h, w = image.shape[:2]
+    scale = size / (max(h, w) if mode == "pad" else min(h, w))
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (nw, nh), interpolation=interp)
+    if mode == "pad":
+        out = np.zeros((size, size, 3), np.uint8)
+        y0, x0 = (size - nh) // 2, (size - nw) // 2
+        out[y0 : y0 + nh, x0 : x0 + nw] = resized
+        return out
+    if mode == "crop":
+        y0, x0 = (nh - size) // 2, (nw - size) // 2
+        return np.ascontiguousarray(resized[y0 : y0 + size, x0 : x0 + size])
+    raise ValueError(f"keyframes.resize must be 'pad' or 'crop', not {mode!r}")
+
+
+def _downscale(frame: np.ndarray, side: int) -> np.ndarray:
+    h, w = frame.shape[:2]
+    scale = side / max(h, w)
+    if scale >= 1:
+        return frame
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+
+
+def _signature(frame_bgr: np.ndarray, method: str) -> np.ndarray:
+    """What two frames are compared by: a 16x16 hue-saturation histogram or a 16-px thumbnail.
+
+    Both are coarse on purpose: sensor noise, compression and slow motion inside a shot move
+    little between coarse bins or thumbnail pixels, while a cut changes them wholesale.
+    """
+    if method == "histogram":
+        hsv = cv2.cvtColor(_downscale(frame_bgr, _HIST_SIDE), cv2.COLOR_BGR2HSV)
+        hist = cv2.calcHist([hsv], [0, 1], None, [16, 16], [0, 180, 0, 256])
+        return (hist / max(float(hist.sum()), 1.0)).astype(np.float32)
+    if method == "diff":
+        return _downscale(frame_bgr, _THUMB_SIDE).astype(np.float32) / 255.0
+    raise ValueError(f"keyframes.method must be 'histogram' or 'diff', not {method!r}")
+
+
+def frame_distance(a: np.ndarray, b: np.ndarray, method: str) -> float:
+    """Distance in [0, 1] between two signatures: Bhattacharyya (histogram) or mean |a-b| (diff)."""
+    if method == "histogram":
+        return float(cv2.compareHist(a, b, cv2.HISTCMP_BHATTACHARYYA))
+    if a.shape != b.shape:  # a resolution change mid-video is a cut
+        return 1.0
+    return float(np.mean(np.abs(a - b)))
+
+
+def shot_bounds(distances: Sequence[float], threshold: float) -> list[tuple[int, int]]:
+    """[start, end) of each shot, given the distances between frames i-1 and i (i = 1..T-1)."""
+    cuts = [i + 1 for i, d in enumerate(distances) if d > threshold]
+    starts = [0, *cuts]
+    ends = [*cuts, len(distances) + 1]
+    return list(zip(starts, ends))
+
+
+def keyframe_index(start: int, end: int, position: str = "middle") -> int:
+    """The frame that represents shot [start, end)."""
+    if position == "first":
+        return start
+    if position == "middle":
+        return start + (end - start - 1) // 2
+    raise ValueError(f"keyframes.position must be 'middle' or 'first', not {position!r}")
+
+
+def _open(path: Path) -> cv2.VideoCapture:
+    if not path.is_file():
+        raise DataError(f"Video '{path}' does not exist. Restore it or remove it from data.root.")
+    if path.stat().st_size == 0:
+        raise DataError(f"Video '{path}' is empty (0 bytes). {_VIDEO_FIX}")
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise DataError(
+            f"Video '{path}' cannot be opened by OpenCV: the file is corrupt or not a video. "
+            f"{_VIDEO_FIX}"
+        )
+    return cap
+
+
+def detect_shots(path: str | Path, method: str, threshold: float) -> list[tuple[int, int]]:
+    """Decode the video once and return the [start, end) frame ranges of its shots."""
+    path = Path(path)
+    cap = _open(path)
+    distances: list[float] = []
+    prev = None
+    n = 0
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            sig = _signature(frame, method)
+            if prev is not None:
+                distances.append(frame_distance(prev, sig, method))
+            prev = sig
+            n += 1
+    finally:
+        cap.release()
+    if n == 0:
+        raise DataError(
+            f"Video '{path}' has no readable frames (an empty or corrupt stream). {_VIDEO_FIX}"
+        )
+    return shot_bounds(distances, threshold)
+
+
+def read_frames(path: str | Path, indices: Sequence[int]) -> dict[int, np.ndarray]:
+    """The RGB frames at `indices` (0-based), decoding sequentially (seeking is codec-dependent)."""
+    path = Path(path)
+    wanted = set(indices)
+    out: dict[int, np.ndarray] = {}
+    cap = _open(path)
+    try:
+        i = 0
+        while len(out) < len(wanted):
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if i in wanted:
+                out[i] = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            i += 1
+    finally:
+        cap.release()
+    if len(out) < len(wanted):
+        raise DataError(
+            f"Video '{path}' ended early on the second read ({i} frames): the stream is "
+            f"corrupt. {_VIDEO_FIX}"
+        )
+    return out
+
+
+def extract_from_video(
+    path: str | Path,
+    size: int,
+    resize: str = "pad",
+    method: str = "histogram",
+    threshold: float = 0.35,
+    position: str = "middle",
+) -> Keyframes:
+    """One keyframe per detected shot of a video file."""
+    shots = detect_shots(path, method, threshold)
+    indices = [keyframe_index(s, e, position) for s, e in shots]
+    frames = read_frames(path, indices)
+    images = np.stack([fit_square(frames[i], size, resize) for i in indices])
+    log.info("%s: %d frames, %d shots, keyframes at %s", path, shots[-1][1], len(shots), indices)
+    return Keyframes(
+        images=images,
+        frame=np.arange(1, len(indices) + 1, dtype=np.int32),
+        video_frame=np.asarray(indices, np.int32),
+        source=[str(path)] * len(indices),
+    )
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """An RGB uint8 image from disk; unreadable or malformed files raise a DataError."""
+    path = Path(path)
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    fix = "Replace it with the keyframe from the original dataset, or delete it."
+    if raw is None:
+        raise DataError(f"Keyframe image '{path}' cannot be read (corrupt or not an image). {fix}")
+    if raw.dtype != np.uint8:
+        raise DataError(f"Keyframe image '{path}' has {raw.dtype} pixels, not 8-bit. {fix}")
+    if raw.ndim == 2:
+        raw = cv2.cvtColor(raw, cv2.COLOR_GRAY2BGR)
+    if raw.ndim != 3 or raw.shape[2] not in (3, 4):
+        raise DataError(f"Keyframe image '{path}' has shape {raw.shape}, not HxWx3. {fix}")
+    if min(raw.shape[:2]) < _MIN_IMAGE_SIDE:
+        raise DataError(
+            f"Keyframe image '{path}' is {raw.shape[1]}x{raw.shape[0]} pixels, too small for a "
+            f"video frame (< {_MIN_IMAGE_SIDE}). {fix}"
+        )
+    return cv2.cvtColor(raw[:, :, :3], cv2.COLOR_BGR2RGB)
+
+
+def frame_number(path: str | Path) -> int:
+    """n of a shipped keyframe named <video>#<n>.<ext>."""
+    return int(Path(path).stem.rsplit("#", 1)[1])
+
+
+def load_shipped(paths: Sequence[str | Path], size: int, resize: str = "pad") -> Keyframes:
+    """The dataset's own keyframes of one video; all must share the first one's resolution."""
+    images, numbers = [], []
+    first_shape = None
+    for path in sorted(paths, key=frame_number):
+        image = read_image(path)
+        if first_shape is None:
+            first_shape = image.shape
+        elif image.shape != first_shape:
+            raise DataError(
+                f"Keyframe image '{path}' is {image.shape[1]}x{image.shape[0]} but the video's "
+                f"first keyframe is {first_shape[1]}x{first_shape[0]}: keyframes of one video "
+                "share its resolution, so this file is damaged or belongs to another video. "
+                "Replace it with the keyframe from the original dataset, or delete it."
+            )
+        images.append(fit_square(image, size, resize))
+        numbers.append(frame_number(path))
+    if not images:
+        raise DataError("No keyframe images given.")
+    return Keyframes(
+        images=np.stack(images),
+        frame=np.asarray(numbers, np.int32),
+        video_frame=np.full(len(numbers), -1, np.int32),
+        source=[str(p) for p in sorted(paths, key=frame_number)],
+    )

@@ -1,0 +1,117 @@
+"""One function per rule of the data stage, taking plain values, so scripts stay one call long
+and tests (and the `smoke_data` fixture) can run the stage without Snakemake.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from alnsfw.data.folds import FoldPlan, load_folds
+from alnsfw.data.ingest_report import write_report
+from alnsfw.data.keyframes import extract_from_video, load_shipped
+from alnsfw.data.splits import make_split
+from alnsfw.data.store import merge_shards, read_manifest, write_shard
+from alnsfw.data.synthetic import synthesize_dataset
+from alnsfw.io import write_json
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "synthesize_dataset",
+    "extract_keyframes",
+    "merge_keyframes",
+    "make_splits",
+    "ingest_report",
+]
+
+
+def extract_keyframes(
+    video: str,
+    video_class: str,
+    source: str,
+    inputs: Sequence[str],
+    out: str | Path,
+    keyframes: Mapping[str, Any],
+) -> int:
+    """Write one video's shard from its file (`source` video) or shipped images (`frames`)."""
+    size, resize = keyframes["size"], keyframes["resize"]
+    if source == "frames":
+        frames = load_shipped(inputs, size, resize)
+    else:
+        method = keyframes["method"]
+        frames = extract_from_video(
+            inputs[0],
+            size,
+            resize,
+            method,
+            keyframes["threshold"][method],
+            keyframes.get("position", "middle"),
+        )
+    attrs = {"resize": resize, "source_kind": source}
+    if source != "frames":
+        attrs |= {"method": keyframes["method"], "position": keyframes.get("position", "middle")}
+    write_shard(out, frames, video, video_class, attrs)
+    log.info("%s (%s): %d keyframes from %s", video, video_class, len(frames.frame), source)
+    return len(frames.frame)
+
+
+def merge_keyframes(
+    shards: Sequence[str | Path],
+    out_h5: str | Path,
+    out_manifest: str | Path,
+    frame_labels: str | Path | None,
+    on_missing: str = "error",
+) -> dict[str, int]:
+    """Merge the shards into keyframes.h5 + manifest.csv, with per-frame label overrides."""
+    return merge_shards(shards, out_h5, out_manifest, frame_labels or None, on_missing)
+
+
+def _plan(
+    manifest_path: str | Path, data: Mapping[str, Any], n_folds: int
+) -> tuple[pd.DataFrame, FoldPlan]:
+    manifest = read_manifest(manifest_path)
+    plan = load_folds(
+        data["root"],
+        data["test_list"],
+        data["train_list"],
+        n_folds,
+        set(manifest["video"]),
+        data["on_missing"],
+    )
+    return manifest, plan
+
+
+def make_splits(
+    manifest: str | Path,
+    out: str | Path,
+    fold: int,
+    seed: int,
+    data: Mapping[str, Any],
+    splits: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Check the fold lists and write results/splits/fold{fold}/seed{seed}.json."""
+    table, plan = _plan(manifest, data, splits["n_folds"])
+    split = make_split(table, plan, fold, seed, splits["val_fraction"], splits["val_unit"])
+    write_json(out, split)
+    log.info("fold %d seed %d: %s", fold, seed, json.dumps(split["counts"]))
+    return split
+
+
+def ingest_report(
+    keyframes_h5: str | Path,
+    manifest: str | Path,
+    split_files: Sequence[str | Path],
+    out: Mapping[str, str | Path],
+    data: Mapping[str, Any],
+    n_folds: int,
+) -> None:
+    """Write Table 1, the per-fold counts and the contact sheet."""
+    _, plan = _plan(manifest, data, n_folds)
+    splits = [json.loads(Path(p).read_text()) for p in split_files]
+    write_report(splits, plan, keyframes_h5, out)

@@ -1,0 +1,170 @@
+"""The `aggregate` step: every table of the report from all runs, written atomically.
+
+One function so the rule's script stays a few lines; the table logic is in tables.py and the
+formatting in render.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from alnsfw.io import write_csv, write_text
+from alnsfw.report import render
+from alnsfw.report.runs import RunSpec, load_cycles, load_full, missing_frame, split_existing
+from alnsfw.report.tables import key_percentage_table, paired_table, summary_table
+
+log = logging.getLogger(__name__)
+
+KEY_METRICS = {
+    # output name: (cycles.csv column, title, decimals)
+    "table2": ("accuracy", "Table 2: test accuracy (%) at key percentages of labelled data", 2),
+    "f1": ("f1", "F1 score (porn = positive) at key percentages of labelled data", 3),
+    "roc_auc": ("roc_auc", "ROC-AUC at key percentages of labelled data", 3),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ReportOptions:
+    """The `report` section of the config, as the aggregation uses it."""
+
+    key_percentages: tuple[float, ...] = (20, 30, 40, 50, 60, 70, 80, 90, 100)
+    interpolation: str = "linear"
+    edge_tolerance: float = 2.0
+    within_points: float = 1.0
+    bootstrap: int = 2000
+    bootstrap_seed: int = 0
+    allow_partial: bool = False
+
+    @classmethod
+    def from_config(cls, report: Mapping[str, object]) -> ReportOptions:
+        """Build from config['report'], ignoring keys that only the figures use."""
+        names = cls.__dataclass_fields__.keys()
+        kwargs = {k: v for k, v in report.items() if k in names}
+        if "key_percentages" in kwargs:
+            kwargs["key_percentages"] = tuple(float(p) for p in kwargs["key_percentages"])
+        return cls(**kwargs)
+
+
+def coverage_note(present: Sequence[RunSpec], missing: Sequence[RunSpec]) -> str:
+    """One line saying whether every expected run went in, and which did not."""
+    total = len(present) + len(missing)
+    if not missing:
+        return f"All {total} expected runs (AL runs and baselines) are included."
+    names = ", ".join(r.label for r in missing)
+    return (
+        f"PARTIAL RESULTS (report.allow_partial): {len(missing)} of {total} expected runs are "
+        f"missing and left out: {names}."
+    )
+
+
+def _folds_seeds(present: Sequence[RunSpec]) -> str:
+    folds = sorted({r.fold for r in present})
+    seeds = sorted({r.seed for r in present})
+    return f"folds {', '.join(map(str, folds))}; seeds {', '.join(map(str, seeds))}"
+
+
+def aggregate(
+    runs: Sequence[RunSpec],
+    strategies: Sequence[str],
+    options: ReportOptions,
+    outputs: Mapping[str, str],
+) -> None:
+    """Write table2, f1, roc_auc, summary, paired (csv, md, html each) and missing.csv.
+
+    `outputs` maps `<table>_<csv|md|html>` and `missing` to paths. Missing runs are an error
+    unless options.allow_partial, because a mean over fewer runs than configured must be
+    visible, not accidental.
+    """
+    present, missing = split_existing(runs)
+    if missing and not options.allow_partial:
+        raise FileNotFoundError(
+            "missing run results (set report.allow_partial: true to aggregate what exists): "
+            + ", ".join(r.path for r in missing)
+        )
+    for run in missing:
+        log.warning("missing run, left out: %s (%s)", run.label, run.path)
+    cycles = load_cycles(present)
+    full = load_full(present)
+    keys = list(options.key_percentages)
+    coverage = coverage_note(present, missing)
+    over = (
+        f"Mean ± sample std over the fold x seed runs ({_folds_seeds(present)}); full "
+        "supervision is trained on 100% of the training pool."
+    )
+    rule_note = (
+        f"Reading cycles at key percentages: {options.interpolation} = "
+        f"{render.RULE_TEXT[options.interpolation]}. A key more than "
+        f"{options.edge_tolerance:g} points outside a run's labelled range is left empty (–)."
+    )
+    write_csv(outputs["missing"], missing_frame(missing))
+
+    for name, (metric, title, decimals) in KEY_METRICS.items():
+        table = key_percentage_table(
+            cycles, full, strategies, metric, keys, options.interpolation, options.edge_tolerance
+        )
+        display = render.key_table_display(table, strategies, decimals)
+        notes = [over, rule_note, coverage]
+        _write_all(outputs, name, table, title, display, notes)
+
+    summary = summary_table(cycles, full, strategies, options.within_points)
+    notes = [
+        "ALC: area under the accuracy vs fraction-labelled curve (trapezoid) divided by the "
+        "labelled range, per run; mean ± std over runs.",
+        "Gain: accuracy at the last cycle minus the first cycle, per run (points).",
+        f"Threshold: smallest % labelled from which the fold-averaged curve stays at or above "
+        f"full supervision minus {options.within_points:g} point(s); labels saved = the pool's "
+        "labels not needed beyond it (mean pool size over folds).",
+        coverage,
+    ]
+    _write_all(
+        outputs,
+        "summary",
+        summary,
+        "Learning-curve summary",
+        render.summary_display(summary),
+        notes,
+    )
+
+    paired = paired_table(
+        cycles,
+        strategies,
+        keys,
+        options.interpolation,
+        options.edge_tolerance,
+        options.bootstrap,
+        options.bootstrap_seed,
+    )
+    notes = [
+        "Differences are strategy minus random on the same fold and seed (points of accuracy).",
+        f"95% CI: percentile bootstrap over the pairs, {options.bootstrap} resamples, "
+        f"seed {options.bootstrap_seed}; a CI excluding 0 means a real difference on these runs.",
+        rule_note,
+        coverage,
+    ]
+    if "random" not in strategies:
+        notes.insert(0, "No paired table: 'random' is not among al.strategies.")
+    _write_all(
+        outputs,
+        "paired",
+        paired,
+        "Strategy vs random: paired differences",
+        render.paired_display(paired),
+        notes,
+    )
+
+
+def _write_all(
+    outputs: Mapping[str, str],
+    name: str,
+    table: pd.DataFrame,
+    title: str,
+    display: pd.DataFrame,
+    notes: Sequence[str],
+) -> None:
+    write_csv(outputs[f"{name}_csv"], table)
+    write_text(outputs[f"{name}_md"], render.markdown(title, display, notes))
+    write_text(outputs[f"{name}_html"], render.html_page(title, display, notes))

@@ -1,0 +1,217 @@
+"""The paper's Figures 3–7 (one learning-curve figure per fold) and a fold-averaged summary.
+
+Figures are built as matplotlib Figure objects without pyplot (no global state, no display
+needed; rendering goes through the Agg canvas) and returned, so tests check their artists
+(colours, line styles, title) instead of pixels; save_figure writes them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from alnsfw.io import atomic_path  # noqa: E402
+from alnsfw.report.render import display_name  # noqa: E402
+from alnsfw.report.runs import RunSpec, load_cycles, load_full, split_existing  # noqa: E402
+from alnsfw.report.tables import fold_averaged_curve, fold_averaged_full, fold_curve  # noqa: E402
+
+PAPER_COLOURS = {"random": "tab:red", "least_confidence": "tab:green", "entropy": "tab:blue"}
+"""The paper's colours: random red, least confidence green, entropy blue."""
+
+EXTRA_COLOURS = ("tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
+"""Colours for strategies the paper did not run, in config order (none is red, green or blue)."""
+
+FULL_STYLE = {"color": "black", "linestyle": ":", "linewidth": 1.6}
+X_LABEL = "Training pool labelled (%)"
+Y_LABEL = "Test accuracy (%)"
+
+log = logging.getLogger(__name__)
+
+Curve = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def strategy_colours(strategies: Sequence[str]) -> dict[str, str]:
+    """Colour per strategy: the paper's three fixed, any other gets the next extra colour."""
+    colours, extra = {}, iter(EXTRA_COLOURS * (1 + len(strategies) // len(EXTRA_COLOURS)))
+    for s in strategies:
+        colours[s] = PAPER_COLOURS.get(s) or next(extra)
+    return colours
+
+
+def learning_curve_figure(
+    curves: Mapping[str, Curve],
+    full_accuracy: float,
+    title: str,
+    strategies: Sequence[str],
+    within_points: float | None = None,
+    markers: bool = True,
+) -> Figure:
+    """Accuracy vs % labelled per strategy (solid, ±1 std band), full supervision dotted black.
+
+    The legend sits outside the axes on the right so it never covers a curve. With
+    `within_points`, a grey dashed line marks full supervision minus that many points (the
+    threshold of the summary table). Markers show the cycles; curves averaged over folds have
+    no cycles of their own (their x values are the union of the folds'), so they go without.
+    """
+    colours = strategy_colours(strategies)
+    fig = Figure(figsize=(8.5, 4.8), layout="constrained")
+    ax = fig.add_subplot()
+    for strategy in strategies:
+        if strategy not in curves:
+            continue
+        x, mean, std = curves[strategy]
+        if not len(x):
+            continue
+        colour = colours[strategy]
+        ax.plot(
+            x,
+            mean,
+            color=colour,
+            linestyle="-",
+            linewidth=1.8,
+            marker="o" if markers else None,
+            markersize=3,
+            label=display_name(strategy),
+        )
+        if np.isfinite(std).any():
+            ax.fill_between(
+                x, mean - std, mean + std, color=colour, alpha=0.15, linewidth=0, label="_band"
+            )
+    if np.isfinite(full_accuracy):
+        ax.axhline(
+            full_accuracy, **FULL_STYLE, label=f"Full supervision (100%): {full_accuracy:.2f}%"
+        )
+        if within_points is not None:
+            ax.axhline(
+                full_accuracy - within_points,
+                color="grey",
+                linestyle="--",
+                linewidth=1.0,
+                label=f"Full supervision − {within_points:g} point(s)",
+            )
+    ax.set_xlabel(X_LABEL)
+    ax.set_ylabel(Y_LABEL)
+    starts = [curves[s][0][0] for s in strategies if s in curves and len(curves[s][0])]
+    left = max(0.0, np.floor(min(starts, default=0.0) / 10) * 10 - 2)
+    ax.set_xlim(left, 102)
+    ax.set_xticks(np.arange(left + 2 if left else 0, 101, 10))
+    ax.grid(True, alpha=0.3)
+    ax.set_title(title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize="small")
+    return fig
+
+
+def _count_text(values: Sequence[int]) -> str:
+    values = sorted({int(v) for v in values})
+    if not values:
+        return "?"
+    if len(values) == 1:
+        return f"{values[0]:,}"
+    return f"{values[0]:,}–{values[-1]:,}"
+
+
+def fold_figure(
+    cycles: pd.DataFrame, full: pd.DataFrame, fold: int, strategies: Sequence[str]
+) -> Figure:
+    """The paper's figure for one fold: mean over seeds, ±1 std band, test-set size in the title."""
+    sub = cycles[cycles["fold"] == fold]
+    full_fold = full[full["fold"] == fold] if len(full) else full
+    curves = {s: fold_curve(sub, fold, s) for s in strategies}
+    n_test = list(sub["n_test"]) + (list(full_fold["n_test"]) if len(full_fold) else [])
+    n_seeds = sub["seed"].nunique() if len(sub) else 0
+    full_acc = float(full_fold["accuracy"].mean()) if len(full_fold) else float("nan")
+    title = (
+        f"Fold {fold}: {_count_text(n_test)} test images\n"
+        f"test accuracy, mean ± 1 std over {n_seeds} seed(s)"
+    )
+    return learning_curve_figure(curves, full_acc, title, strategies)
+
+
+def summary_figure(
+    cycles: pd.DataFrame,
+    full: pd.DataFrame,
+    strategies: Sequence[str],
+    within_points: float | None = None,
+) -> Figure:
+    """All folds averaged (seeds first, then folds), ±1 std over folds, with the within line."""
+    curves = {s: fold_averaged_curve(cycles, s) for s in strategies}
+    folds = sorted(set(cycles["fold"]) | (set(full["fold"]) if len(full) else set()))
+    per_fold = [
+        int(cycles.loc[cycles["fold"] == f, "n_test"].iloc[0])
+        for f in folds
+        if (cycles["fold"] == f).any()
+    ]
+    title = (
+        f"Mean over {len(folds)} fold(s) ({', '.join(map(str, folds))}): "
+        f"{sum(per_fold):,} test images in all\n"
+        "test accuracy, seeds averaged per fold, ±1 std over folds"
+    )
+    return learning_curve_figure(
+        curves,
+        fold_averaged_full(full),
+        title,
+        strategies,
+        within_points=within_points,
+        markers=False,
+    )
+
+
+def save_figure(
+    fig: Figure, png: str | os.PathLike[str], pdf: str | os.PathLike[str], dpi: int
+) -> None:
+    """Write the figure as PNG (at `dpi`) and PDF, each atomically."""
+    for target, fmt in ((png, "png"), (pdf, "pdf")):
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=dpi)
+
+
+def _load_present(runs: Sequence[RunSpec]) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    present, missing = split_existing(runs)
+    for run in missing:
+        log.warning("missing run, left out of the figure: %s (%s)", run.label, run.path)
+    return load_cycles(present), load_full(present), len(missing)
+
+
+def _mark_partial(fig: Figure, n_missing: int) -> Figure:
+    """Say in the title that runs are missing, so a partial figure is never taken for final."""
+    if n_missing:
+        ax = fig.axes[0]
+        ax.set_title(f"{ax.get_title()}\nPARTIAL: {n_missing} expected run(s) missing")
+    return fig
+
+
+def write_fold_figure(
+    runs: Sequence[RunSpec],
+    fold: int,
+    strategies: Sequence[str],
+    png: str | os.PathLike[str],
+    pdf: str | os.PathLike[str],
+    report: Mapping[str, object],
+) -> None:
+    """Load the fold's existing runs and write its figure (PNG at report.dpi, and PDF)."""
+    cycles, full, n_missing = _load_present(runs)
+    fig = _mark_partial(fold_figure(cycles, full, fold, strategies), n_missing)
+    save_figure(fig, png, pdf, int(report.get("dpi", 200)))
+
+
+def write_summary_figure(
+    runs: Sequence[RunSpec],
+    strategies: Sequence[str],
+    png: str | os.PathLike[str],
+    pdf: str | os.PathLike[str],
+    report: Mapping[str, object],
+) -> None:
+    """Load all existing runs and write the fold-averaged figure with the within-points line."""
+    cycles, full, n_missing = _load_present(runs)
+    within = float(report.get("within_points", 1.0))
+    fig = _mark_partial(summary_figure(cycles, full, strategies, within), n_missing)
+    save_figure(fig, png, pdf, int(report.get("dpi", 200)))

@@ -1,0 +1,99 @@
+"""Shared fixtures. `smoke_data`: a tiny synthetic dataset, its keyframe cache and one split.
+
+Built once per test session through library calls only (no Snakemake), in a few seconds, so the
+model and active-learning tests can run on real pipeline files instead of hand-made ones.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def validated_config(overrides: dict[str, Any] | None = None, preset: str = "smoke") -> dict:
+    """presets/<preset>.yaml plus `overrides` (deep-merged), validated with schema defaults."""
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((REPO / "presets" / f"{preset}.yaml").read_text())
+
+    def merge(dst: dict, src: dict) -> None:
+        for key, value in src.items():
+            if isinstance(value, dict) and isinstance(dst.get(key), dict):
+                merge(dst[key], value)
+            else:
+                dst[key] = copy.deepcopy(value)
+
+    merge(config, overrides or {})
+    validate(config, str(SCHEMA))
+    return config
+
+
+@dataclass(frozen=True)
+class SmokeData:
+    """Paths of the smoke dataset; `config` is the validated config that produced them."""
+
+    root: Path  # dataset root in the NPDI layout (Database/, test/, training/, frame_labels.csv)
+    keyframes: Path  # keyframes.h5 (docs/CONTRACT.md)
+    manifest: Path  # manifest.csv
+    split: Path  # splits/fold0/seed0.json
+    shards: tuple[Path, ...]
+    config: dict
+
+
+SMOKE_OVERRIDES = {
+    "data": {"root": "<set by the fixture>"},
+    "synthetic": {
+        "seed": 3,
+        "videos": {"vPorn": 6, "vNonPornEasy": 3, "vNonPornDifficulty": 3},
+        "shots_per_video": [3, 4],
+        "frames_per_shot": 3,
+        "frame_size": [48, 36],
+        "porn_shot_flip": 0.2,
+        "nonporn_shot_flip": 0.1,
+    },
+    "keyframes": {"size": 32},
+    "splits": {"folds": [0], "seeds": [0]},
+}
+
+
+def build_smoke_data(base: Path, overrides: dict[str, Any] | None = None) -> SmokeData:
+    """Generate, extract, merge and split a tiny dataset under `base` (library calls only)."""
+    from alnsfw.data import stages
+    from alnsfw.data.layout import frame_labels_path, planned_videos
+
+    merged = copy.deepcopy(SMOKE_OVERRIDES)
+    merged["data"]["root"] = str(base / "dataset")
+    for section, values in (overrides or {}).items():
+        merged.setdefault(section, {}).update(values)
+    config = validated_config(merged)
+    data, splits = config["data"], config["splits"]
+    stages.synthesize_dataset(
+        data["root"], config["synthetic"], splits["n_folds"], data["test_list"], data["train_list"]
+    )
+    shards = []
+    for video in planned_videos(config):
+        shard = base / "keyframes" / "shards" / f"{video.name}.h5"
+        stages.extract_keyframes(
+            video.name, video.video_class, video.source, video.inputs, shard, config["keyframes"]
+        )
+        shards.append(shard)
+    h5, manifest = base / "keyframes" / "keyframes.h5", base / "keyframes" / "manifest.csv"
+    stages.merge_keyframes(shards, h5, manifest, frame_labels_path(config), data["on_missing"])
+    split = base / "splits" / "fold0" / "seed0.json"
+    stages.make_splits(manifest, split, 0, 0, data, splits)
+    return SmokeData(Path(data["root"]), h5, manifest, split, tuple(shards), config)
+
+
+@pytest.fixture(scope="session")
+def smoke_data(tmp_path_factory: pytest.TempPathFactory) -> SmokeData:
+    """A tiny synthetic dataset (12 videos, ~40 keyframes of 32x32) with keyframes.h5 and the
+    fold 0 / seed 0 split. Session-scoped and read-only: copy files before changing them."""
+    return build_smoke_data(tmp_path_factory.mktemp("smoke_data"))

@@ -1,0 +1,125 @@
+"""The data stage through Snakemake, in a temporary copy of the workflow (presets/smoke.yaml).
+
+Only the data targets are requested, and the other stages' rule files are replaced by empty ones
+in the copy, so these tests check the data stage alone (the whole workflow has its own tests).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from alnsfw.data.synthetic import render_video, write_video
+
+REPO = Path(__file__).resolve().parents[1]
+OTHER_STAGES = ("features.smk", "experiment.smk", "report.smk")
+TARGETS = [
+    "results/splits/fold0/seed0.json",
+    "results/tables/table1.csv",
+    "results/figures/contact_sheet.png",
+]
+VIDEO = "resources/smoke/Database/vPorn/vPorn2.avi"
+TABLES = ("table1.csv", "table1.md", "folds.csv", "folds.md")
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--configfile", "presets/smoke.yaml", *args]
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=300)
+    if check and proc.returncode:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def copy_workflow(dest: Path) -> Path:
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy(REPO / name, dest / name)
+    for name in ("workflow", "scripts", "presets", "profiles", "envs"):
+        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in OTHER_STAGES:
+        (dest / "workflow" / "rules" / name).write_text("# not part of the data-stage tests\n")
+    return dest
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A workflow copy whose data targets have been built once."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("workflow"))
+    snakemake(workdir, "--cores", "2", *TARGETS)
+    return workdir
+
+
+def pending_outputs(workdir: Path) -> dict[str, str]:
+    """output -> rule, for every output of the data targets that Snakemake would (re)make."""
+    out = snakemake(workdir, "--summary", *TARGETS).stdout
+    rows = [line.split("\t") for line in out.splitlines() if line.count("\t") >= 5]
+    return {r[0]: r[2] for r in rows[1:] if r[5] != "no update"}
+
+
+def test_data_targets_are_built(built):
+    for target in TARGETS + ["results/keyframes/keyframes.h5", "results/tables/folds.md"]:
+        assert (built / target).stat().st_size > 0
+    assert len(list((built / "results/keyframes/shards").glob("*.h5"))) == 12
+    assert "vNonPornDifficulty" in (built / "results/tables/table1.md").read_text()
+    assert pending_outputs(built) == {}  # up to date
+    assert "Nothing to be done" in snakemake(built, "--dry-run", *TARGETS).stdout
+
+
+def test_changing_one_video_reruns_only_its_shard_and_downstream(built):
+    shards = built / "results/keyframes/shards"
+    before = {p.name: p.stat().st_mtime_ns for p in shards.glob("*.h5")}
+    config = {
+        "seed": 3, "shots_per_video": [3, 4], "frames_per_shot": 4, "frame_size": [64, 48],
+        "porn_shot_flip": 0.15, "nonporn_shot_flip": 0.05,
+    }  # fmt: skip
+    frames = render_video("vPorn2", "vPorn", config).frames
+    write_video(built / VIDEO, np.clip(frames.astype(int) + 6, 0, 255).astype(np.uint8), 4)
+
+    assert pending_outputs(built) == {
+        "results/keyframes/shards/vPorn2.h5": "extract_keyframes",  # and no other shard
+        "results/keyframes/keyframes.h5": "merge_keyframes",
+        "results/keyframes/manifest.csv": "merge_keyframes",
+        "results/splits/fold0/seed0.json": "make_splits",
+        **{f"results/tables/{t}": "ingest_report" for t in TABLES},
+        "results/figures/contact_sheet.png": "ingest_report",
+    }
+    snakemake(built, "--cores", "2", *TARGETS)
+    after = {p.name: p.stat().st_mtime_ns for p in shards.glob("*.h5")}
+    assert [n for n in before if after[n] != before[n]] == ["vPorn2.h5"]
+
+
+def test_corrupt_video_stops_with_one_clear_error_and_no_shard(built):
+    (built / VIDEO).write_bytes(b"this is not a video" * 100)
+    proc = snakemake(built, "--cores", "1", "results/keyframes/shards/vPorn2.h5", check=False)
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR: ")]
+    assert len(errors) == 1 and f"'{VIDEO}' cannot be opened" in errors[0]
+    assert "Traceback" not in proc.stderr
+    assert not (built / "results/keyframes/shards/vPorn2.h5").exists()
+    assert not list((built / "results/keyframes/shards").glob(".vPorn2*"))  # no temp file
+
+
+@pytest.mark.parametrize(
+    ("bad", "names"),
+    [
+        ("keyframes:\n  size: big\n", ["keyframes", "size", "'big' is not of type 'integer'"]),
+        ("synthetic:\n  sede: 3\n", ["synthetic", "'sede' was unexpected"]),
+    ],
+)
+def test_bad_config_is_rejected_before_any_job_naming_the_key(tmp_path, bad, names):
+    workdir = copy_workflow(tmp_path)
+    (workdir / "bad.yaml").write_text(bad)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", "bad.yaml"],
+        cwd=workdir, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    message = proc.stdout + proc.stderr
+    assert "Error validating config file" in message
+    for name in names:
+        assert name in message
+    assert not (workdir / "results").exists() and not (workdir / "resources").exists()

@@ -1,0 +1,162 @@
+# Data stage: (synthetic videos ->) one keyframe shard per video -> keyframes.h5 + manifest ->
+# fold/seed splits, and the ingestion report (Table 1, per-fold counts, contact sheet).
+from alnsfw.data.layout import (  # noqa: E402
+    config_fold_list_paths,
+    find_video,
+    frame_labels_path,
+)
+
+DATA_ROOT = config["data"]["root"]
+SHARD = "results/keyframes/shards/{video}.h5"
+MANIFEST = "results/keyframes/manifest.csv"
+FOLD_LISTS = [str(p) for pair in config_fold_list_paths(config).values() for p in pair]
+FRAME_LABELS = frame_labels_path(config)
+# Only the keys that change a split: adding a seed or fold must not rerun the existing ones.
+FOLD_PARAMS = {
+    k: config["data"][k] for k in ("root", "test_list", "train_list", "on_missing")
+}
+SPLIT_PARAMS = {k: config["splits"][k] for k in ("n_folds", "val_fraction", "val_unit")}
+TABLES = "results/tables"
+CONTACT_SHEET = "results/figures/contact_sheet.png"
+
+
+if config["data"]["source"] == "synthetic":
+
+    rule synthesize_dataset:
+        output:
+            videos=[v.inputs[0] for v in VIDEOS],
+            lists=FOLD_LISTS,
+            labels=f"{DATA_ROOT}/frame_labels.csv",
+        log:
+            "results/logs/synthesize_dataset/synthesize_dataset.log",
+        conda:
+            "../../envs/data.yaml"
+        threads: 1
+        resources:
+            mem_mb=res("default", "mem_mb"),
+            runtime=res("default", "runtime"),
+        params:
+            root=lambda wc, output: str(Path(output.labels).parent),
+            synthetic=config["synthetic"],
+            n_folds=config["splits"]["n_folds"],
+            # lambdas: the patterns' {fold}/{others} are not wildcards
+            test_list=lambda wc: config["data"]["test_list"],
+            train_list=lambda wc: config["data"]["train_list"],
+        message:
+            "Generating the synthetic NPDI-like dataset under {params.root}"
+        script:
+            "../../scripts/synthesize_dataset.py"
+
+
+rule extract_keyframes:
+    input:
+        lambda wc: find_video(VIDEOS, wc.video).inputs,
+    output:
+        SHARD,
+    log:
+        "results/logs/extract_keyframes/{video}.log",
+    conda:
+        "../../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("default", "mem_mb"),
+        runtime=res("default", "runtime"),
+    params:
+        video_class=lambda wc: find_video(VIDEOS, wc.video).video_class,
+        source=lambda wc: find_video(VIDEOS, wc.video).source,
+        keyframes=config["keyframes"],
+    message:
+        "Keyframes of {wildcards.video}"
+    script:
+        "../../scripts/extract_keyframes.py"
+
+
+rule merge_keyframes:
+    input:
+        shards=expand(SHARD, video=[v.name for v in VIDEOS]),
+        labels=[str(FRAME_LABELS)] if FRAME_LABELS else [],
+    output:
+        h5=KEYFRAMES,
+        manifest=MANIFEST,
+    log:
+        "results/logs/merge_keyframes/merge_keyframes.log",
+    conda:
+        "../../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("default", "mem_mb"),
+        runtime=res("default", "runtime"),
+    params:
+        on_missing=config["data"]["on_missing"],
+    message:
+        "Merging {n} keyframe shards into {{output.h5}}".format(n=len(VIDEOS))
+    script:
+        "../../scripts/merge_keyframes.py"
+
+
+rule make_splits:
+    input:
+        manifest=MANIFEST,
+        lists=FOLD_LISTS,
+    output:
+        SPLIT,
+    log:
+        "results/logs/make_splits/fold{fold}-seed{seed}.log",
+    conda:
+        "../../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("default", "mem_mb"),
+        runtime=res("default", "runtime"),
+    params:
+        data=FOLD_PARAMS,
+        splits=SPLIT_PARAMS,
+    message:
+        "Split of fold {wildcards.fold}, seed {wildcards.seed}"
+    script:
+        "../../scripts/make_splits.py"
+
+
+rule ingest_report:
+    input:
+        keyframes=KEYFRAMES,
+        manifest=MANIFEST,
+        splits=expand(SPLIT, fold=FOLDS, seed=SEEDS),
+        lists=FOLD_LISTS,
+    output:
+        table1_csv=report(
+            f"{TABLES}/table1.csv", caption="../report/table1.rst", category="Data"
+        ),
+        table1_md=f"{TABLES}/table1.md",
+        folds_csv=report(
+            f"{TABLES}/folds.csv", caption="../report/folds.rst", category="Data"
+        ),
+        folds_md=f"{TABLES}/folds.md",
+        contact_sheet=report(
+            CONTACT_SHEET, caption="../report/contact_sheet.rst", category="Data"
+        ),
+    log:
+        "results/logs/ingest_report/ingest_report.log",
+    conda:
+        "../../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("default", "mem_mb"),
+        runtime=res("default", "runtime"),
+    params:
+        data=FOLD_PARAMS,
+        n_folds=config["splits"]["n_folds"],
+    message:
+        "Table 1, per-fold counts and contact sheet of the ingested keyframes"
+    script:
+        "../../scripts/ingest_report.py"
+
+
+TARGETS += expand(SPLIT, fold=FOLDS, seed=SEEDS) + [
+    MANIFEST,
+    f"{TABLES}/table1.csv",
+    f"{TABLES}/table1.md",
+    f"{TABLES}/folds.csv",
+    f"{TABLES}/folds.md",
+    CONTACT_SHEET,
+]

@@ -1,0 +1,88 @@
+# The experiment: one active-learning run per fold x seed x strategy, one full-supervision
+# baseline per fold x seed. Each run checkpoints after every cycle into
+# results/runs/fold{fold}/seed{seed}/{strategy}/checkpoint/ (deliberately not an output, so a
+# killed job keeps it and resumes), and removes it once its outputs are written.
+
+
+# The config sections that change a run's numbers, passed as params so that changing any of them
+# reruns exactly the affected jobs. Left out: al.strategies (which runs exist, not what one
+# computes: adding a strategy must not rerun the others), compute.gpu (where a job runs) and
+# compute.preload_mb (memory use only). compute.threads stays: TF's reductions depend on it.
+SHARED_SETTINGS = {
+    "training": config["training"],
+    "model": config["model"],
+    "compute": {
+        k: v for k, v in config["compute"].items() if k not in ("gpu", "preload_mb")
+    },
+}
+AL_SETTINGS = SHARED_SETTINGS | {
+    "al": {k: v for k, v in config["al"].items() if k != "strategies"}
+}
+BASELINE_SETTINGS = SHARED_SETTINGS | {"baseline": config["baseline"]}
+
+
+rule active_learning:
+    input:
+        **feature_inputs(),
+        keyframes=KEYFRAMES,
+        split=SPLIT,
+    output:
+        cycles=f"{RUN_DIR}/{{strategy}}/cycles.csv",
+        queries=f"{RUN_DIR}/{{strategy}}/queries.csv",
+        predictions=f"{RUN_DIR}/{{strategy}}/predictions.csv",
+    log:
+        "results/logs/active_learning/fold{fold}/seed{seed}/{strategy}.log",
+    threads: config["compute"]["threads"]
+    resources:
+        mem_mb=res("train", "mem_mb"),
+        runtime=res("train", "runtime"),
+        gpu=1 if config["compute"]["gpu"] else 0,
+    params:
+        config=AL_SETTINGS,
+    message:
+        "Active learning: fold {wildcards.fold}, seed {wildcards.seed}, {wildcards.strategy}"
+    script:
+        "../../scripts/active_learning.py"
+
+
+rule full_supervision:
+    input:
+        **feature_inputs(),
+        keyframes=KEYFRAMES,
+        split=SPLIT,
+    output:
+        metrics=f"{RUN_DIR}/full/metrics.csv",
+        history=f"{RUN_DIR}/full/history.csv",
+        predictions=f"{RUN_DIR}/full/predictions.csv",
+    log:
+        "results/logs/full_supervision/fold{fold}/seed{seed}.log",
+    threads: config["compute"]["threads"]
+    resources:
+        mem_mb=res("train", "mem_mb"),
+        runtime=res("train", "runtime"),
+        gpu=1 if config["compute"]["gpu"] else 0,
+    params:
+        config=BASELINE_SETTINGS,
+    message:
+        "Full supervision: fold {wildcards.fold}, seed {wildcards.seed}"
+    script:
+        "../../scripts/full_supervision.py"
+
+
+TARGETS.extend(
+    expand(
+        f"{RUN_DIR}/{{strategy}}/{{name}}.csv",
+        fold=FOLDS,
+        seed=SEEDS,
+        strategy=STRATEGIES,
+        name=["cycles", "queries", "predictions"],
+    )
+)
+TARGETS.extend(
+    expand(
+        f"{RUN_DIR}/full/{{name}}.csv",
+        fold=FOLDS,
+        seed=SEEDS,
+        name=["metrics", "history", "predictions"],
+    )
+)
