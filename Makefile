@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CORES ?= all
 
-.PHONY: install run test lint test-slow bench report clean
+.PHONY: install run test lint test-slow test-cluster cluster-down bench report clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,15 @@ lint: install
 ## Checks too slow for CI (paper-scale): see README "Tests".
 test-slow: install
 	$(BIN)/pytest -m slow
+
+## Real single-node SLURM: profiles/slurm, sacct, GPU requests, kill-and-resume (needs root).
+test-cluster: install
+	bash tests/cluster/up.sh
+	$(BIN)/pytest -m cluster tests/test_cluster_slurm.py
+
+## Stop the test cluster (tests/cluster/up.sh brings it back in seconds).
+cluster-down:
+	bash tests/cluster/down.sh
 
 ## Speed benchmarks (writes results/bench/*.csv and results/bench/summary.md).
 bench: install

@@ -1,4 +1,6 @@
-# Helpers shared by all rule files: config validation, the list of videos, output paths, targets.
+# Helpers shared by the stage files: config validation, the list of videos, output paths, targets,
+# and every function the stage files call (Snakemake's lint wants functions apart from rules).
+import os
 import sys
 from pathlib import Path
 
@@ -8,7 +10,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from alnsfw.config import check_config  # noqa: E402
 from alnsfw.data.layout import planned_videos  # noqa: E402
-
+from alnsfw.report.runs import expected_runs  # noqa: E402
 
 validate(config, "../schemas/config.schema.yaml")
 check_config(config)
@@ -44,3 +46,44 @@ def all_targets():
 
 
 TARGETS = []
+
+
+# --- report stage (workflow/rules/report.smk) ---
+CYCLES = f"{RUN_DIR}/{{strategy}}/cycles.csv"
+FULL_METRICS = f"{RUN_DIR}/full/metrics.csv"
+TABLE1 = "results/tables/table1.csv"
+REPORT_TABLES = ["table2", "f1", "roc_auc", "summary", "paired"]
+TABLE_TITLES = {
+    "table2": "Table 2 (accuracy)",
+    "f1": "F1",
+    "roc_auc": "ROC-AUC",
+    "summary": "Learning-curve summary",
+    "paired": "Strategy vs random",
+}
+
+
+def run_results(folds):
+    """Result files the report reads for these folds: all of them, or with report.allow_partial
+    only those that exist now (so the report can be made while runs are still going)."""
+    runs = expected_runs(folds, SEEDS, STRATEGIES, CYCLES, FULL_METRICS)
+    paths = [r.path for r in runs]
+    if config["report"]["allow_partial"]:
+        paths = [p for p in paths if os.path.exists(p)]
+    return paths
+
+
+def table_outputs():
+    """Named outputs of `aggregate`: <table>_csv|md|html; csv and html shown in the report."""
+    out = {}
+    for name in REPORT_TABLES:
+        caption = f"../report/{name}.rst"
+        for fmt in ("csv", "html"):
+            out[f"{name}_{fmt}"] = report(
+                f"results/tables/{name}.{fmt}",
+                caption=caption,
+                category="Tables",
+                subcategory=TABLE_TITLES[name],
+                labels={"table": TABLE_TITLES[name], "format": fmt.upper()},
+            )
+        out[f"{name}_md"] = f"results/tables/{name}.md"
+    return out

@@ -32,6 +32,8 @@ rule active_learning:
         predictions=f"{RUN_DIR}/{{strategy}}/predictions.csv",
     log:
         "results/logs/active_learning/fold{fold}/seed{seed}/{strategy}.log",
+    conda:
+        "../../envs/model.yaml"
     threads: config["compute"]["threads"]
     resources:
         mem_mb=res("train", "mem_mb"),
@@ -56,6 +58,8 @@ rule full_supervision:
         predictions=f"{RUN_DIR}/full/predictions.csv",
     log:
         "results/logs/full_supervision/fold{fold}/seed{seed}.log",
+    conda:
+        "../../envs/model.yaml"
     threads: config["compute"]["threads"]
     resources:
         mem_mb=res("train", "mem_mb"),

@@ -1,52 +1,7 @@
 # Results: the paper's Table 2 (+ F1 and ROC-AUC twins), Figures 3-7 (one per fold), a summary
 # figure, learning-curve statistics, strategy-vs-random CIs, and the report's protocol page.
 # `snakemake --report results/report.html` collects everything marked report(...) below.
-import os
-
-from alnsfw.report.runs import expected_runs
-
-
 report: "../report/workflow.rst"
-
-
-CYCLES = RUN_DIR + "/{strategy}/cycles.csv"
-FULL_METRICS = RUN_DIR + "/full/metrics.csv"
-TABLE1 = "results/tables/table1.csv"
-REPORT_TABLES = ["table2", "f1", "roc_auc", "summary", "paired"]
-TABLE_TITLES = {
-    "table2": "Table 2 (accuracy)",
-    "f1": "F1",
-    "roc_auc": "ROC-AUC",
-    "summary": "Learning-curve summary",
-    "paired": "Strategy vs random",
-}
-
-
-def run_results(folds):
-    """Result files the report reads for these folds: all of them, or with report.allow_partial
-    only those that exist now (so the report can be made while runs are still going)."""
-    runs = expected_runs(folds, SEEDS, STRATEGIES, CYCLES, FULL_METRICS)
-    paths = [r.path for r in runs]
-    if config["report"]["allow_partial"]:
-        paths = [p for p in paths if os.path.exists(p)]
-    return paths
-
-
-def table_outputs():
-    """Named outputs of `aggregate`: <table>_csv|md|html; csv and html shown in the report."""
-    out = {}
-    for name in REPORT_TABLES:
-        caption = f"../report/{name}.rst"
-        for fmt in ("csv", "html"):
-            out[f"{name}_{fmt}"] = report(
-                f"results/tables/{name}.{fmt}",
-                caption=caption,
-                category="Tables",
-                subcategory=TABLE_TITLES[name],
-                labels={"table": TABLE_TITLES[name], "format": fmt.upper()},
-            )
-        out[f"{name}_md"] = f"results/tables/{name}.md"
-    return out
 
 
 rule aggregate:
@@ -63,6 +18,8 @@ rule aggregate:
         ),
     log:
         "results/logs/aggregate/aggregate.log",
+    conda:
+        "../../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=res("default", "mem_mb"),
@@ -94,6 +51,8 @@ rule plot_fold:
         pdf="results/figures/fold{fold}.pdf",
     log:
         "results/logs/plot_fold/fold{fold}.log",
+    conda:
+        "../../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=res("default", "mem_mb"),
@@ -124,6 +83,8 @@ rule plot_summary:
         pdf="results/figures/summary.pdf",
     log:
         "results/logs/plot_summary/summary.log",
+    conda:
+        "../../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=res("default", "mem_mb"),
@@ -160,6 +121,8 @@ rule report_protocol:
         ),
     log:
         "results/logs/report_protocol/protocol.log",
+    conda:
+        "../../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=res("default", "mem_mb"),
