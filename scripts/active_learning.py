@@ -1,16 +1,16 @@
 """Snakemake entry point of rule active_learning: one run (fold, seed, strategy)."""
 
-import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
 
 from alnsfw.al.jobs import active_learning_job
+from alnsfw.entry import run_logged
 
-logging.basicConfig(
-    filename=snakemake.log[0],
-    level=logging.INFO,
-    format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    force=True,
-)
-active_learning_job(
+run_logged(
+    active_learning_job,
+    snakemake.log[0],
     keyframes=snakemake.input.keyframes,
     split=snakemake.input.split,
     outputs={

@@ -1,16 +1,16 @@
 """Snakemake entry point of rule full_supervision: the baseline of one fold and seed."""
 
-import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
 
 from alnsfw.al.jobs import full_supervision_job
+from alnsfw.entry import run_logged
 
-logging.basicConfig(
-    filename=snakemake.log[0],
-    level=logging.INFO,
-    format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    force=True,
-)
-full_supervision_job(
+run_logged(
+    full_supervision_job,
+    snakemake.log[0],
     keyframes=snakemake.input.keyframes,
     split=snakemake.input.split,
     outputs={

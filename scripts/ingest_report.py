@@ -5,8 +5,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
 
-from alnsfw.data.entry import run_logged
 from alnsfw.data.stages import ingest_report
+from alnsfw.entry import run_logged
 
 run_logged(
     ingest_report,

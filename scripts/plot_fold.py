@@ -1,14 +1,23 @@
 """Entry point of rule `plot_fold`: one fold's learning curves (the paper's Figures 3-7)."""
 
-import logging
+import sys
+from pathlib import Path
 
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
+
+from alnsfw.entry import run_logged
 from alnsfw.report.figures import write_fold_figure
 from alnsfw.report.runs import expected_runs
 
-logging.basicConfig(
-    filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
-)
 p = snakemake.params
 fold = int(snakemake.wildcards.fold)
-runs = expected_runs([fold], p.seeds, p.strategies, p.cycles, p.full)
-write_fold_figure(runs, fold, p.strategies, snakemake.output.png, snakemake.output.pdf, p.report)
+run_logged(
+    write_fold_figure,
+    snakemake.log[0],
+    runs=expected_runs([fold], p.seeds, p.strategies, p.cycles, p.full),
+    fold=fold,
+    strategies=p.strategies,
+    png=snakemake.output.png,
+    pdf=snakemake.output.pdf,
+    report=p.report,
+)

@@ -1,13 +1,21 @@
 """Entry point of rule `plot_summary`: learning curves averaged over the configured folds."""
 
-import logging
+import sys
+from pathlib import Path
 
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
+
+from alnsfw.entry import run_logged
 from alnsfw.report.figures import write_summary_figure
 from alnsfw.report.runs import expected_runs
 
-logging.basicConfig(
-    filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
-)
 p = snakemake.params
-runs = expected_runs(p.folds, p.seeds, p.strategies, p.cycles, p.full)
-write_summary_figure(runs, p.strategies, snakemake.output.png, snakemake.output.pdf, p.report)
+run_logged(
+    write_summary_figure,
+    snakemake.log[0],
+    runs=expected_runs(p.folds, p.seeds, p.strategies, p.cycles, p.full),
+    strategies=p.strategies,
+    png=snakemake.output.png,
+    pdf=snakemake.output.pdf,
+    report=p.report,
+)

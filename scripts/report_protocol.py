@@ -1,11 +1,20 @@
 """Entry point of rule `report_protocol`: the report's protocol page, Table 1 and config used."""
 
-import logging
+import sys
+from pathlib import Path
 
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
+
+from alnsfw.entry import run_logged
 from alnsfw.report.protocol import write_protocol
 
-logging.basicConfig(
-    filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
-)
 out = snakemake.output
-write_protocol(snakemake.params.config, snakemake.input.table1, out.config, out.md, out.html)
+run_logged(
+    write_protocol,
+    snakemake.log[0],
+    config=snakemake.params.config,
+    table1_csv=snakemake.input.table1,
+    config_yaml=out.config,
+    protocol_md=out.md,
+    protocol_html=out.html,
+)

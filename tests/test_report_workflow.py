@@ -1,6 +1,6 @@
 """The report rules end to end through Snakemake, on hand-made runs in a temporary directory.
 
-Only report.smk is included (with the few globals common.smk provides), so the test does not
+Only common.smk and report.smk are included, so the test does not
 depend on the data/model stages and takes seconds; the full pipeline is the lead's CI.
 """
 
@@ -20,27 +20,9 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 SNAKEFILE = f"""
-import sys
-from snakemake.utils import validate
-
-sys.path.insert(0, "{REPO / "src"}")
 configfile: "config.yaml"
-validate(config, "{REPO / "workflow/schemas/config.schema.yaml"}")
 
-FOLDS = config["splits"]["folds"]
-SEEDS = config["splits"]["seeds"]
-STRATEGIES = config["al"]["strategies"]
-RUN_DIR = "results/runs/fold{{fold}}/seed{{seed}}"
-
-wildcard_constraints:
-    fold=r"\\d+",
-    seed=r"\\d+",
-
-def res(family, key):
-    return config["resources"]["default"][key]
-
-TARGETS = []
-
+include: "{REPO / "workflow/rules/common.smk"}"
 include: "{REPO / "workflow/rules/report.smk"}"
 
 rule all:

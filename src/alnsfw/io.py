@@ -29,7 +29,7 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{sfx}", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
-    # mkstemp creates 0600; give the file the mode a plain open() would (others on a cluster read it).
+    # mkstemp creates 0600; give the file the mode open() would, so others on a cluster read it.
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp_path, 0o666 & ~umask)

@@ -1,8 +1,8 @@
-"""How the data stage's scripts run: log to the rule's log file, and fail with one clear line.
+"""How every rule script runs: log to the rule's log file, and fail with one clear line.
 
-A DataError is the user's to fix (a bad file, a wrong list), so it is reported as its message
-alone, on stderr and in the log, instead of a traceback that buries it; any other exception is a
-bug and keeps its traceback.
+A DataError or ConfigError is the user's to fix (a bad file, a wrong list), so it is reported as
+its message alone, on stderr and in the log, instead of a traceback that buries it; any other
+exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
