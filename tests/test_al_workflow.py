@@ -32,7 +32,7 @@ def snakemake(tmp_path: Path, *args: str) -> str:
 
 @pytest.fixture(autouse=True)
 def needs_the_feature_rules():
-    if "def feature_inputs" not in (ROOT / "workflow" / "rules" / "features.smk").read_text():
+    if "feature_inputs" not in (ROOT / "workflow" / "rules" / "features.smk").read_text():
         pytest.skip("workflow/rules/features.smk does not define feature_inputs() yet")
 
 

@@ -122,8 +122,34 @@ def test_npdi_fold_list_absent_names_file_and_key(smoke_data, tmp_path):
         ({"synthetic": {"shots_per_video": [5, 3]}}, "synthetic.shots_per_video"),
         ({"data": {"test_list": "test/fold_video.txt"}}, "data.test_list"),
         ({"data": {"train_list": "training/fold{rest}.txt"}}, "data.train_list"),
+        (
+            {"training": {"augment": "bank"}, "compute": {"feature_cache": False}},
+            "compute.feature_cache",
+        ),
     ],
 )
 def test_inconsistent_data_config(override, message):
     with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
         check_config(validated_config(override))
+
+
+def test_cli_strings_are_coerced_to_schema_types():
+    """`--config compute='{gpu: true}'` arrives as strings; they become the schema's types."""
+    import yaml
+
+    from alnsfw.config import coerce_cli_scalars
+
+    schema = yaml.safe_load(
+        (Path(__file__).parents[1] / "workflow/schemas/config.schema.yaml").read_text()
+    )
+    cfg = {
+        "compute": {"gpu": "true", "threads": "4"},
+        "report": {"within_points": "0.5", "key_percentages": ["20", "50"]},
+        "training": {"augment": "none"},
+        "al": {"warm_start": "maybe"},
+    }
+    coerce_cli_scalars(cfg, schema)
+    assert cfg["compute"] == {"gpu": True, "threads": 4}
+    assert cfg["report"] == {"within_points": 0.5, "key_percentages": [20.0, 50.0]}
+    assert cfg["training"]["augment"] == "none"
+    assert cfg["al"]["warm_start"] == "maybe"  # left for validation to reject, naming the key

@@ -43,6 +43,12 @@ def check_config(config: dict[str, Any]) -> None:
     bad = [f for f in config["splits"]["folds"] if f >= n_folds]
     if bad:
         raise ConfigError(f"splits.folds has {bad}, but splits.n_folds is {n_folds}.")
+    if config["training"]["augment"] == "bank" and not config["compute"]["feature_cache"]:
+        raise ConfigError(
+            "training.augment = 'bank' needs compute.feature_cache: true (the bank holds "
+            "augmented views already passed through the cached trunk). Set "
+            "compute.feature_cache: true, or training.augment to 'online' or 'none'."
+        )
     check_data_config(config)
 
 
@@ -93,3 +99,37 @@ def check_data_config(config: dict[str, Any]) -> None:
                         "ships test/fold<i>_video.txt and training/fold<others>_video.txt; put "
                         f"them under data.root or set {key} to the pattern your copy uses."
                     )
+
+
+_BOOLEANS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+def coerce_cli_scalars(config: Any, schema: dict[str, Any]) -> Any:  # noqa: ANN401
+    """Turn strings into the boolean/integer/number the schema declares, in place where possible.
+
+    Snakemake reads nested `--config` values as plain strings (`--config compute='{gpu: true}'`
+    gives the string 'true'), which the schema would then reject; a user should not need a config
+    file for a one-key change. Values that do not parse are left as they are, so validation still
+    names the key.
+    """
+    kind = schema.get("type")
+    if isinstance(config, dict) and kind == "object":
+        props = schema.get("properties", {})
+        for key, value in config.items():
+            if key in props:
+                config[key] = coerce_cli_scalars(value, props[key])
+        return config
+    if isinstance(config, list) and kind == "array" and isinstance(schema.get("items"), dict):
+        return [coerce_cli_scalars(v, schema["items"]) for v in config]
+    if not isinstance(config, str):
+        return config
+    try:
+        if kind == "boolean" and config.lower() in _BOOLEANS:
+            return _BOOLEANS[config.lower()]
+        if kind == "integer":
+            return int(config)
+        if kind == "number":
+            return float(config)
+    except ValueError:
+        return config
+    return config

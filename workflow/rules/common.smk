@@ -6,12 +6,17 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+REPO = Path(workflow.current_basedir).parents[1]
+sys.path.insert(0, str(REPO / "src"))
 
-from alnsfw.config import check_config  # noqa: E402
+import yaml  # noqa: E402
+
+from alnsfw.config import check_config, coerce_cli_scalars  # noqa: E402
 from alnsfw.data.layout import planned_videos  # noqa: E402
 from alnsfw.report.runs import expected_runs  # noqa: E402
 
+SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
+coerce_cli_scalars(config, yaml.safe_load(SCHEMA.read_text()))
 validate(config, "../schemas/config.schema.yaml")
 check_config(config)
 

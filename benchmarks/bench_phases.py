@@ -1,0 +1,388 @@
+"""Benchmark: images/s of each phase of an active-learning cycle, naive vs feature cache.
+
+Phases: train one epoch, score the pool, test. Paths:
+- naive: the full ResNet50V2 for everything (`compute.feature_cache: false`), online augmentation;
+- online: training as naive (full model, augmented images), scoring from the cache;
+- bank: top model on one of K cached augmented views per image;
+- none: top model on cached un-augmented features.
+The timings run in one process on the same synthetic images (so the paths share the machine's
+state); peak resident memory is measured in one child process per path (peak RSS only grows, so
+it cannot be split within one process). From the measured per-image costs, the script projects
+the paper's full protocol (100 runs on 16,727 keyframes) onto this machine.
+
+Usage: .venv/bin/python benchmarks/bench_phases.py --size 64 --out results/bench
+Writes phases_{size}px.csv, memory_{size}px.csv, projection_{size}px.csv, summary_{size}px.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# The paper's protocol on NPDI (../shared/PROTOCOL.md): 16,727 keyframes, 5 folds x 5 seeds,
+# 3 strategies + full supervision; val 20% of training; initial 20% of the pool; 500 per query;
+# at most 5 epochs per cycle, baseline 10 epochs (project default); validation every epoch.
+PAPER = {
+    "keyframes": 16727,
+    "folds": 5,
+    "seeds": 5,
+    "strategies": 3,
+    "val_fraction": 0.2,
+    "initial_fraction": 0.2,
+    "query": 500,
+    "epochs": 5,
+    "baseline_epochs": 10,
+}
+
+
+def make_data(path: Path, n: int, size: int) -> None:
+    """n learnable RGB images (porn rows reddish) in keyframes.h5's format."""
+    import h5py
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    labels = (np.arange(n) % 2).astype(np.int8)
+    images = rng.integers(0, 150, (n, size, size, 3)).astype(np.uint8)
+    images[labels == 1, ..., 0] += 90
+    images[labels == 0, ..., 2] += 90
+    with h5py.File(path, "w") as f:
+        f.create_dataset("images", data=images, chunks=(1, size, size, 3), compression="gzip")
+        f["label"] = labels
+
+
+def config(args: argparse.Namespace, augment: str, cache: bool, jit: bool = False) -> dict:
+    return {
+        "model": {
+            "weights": "he_normal",
+            "weights_seed": 0,
+            "input_size": args.size,
+            "trainable_from": "conv5_block3_1",
+            "bn_momentum": "auto",
+            "head": {"batchnorm": True, "dense": [256], "dropout": 0.5},
+        },
+        "training": {
+            "learning_rate": 1e-3,
+            "batch_size": 32,
+            "augment": augment,
+            "bank_views": args.views,
+            "augmentation": {
+                "horizontal_flip": True,
+                "vertical_flip": True,
+                "shift": 0.1,
+                "shear": 0.1,
+                "rotation": 0.05,
+                "zoom": 0.1,
+            },
+        },
+        "compute": {
+            "feature_cache": cache,
+            "feature_dtype": args.dtype,
+            "jit_compile": jit,
+            "threads": args.threads,
+            "predict_batch_size": 64,
+            "preload_mb": args.preload_mb,
+        },
+    }
+
+
+VARIANTS = {  # name: (augment, feature_cache, jit)
+    "naive": ("online", False, False),
+    "online": ("online", True, False),
+    "bank": ("bank", True, False),
+    "none": ("none", True, False),
+    "none+jit": ("none", True, True),
+}
+
+
+def rows(args: argparse.Namespace):
+    import numpy as np
+
+    pool = np.arange(args.pool)
+    test = np.arange(args.pool, args.pool + args.test)
+    return pool, test
+
+
+def timed(fn, n: int, repeats: int) -> dict:
+    """Best of `repeats` timings (the least disturbed by other processes on a shared machine)."""
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return {"images": n, "seconds": round(best, 3), "images_per_s": round(n / best, 2)}
+
+
+def run_variant(args: argparse.Namespace, files: dict, name: str, phases: list[str]) -> list[dict]:
+    """Build one Learner, warm it up (tracing), then time each phase (best of --repeats)."""
+    from alnsfw.model.learner import build_learner
+
+    augment, cache, jit = VARIANTS[name]
+    learner = build_learner(
+        config(args, augment, cache, jit), files["keyframes"], files["features"], files["bank"], 0
+    )
+    pool, test = rows(args)
+    # Warm-up: trace the train and predict functions outside the timings.
+    learner._train_epoch(learner._draw_plan(pool[:64], 1)[0])
+    learner.predict_proba(test[:8])
+    out = []
+    for phase in phases:
+        if phase == "train_epoch":
+            plans = iter(learner._draw_plan(pool, args.repeats))
+            result = timed(lambda p=plans: learner._train_epoch(next(p)), len(pool), args.repeats)
+        elif phase == "score_pool":
+            result = timed(lambda: learner.predict_proba(pool), len(pool), args.repeats)
+        else:
+            result = timed(lambda: learner.predict_proba(test), len(test), args.repeats)
+        out.append({"path": name, "phase": phase, **result})
+        print(f"  {name:9s} {phase:11s} {result['images_per_s']:9.1f} images/s", flush=True)
+    return out
+
+
+def child(args: argparse.Namespace) -> None:
+    """One path's phases in a fresh process; print its peak RSS as JSON."""
+    files = json.loads(args.files)
+    from alnsfw.model.network import configure_threads
+
+    configure_threads(args.threads)
+    args.repeats = 1
+    run_variant(args, files, args.child, ["train_epoch", "score_pool", "test"])
+    print("RSS " + json.dumps({"path": args.child, "peak_rss_mb": round(peak_rss_mb(), 1)}))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS. VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the
+    parent across fork+exec, so a child would report the (larger) parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure_memory(args: argparse.Namespace, files: dict, names: list[str]) -> list[dict]:
+    out = []
+    for label in names:  # "name" (arrays in memory up to --preload-mb) or "name:stream"
+        name, _, stream = label.partition(":")
+        shared = _shared_args(args) | ({"preload_mb": 0} if stream else {})
+        cmd = [sys.executable, __file__, "--child", name, "--files", json.dumps(files)]
+        cmd += [f"--{k.replace('_', '-')}={v}" for k, v in shared.items()]
+        text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        line = next(x for x in text.splitlines() if x.startswith("RSS "))
+        reads = "HDF5 batches" if stream else f"in memory (<= {args.preload_mb:.0f} MB)"
+        out.append(json.loads(line[4:]) | {"data": reads})
+        print(f"  peak RSS {label:11s} {out[-1]['peak_rss_mb']:8.0f} MB", flush=True)
+    return out
+
+
+def _shared_args(args: argparse.Namespace) -> dict:
+    keys = ("size", "pool", "test", "views", "threads", "dtype", "preload_mb", "repeats")
+    return {k: getattr(args, k) for k in keys}
+
+
+def paper_images() -> dict:
+    """Images through each phase in the whole paper protocol (all epochs run: an upper bound)."""
+    p = PAPER
+    n_test = p["keyframes"] / p["folds"]
+    train = p["keyframes"] - n_test
+    n_val = round(train * p["val_fraction"])
+    pool = round(train - n_val)
+    labelled = [round(pool * p["initial_fraction"])]
+    while labelled[-1] < pool:
+        labelled.append(min(pool, labelled[-1] + p["query"]))
+    cycles = len(labelled)
+    per_run_train = sum(p["epochs"] * n for n in labelled)
+    per_run_score = sum(p["epochs"] * n_val + (pool - n) + n_test for n in labelled)
+    base_train = p["baseline_epochs"] * pool
+    base_score = p["baseline_epochs"] * n_val + n_test
+    runs = p["folds"] * p["seeds"]
+    return {
+        "cycles_per_run": cycles,
+        "pool": pool,
+        "train": runs * (p["strategies"] * per_run_train + base_train),
+        "score": runs * (p["strategies"] * per_run_score + base_score),
+        "runs": runs * (p["strategies"] + 1),
+    }
+
+
+def projection(phases: list[dict], cache_rates: dict, views: int) -> list[dict]:
+    rate = {(r["path"], r["phase"]): r["images_per_s"] for r in phases}
+    work = paper_images()
+    n = PAPER["keyframes"]
+    out = []
+    for path in ("naive", "online", "bank", "none"):
+        if (path, "train_epoch") not in rate:
+            continue
+        score_path = "naive" if path == "naive" else "online"
+        score_rate = (rate[(score_path, "score_pool")] + rate[(score_path, "test")]) / 2
+        train_h = work["train"] / rate[(path, "train_epoch")] / 3600
+        score_h = work["score"] / score_rate / 3600
+        once_h = 0.0
+        if path != "naive":
+            once_h += n / cache_rates["features"] / 3600
+        if path == "bank":
+            once_h += n * views / cache_rates["bank"] / 3600
+        out.append(
+            {
+                "path": path,
+                "train_images": int(work["train"]),
+                "score_images": int(work["score"]),
+                "train_hours": round(train_h, 1),
+                "score_hours": round(score_h, 1),
+                "cache_hours": round(once_h, 2),
+                "total_hours": round(train_h + score_h + once_h, 1),
+            }
+        )
+    naive = next(r for r in out if r["path"] == "naive")["total_hours"]
+    for r in out:
+        r["speedup_vs_naive"] = round(naive / r["total_hours"], 2)
+    return out
+
+
+def summary(args, phases, memory, cache_rates, proj, elapsed) -> str:
+    import pandas as pd
+
+    table = pd.DataFrame(phases).pivot(index="path", columns="phase", values="images_per_s")
+    table = table.reindex([v for v in VARIANTS if v in table.index])
+    table = table[["train_epoch", "score_pool", "test"]]
+    naive = table.loc["naive"]
+    speed = (table / naive).round(1)
+    work = paper_images()
+    lines = [
+        f"# Benchmark: naive vs feature cache, {args.size} px",
+        "",
+        f"Command: `.venv/bin/python benchmarks/bench_phases.py --size {args.size} "
+        f"--out {args.out}` ({elapsed:.0f} s). Machine: {os.cpu_count()} CPU cores "
+        f"({platform.processor() or platform.machine()}), TF threads {args.threads}; weights "
+        f"he_normal (speed does not depend on the weights), batch 32, {args.pool} pool and "
+        f"{args.test} test images, cache {args.dtype}, bank K={args.views}.",
+        "",
+        "## Images per second (same process, same data)",
+        "",
+        table.round(1).to_markdown(),
+        "",
+        "Speed-up over naive:",
+        "",
+        speed.to_markdown(),
+        "",
+        "online trains like naive (full model on augmented images) and scores from the cache. "
+        "Scoring is the same for online, bank and none (the top model on cached features).",
+        "",
+        f"One-time cost per (weights, size): features {cache_rates['features']:.1f} images/s, "
+        f"bank {cache_rates['bank']:.1f} views/s.",
+        "",
+        "## Peak resident memory (one child process per path)",
+        "",
+        pd.DataFrame(memory).to_markdown(index=False),
+        "",
+        f"## Projection: the paper's protocol ({work['runs']} runs, {work['cycles_per_run']} "
+        f"cycles per AL run, pool {work['pool']}) at {args.size} px on this machine",
+        "",
+        "Every cycle and the baseline are assumed to run all their epochs (an upper bound), "
+        "with the validation set scored after every epoch.",
+        "",
+        pd.DataFrame(proj).to_markdown(index=False),
+        "",
+    ]
+    if args.size != 224:
+        lines += [
+            f"(Measured at {args.size} px; the paper uses 224 px: run with `--size 224` for "
+            "its projection.)",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--out", default="results/bench")
+    parser.add_argument("--pool", type=int, help="pool images (default 512 at <=96 px, else 128)")
+    parser.add_argument("--test", type=int, help="test images (default pool / 2)")
+    parser.add_argument("--views", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--dtype", default="float16", choices=["float16", "float32"])
+    parser.add_argument("--preload-mb", dest="preload_mb", type=float, default=1024)
+    parser.add_argument("--repeats", type=int, default=2, help="timings per phase (best kept)")
+    parser.add_argument("--jit", action="store_true", help="also time the top model with XLA")
+    parser.add_argument("--no-memory", action="store_true", help="skip the child processes")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--files", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.pool = args.pool or (512 if args.size <= 96 else 128)
+    args.test = args.test or args.pool // 2
+    if args.child:
+        child(args)
+        return
+
+    from alnsfw.model.network import configure_threads
+
+    configure_threads(args.threads)
+    import pandas as pd
+
+    from alnsfw.model.features import compute_bank, compute_features
+
+    start = time.perf_counter()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        files = {
+            "keyframes": f"{tmp}/keyframes.h5",
+            "features": f"{tmp}/features.h5",
+            "bank": f"{tmp}/bank.h5",
+        }
+        make_data(Path(files["keyframes"]), args.pool + args.test, args.size)
+        print(f"{args.size} px, {args.pool} pool + {args.test} test images", flush=True)
+        cfg = config(args, "bank", True)
+        stats = compute_features(files["keyframes"], files["features"], cfg)
+        bank = compute_bank(files["keyframes"], files["bank"], cfg)
+        cache_rates = {
+            "features": stats["images"] / stats["seconds"],
+            "bank": bank["images"] * bank["views"] / bank["seconds"],
+        }
+        print(f"  cache: {cache_rates['features']:.1f} images/s, bank {cache_rates['bank']:.1f}")
+        phases = run_variant(args, files, "naive", ["train_epoch", "score_pool", "test"])
+        phases += run_variant(args, files, "online", ["train_epoch", "score_pool", "test"])
+        phases += run_variant(args, files, "bank", ["train_epoch"])
+        phases += run_variant(args, files, "none", ["train_epoch"])
+        if args.jit:
+            phases += run_variant(args, files, "none+jit", ["train_epoch", "score_pool", "test"])
+        for p in phases:  # bank / none score exactly like online (top model on the cache)
+            if p["path"] == "online" and p["phase"] != "train_epoch":
+                phases += [p | {"path": "bank"}, p | {"path": "none"}]
+        memory = (
+            []
+            if args.no_memory
+            else measure_memory(
+                args, files, ["naive", "naive:stream", "bank", "none", "none:stream"]
+            )
+        )
+    proj = projection(phases, cache_rates, args.views)
+    elapsed = time.perf_counter() - start
+    tag = f"{args.size}px"
+    pd.DataFrame(phases).to_csv(out / f"phases_{tag}.csv", index=False)
+    pd.DataFrame(memory).to_csv(out / f"memory_{tag}.csv", index=False)
+    pd.DataFrame(proj).to_csv(out / f"projection_{tag}.csv", index=False)
+    (out / f"summary_{tag}.md").write_text(
+        summary(args, phases, memory, cache_rates, proj, elapsed)
+    )
+    print((out / f"summary_{tag}.md").read_text())
+    print(f"done in {elapsed:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
