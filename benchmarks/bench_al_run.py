@@ -9,9 +9,18 @@ Reports wall time (with the one-time cache cost shown apart), its ratio to naive
 final and mean test accuracy; the spread over seeds is the noise against which accuracy
 differences between modes are judged.
 
-Usage: .venv/bin/python benchmarks/bench_al_run.py --out results/bench
+`--size N` other than the stored keyframe size runs everything on a temporary copy of
+keyframes.h5 whose images are resized to N x N (cv2 INTER_LINEAR; same rows, every other dataset
+copied as is). `--weights` (default he_normal) overrides model.weights: speed does not depend on
+the weights; `--weights proxy` takes the file rule pretrain_trunk wrote for the config's
+model.input_size (it must exist), used as is at --size.
+`--max-epochs`, `--query-size`, `--bank-views`, `--pool-limit` shrink a run to fit a time budget;
+`--extra-modes` run last, each only if `--budget-s` still allows it.
+
+Usage: .venv/bin/python benchmarks/bench_al_run.py --out results/bench [--size 224]
 (needs results/keyframes/keyframes.h5 and results/splits/fold0/seed0.json: `make run`, or
-`snakemake --cores 2 results/splits/fold0/seed0.json`). Writes al_run.csv, summary_al_run.md.
+`snakemake --cores 2 results/splits/fold0/seed0.json`). Writes al_run_{size}px.csv and
+summary_al_run_{size}px.md.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import argparse
 import copy
 import gc
 import json
+import math
 import os
 import sys
 import tempfile
@@ -56,6 +66,56 @@ def mode_config(config: dict, mode: str) -> dict:
     return cfg
 
 
+def resized_copy(src_path: str, dst_path: str, size: int) -> float:
+    """Copy keyframes.h5 to dst_path with `images` resized to size x size; returns seconds.
+
+    Same rows in the same order; every other dataset and the file's attributes are copied as
+    they are, except attrs `size` (set to the new size) and `resized_from` (added).
+    """
+    import cv2
+    import h5py
+    import numpy as np
+
+    start = time.perf_counter()
+    with h5py.File(src_path, "r") as src, h5py.File(dst_path, "w") as dst:
+        for name, item in src.items():
+            if name != "images":
+                src.copy(item, dst, name=name)
+        images = src["images"]
+        n, old = int(images.shape[0]), int(images.shape[1])
+        out = dst.create_dataset(
+            "images",
+            shape=(n, size, size, 3),
+            dtype=images.dtype,
+            chunks=(1, size, size, 3) if n else None,
+            compression=images.compression,
+            compression_opts=images.compression_opts,
+        )
+        for k in range(0, n, 256):
+            block = images[k : k + 256]
+            out[k : k + len(block)] = np.stack(
+                [cv2.resize(im, (size, size), interpolation=cv2.INTER_LINEAR) for im in block]
+            )
+        for key, value in images.attrs.items():
+            out.attrs[key] = value
+        dst.attrs.update(dict(src.attrs))
+        dst.attrs["size"] = size
+        dst.attrs["resized_from"] = old
+    return time.perf_counter() - start
+
+
+def limit_pool(split, limit: int | None):  # noqa: ANN001, ANN201
+    """The split with a seeded random subset of `limit` pool rows (sorted); val/test unchanged."""
+    import dataclasses
+
+    import numpy as np
+
+    if limit is None or limit >= len(split.pool):
+        return split
+    rows = np.random.default_rng(0).choice(split.pool, size=limit, replace=False)
+    return dataclasses.replace(split, pool=np.sort(rows))
+
+
 def run_one(cfg, files, split, labels, strategy: str, fold: int, seed: int) -> dict:
     import keras
 
@@ -83,9 +143,57 @@ def run_one(cfg, files, split, labels, strategy: str, fold: int, seed: int) -> d
         "score_seconds": round(float(cycles["score_seconds"].sum()), 2),
         "test_seconds": round(float(cycles["test_seconds"].sum()), 2),
         "cycles": len(cycles),
+        "epochs": int(cycles["epochs"].sum()),
         "final_accuracy": round(float(cycles["accuracy"].iloc[-1]), 4),
         "mean_accuracy": round(float(cycles["accuracy"].mean()), 4),
     }
+
+
+def noise_lines(agg, n_test: int, seeds: list[int]) -> list[str]:  # noqa: ANN001
+    """How far each cached mode's final accuracy is from naive-online's, against the noise."""
+    if "naive-online" not in agg.index:
+        return []
+    ref = agg.loc["naive-online"]
+    lines = [
+        "Noise, judged two ways: (a) the spread over seeds (seeds "
+        f"{seeds}: each seed changes the initial labelled set, the learner's initialisation and "
+        "the augmentation draws): a mode is within noise if |Δ| <= 2 x the pooled SD over seeds "
+        f"of the two modes; (b) the binomial standard error of one accuracy on {n_test} test "
+        "images, sqrt(p(1-p)/n). With 2 seeds (a) is a rough estimate.",
+        "",
+    ]
+    for mode in agg.index:
+        if mode == "naive-online":
+            continue
+        delta = agg.loc[mode, "final_accuracy"] - ref["final_accuracy"]
+        sds = [ref["final_accuracy_sd"], agg.loc[mode, "final_accuracy_sd"]]
+        pooled = math.sqrt(sum(s**2 for s in sds) / 2) if all(s == s for s in sds) else math.nan
+        p = ref["final_accuracy"]
+        se = math.sqrt(max(p * (1 - p), 1e-12) / n_test)
+        if pooled == pooled:
+            verdict = "within noise" if abs(delta) <= 2 * pooled else "outside noise"
+            verdict += f" (2 x pooled seed SD = {2 * pooled:.3f})"
+        else:
+            verdict = "noise not estimable (one seed)"
+        lines.append(
+            f"- {mode} vs naive-online: Δ final accuracy {delta:+.3f}; {verdict}; binomial "
+            f"SE {se:.3f} (|Δ| = {abs(delta) / se:.1f} SE)."
+        )
+    return lines + [""]
+
+
+def weights_note(weights: str, size: int) -> str:
+    """What the summary says about the trunk's weights."""
+    if weights == "he_normal":
+        return (
+            "Weights he_normal, not the demo's `proxy`: speed does not depend on the weights, "
+            "and `proxy` needs the trunk pretrained by rule pretrain_trunk; accuracies are those "
+            "of this un-pretrained trunk, not the demo's."
+        )
+    return (
+        f"Weights {weights} (ResNet50V2's weights do not depend on the input size; a trunk "
+        f"pretrained at another size is used as is at {size} px)."
+    )
 
 
 def main() -> None:
@@ -96,9 +204,44 @@ def main() -> None:
     parser.add_argument("--strategy", default="entropy")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    parser.add_argument(
+        "--extra-modes",
+        nargs="*",
+        default=[],
+        choices=list(MODES),
+        help="run after all --modes runs, each only if --budget-s still allows it",
+    )
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        default=None,
+        help="seconds from this script's start that extra modes must fit in",
+    )
+    parser.add_argument(
+        "--size", type=int, default=None, help="image side; default the stored keyframe size"
+    )
+    parser.add_argument(
+        "--weights",
+        default="he_normal",
+        help="overrides model.weights; proxy: rule pretrain_trunk's file (must exist)",
+    )
+    parser.add_argument(
+        "--max-epochs", type=int, default=None, help="overrides training.max_epochs"
+    )
+    parser.add_argument("--query-size", type=int, default=None, help="overrides al.query_size")
+    parser.add_argument(
+        "--bank-views",
+        type=int,
+        default=None,
+        help="overrides training.bank_views (a cycle draws one view per image and epoch)",
+    )
+    parser.add_argument(
+        "--pool-limit", type=int, default=None, help="a seeded random subset of this many pool rows"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="results/bench")
     args = parser.parse_args()
+    script_start = time.perf_counter()
     for path in (args.keyframes, args.split):
         if not Path(path).is_file():
             sys.exit(f"{path} is missing: run `make run` (or snakemake the split) first")
@@ -114,72 +257,142 @@ def main() -> None:
     from alnsfw.model.features import compute_bank, compute_features
 
     config = load_config(args.configfile, args.threads)
+    weights = args.weights
+    if weights == "proxy":  # the trunk rule pretrain_trunk made at the demo's input size
+        from alnsfw.model.tags import proxy_weights_file
+
+        weights = proxy_weights_file(config)
+        if not Path(weights).is_file():
+            sys.exit(f"{weights} is missing: `snakemake --cores 2 {weights}` (pretrain_trunk)")
+    config["model"]["weights"] = weights
+    if args.max_epochs is not None:
+        config["training"]["max_epochs"] = args.max_epochs
+    if args.query_size is not None:
+        config["al"]["query_size"] = args.query_size
+    if args.bank_views is not None:
+        config["training"]["bank_views"] = args.bank_views
     split_json = json.loads(Path(args.split).read_text())
     split, fold = Split.from_json(split_json), int(split_json["fold"])
+    n_pool_full = len(split.pool)
+    split = limit_pool(split, args.pool_limit)
     with h5py.File(args.keyframes, "r") as f:
         labels = np.asarray(f["label"][()])
-        size = int(f["images"].shape[1])
+        stored = int(f["images"].shape[1])
+    size = args.size or stored
     config["model"]["input_size"] = size
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows, skipped = [], []
     with tempfile.TemporaryDirectory(prefix="bench-al-") as tmp:
+        keyframes, resize_s = args.keyframes, 0.0
+        if size != stored:
+            keyframes = f"{tmp}/keyframes_{size}px.h5"
+            resize_s = resized_copy(args.keyframes, keyframes, size)
+            print(f"resized {stored} -> {size} px in {resize_s:.1f} s", flush=True)
         files = {
-            "keyframes": args.keyframes,
+            "keyframes": keyframes,
             "features": f"{tmp}/features.h5",
             "bank": f"{tmp}/bank.h5",
         }
         start = time.perf_counter()
-        compute_features(args.keyframes, files["features"], config)
+        compute_features(keyframes, files["features"], config)
         cache_s = time.perf_counter() - start
         start = time.perf_counter()
-        compute_bank(args.keyframes, files["bank"], mode_config(config, "bank"))
+        compute_bank(keyframes, files["bank"], mode_config(config, "bank"))
         bank_s = time.perf_counter() - start
         print(f"cache {cache_s:.1f} s, bank {bank_s:.1f} s (once per trunk, shared by all runs)")
+
+        def run(mode: str, seed: int) -> None:
+            cfg = mode_config(config, mode)
+            row = {"mode": mode, "seed": seed}
+            row |= run_one(cfg, files, split, labels, args.strategy, fold, seed)
+            rows.append(row)
+            print(
+                f"  {mode:13s} seed {seed}: {row['wall_seconds']:7.1f} s, final accuracy "
+                f"{row['final_accuracy']:.3f}",
+                flush=True,
+            )
+
         for seed in args.seeds:
             for mode in args.modes:
-                cfg = mode_config(config, mode)
-                row = {"mode": mode, "seed": seed}
-                row |= run_one(cfg, files, split, labels, args.strategy, fold, seed)
-                rows.append(row)
-                print(
-                    f"  {mode:13s} seed {seed}: {row['wall_seconds']:7.1f} s, final accuracy "
-                    f"{row['final_accuracy']:.3f}",
-                    flush=True,
-                )
+                run(mode, seed)
+        for mode in [m for m in args.extra_modes if m not in args.modes]:
+            for seed in args.seeds:
+                # Estimate: this mode's earlier seed, else the slowest cached mode so far.
+                done = [r["wall_seconds"] for r in rows if r["mode"] == mode]
+                cached = [r["wall_seconds"] for r in rows if MODES[r["mode"]][1]]
+                guess = max(done or cached or [0.0])
+                elapsed = time.perf_counter() - script_start
+                if args.budget_s is not None and elapsed + guess > args.budget_s:
+                    skipped.append(f"{mode} seed {seed}")
+                    print(f"  {mode} seed {seed}: skipped (budget)", flush=True)
+                    continue
+                run(mode, seed)
     table = pd.DataFrame(rows)
-    table.to_csv(out / "al_run.csv", index=False)
+    table.to_csv(out / f"al_run_{size}px.csv", index=False)
     agg = table.groupby("mode", sort=False).agg(
         wall_seconds=("wall_seconds", "mean"),
         final_accuracy=("final_accuracy", "mean"),
         final_accuracy_sd=("final_accuracy", "std"),
         mean_accuracy=("mean_accuracy", "mean"),
     )
+    once = {m: cache_s + (bank_s if MODES[m][0] == "bank" else 0.0) for m in MODES}
+    once = {m: (v if MODES[m][1] else 0.0) for m, v in once.items()}
     if "naive-online" in agg.index:
-        agg["speedup_vs_naive_online"] = (
-            agg.loc["naive-online", "wall_seconds"] / agg["wall_seconds"]
-        )
+        ref = agg.loc["naive-online", "wall_seconds"]
+        agg["speedup_vs_naive_online"] = ref / agg["wall_seconds"]
+        agg["speedup_incl_cache"] = ref / (agg["wall_seconds"] + agg.index.map(once))
+    overrides = [f"model.weights={args.weights}", f"model.input_size={size}"]
+    if args.max_epochs is not None:
+        overrides.append(f"training.max_epochs={args.max_epochs}")
+    if args.query_size is not None:
+        overrides.append(f"al.query_size={args.query_size}")
+    if args.bank_views is not None:
+        overrides.append(f"training.bank_views={args.bank_views}")
+    pool_note = (
+        f"{len(split.pool)} pool images (a seeded random subset of the split's {n_pool_full}, "
+        "to fit the time budget)"
+        if len(split.pool) < n_pool_full
+        else f"{len(split.pool)} pool images"
+    )
+    command = " ".join(sys.argv[1:])
+    resized = (
+        f" Images resized from the stored {stored} px to {size} px (cv2 INTER_LINEAR, "
+        f"{resize_s:.1f} s, not counted)."
+        if size != stored
+        else ""
+    )
     text = "\n".join(
         [
-            f"# Benchmark: one whole AL run per mode ({args.strategy}, fold {fold}, seeds "
-            f"{args.seeds}, {len(split.pool)} pool / {len(split.test)} test images, {size} px)",
+            f"# Benchmark: one whole AL run per mode at {size} px ({args.strategy}, fold {fold}, "
+            f"seeds {args.seeds}, {len(split.pool)} pool / {len(split.val)} val / "
+            f"{len(split.test)} test images)",
             "",
-            f"Command: `.venv/bin/python benchmarks/bench_al_run.py --out {args.out}`; TF "
-            f"threads {args.threads}; config {args.configfile} with training.augment and "
-            "compute.feature_cache varied. One-time cost of the cache (shared by all runs, not "
-            f"in the wall times): features {cache_s:.1f} s, bank {bank_s:.1f} s.",
+            f"Command: `.venv/bin/python benchmarks/bench_al_run.py {command}`; TF threads "
+            f"{args.threads}; config {args.configfile} with training.augment and "
+            f"compute.feature_cache varied and {', '.join(overrides)}; {pool_note}; "
+            f"al.query_size {config['al']['query_size']}, training.max_epochs "
+            f"{config['training']['max_epochs']} (patience {config['training']['patience']})."
+            f"{resized} {weights_note(weights, size)}",
+            "",
+            "One-time cost of the cache (shared by all runs of a trunk, e.g. the 100 runs of the "
+            f"paper protocol; not in wall_seconds): features {cache_s:.1f} s, bank {bank_s:.1f} s, "
+            f"for all {len(labels)} keyframe rows. speedup_incl_cache charges it all to one run "
+            "(the worst case).",
             "",
             agg.round(3).to_markdown(),
             "",
             "final_accuracy_sd: spread over seeds, the noise a mode's accuracy is judged against.",
             "",
+            *noise_lines(agg, len(split.test), args.seeds),
+            *([f"Skipped for the time budget: {', '.join(skipped)}.", ""] if skipped else []),
             "Per run:",
             "",
             table.to_markdown(index=False),
             "",
         ]
     )
-    (out / "summary_al_run.md").write_text(text)
+    (out / f"summary_al_run_{size}px.md").write_text(text)
     print(text)
 
 

@@ -33,10 +33,11 @@ def check_config(config: dict[str, Any]) -> None:
             "video,frame,label, or 'auto' / 'none'."
         )
     weights = config["model"]["weights"]
-    if weights not in ("imagenet", "none", "he_normal") and not Path(weights).is_file():
+    builtin = ("imagenet", "none", "he_normal", "proxy")  # proxy: made by rule pretrain_trunk
+    if weights not in builtin and not Path(weights).is_file():
         raise ConfigError(
-            f"model.weights = '{weights}' is neither 'imagenet', 'none', 'he_normal' nor an "
-            "existing weights file. Give the path of a Keras ResNet50V2 weights file (e.g. "
+            f"model.weights = '{weights}' is neither 'imagenet', 'none', 'he_normal', 'proxy' "
+            "nor an existing weights file. Give the path of a Keras ResNet50V2 weights file (e.g. "
             "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5)."
         )
     n_folds = config["splits"]["n_folds"]

@@ -10,7 +10,7 @@
 # compute.preload_mb (memory use only). compute.threads stays: TF's reductions depend on it.
 SHARED_SETTINGS = {
     "training": config["training"],
-    "model": config["model"],
+    "model": resolved_model(config),  # weights: proxy -> the pretrained file
     "compute": {
         k: v for k, v in config["compute"].items() if k not in ("gpu", "preload_mb")
     },
@@ -23,6 +23,7 @@ BASELINE_SETTINGS = SHARED_SETTINGS | {"baseline": config["baseline"]}
 
 rule active_learning:
     input:
+        trunk_weights_files(config),
         **feature_inputs(),
         keyframes=KEYFRAMES,
         split=SPLIT,
@@ -49,6 +50,7 @@ rule active_learning:
 
 rule full_supervision:
     input:
+        trunk_weights_files(config),
         **feature_inputs(),
         keyframes=KEYFRAMES,
         split=SPLIT,

@@ -1,12 +1,15 @@
-# Feature cache: the frozen ResNet50V2 trunk's output (conv5_block2_out) for every keyframe,
-# computed once per (weights, input size, dtype) and shared by every fold, seed and strategy; and,
-# for training.augment: bank, K augmented views per keyframe. File names carry the tag
-# (alnsfw.model.tags.feature_tag), so a config with another trunk gets its own files.
+# The frozen trunk: for model.weights: proxy, its one-time pretraining on a synthetic proxy task
+# (the demo's stand-in for ImageNet); then the feature cache, the trunk's output (conv5_block2_out)
+# for every keyframe, computed once per (weights, input size, dtype) and shared by every fold,
+# seed and strategy; and, for training.augment: bank, K augmented views per keyframe. File names
+# carry the tag (alnsfw.model.tags.feature_tag), so a config with another trunk gets its own files.
 from functools import partial
 
 from alnsfw.model.tags import (
     feature_files,
     feature_tag,
+    proxy_weights_file,
+    resolved_model,
     trunk_weights_files,
 )  # noqa: E402
 
@@ -14,9 +17,13 @@ FEATURE_TAG = feature_tag(config)
 FEATURES = f"results/features/{FEATURE_TAG}.h5"
 BANK = f"results/features/{FEATURE_TAG}-bank.h5"
 # Only the keys that change the trunk's output: a new head or learning rate must not rerun it.
+# `weights: proxy` is passed on as the pretrained file (resolved_model).
 TRUNK_PARAMS = {
-    k: config["model"][k] for k in ("weights", "weights_seed", "input_size")
+    k: resolved_model(config)[k] for k in ("weights", "weights_seed", "input_size")
 }
+PROXY_WEIGHTS = proxy_weights_file(config)
+PROXY_NAME = Path(PROXY_WEIGHTS).name.removesuffix(".weights.h5")
+PRETRAIN = config["pretrain"]
 FEATURE_COMPUTE = {
     k: config["compute"][k] for k in ("feature_dtype", "predict_batch_size")
 }
@@ -25,6 +32,29 @@ BANK_PARAMS = {k: config["training"][k] for k in ("augmentation", "bank_views")}
 # feature_inputs(): the feature files a training job reads, by name (`features`, `bank`), for
 # `input: **feature_inputs()`; empty when compute.feature_cache is false (the naive path).
 feature_inputs = partial(feature_files, config)
+
+
+# Only for model.weights: proxy (trunk_weights_files names its output as the caches' input). No
+# input: the proxy images are generated inside the job, never from the dataset.
+rule pretrain_trunk:
+    output:
+        weights=PROXY_WEIGHTS,
+    log:
+        f"results/logs/pretrain_trunk/{PROXY_NAME}.log",
+    conda:
+        "../../envs/model.yaml"
+    threads: PRETRAIN["threads"]
+    resources:
+        mem_mb=res("train", "mem_mb"),
+        runtime=res("train", "runtime"),
+    params:
+        pretrain=PRETRAIN,
+        input_size=config["model"]["input_size"],
+    message:
+        f"Pretraining the trunk once on a synthetic proxy task ({PRETRAIN['images']} images x "
+        f"{PRETRAIN['epochs']} epochs, {config['model']['input_size']} px)"
+    script:
+        "../../scripts/pretrain_trunk.py"
 
 
 rule cache_features:

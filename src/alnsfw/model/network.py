@@ -7,8 +7,9 @@ shared weights): the *full* model (image -> probabilities; what a run exports), 
 top therefore trains the full model, and a run can always be exported as an image classifier.
 
 Weights of the trunk come from `model.weights`: `imagenet` (the paper), `none` (Keras' default
-initialisation), `he_normal` (every conv kernel redrawn He-normal; the demo's choice, because a
-default-initialised frozen trunk gives nearly constant features), or a weights file.
+initialisation), `he_normal` (every conv kernel redrawn He-normal, because a default-initialised
+frozen trunk gives nearly constant features), or a weights file, such as the one the workflow
+pretrains on a synthetic proxy task for `proxy` (the demo's choice, see alnsfw.model.pretrain).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from alnsfw.config import ConfigError
-from alnsfw.model.tags import TRUNK_OUTPUT
+from alnsfw.model.tags import PROXY, TRUNK_OUTPUT
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,12 @@ def build_base(model_cfg: dict[str, Any]) -> keras.Model:
         base.load_weights(imagenet_weights_path())
     elif weights == "he_normal":
         he_normal_reinit(base, seed)
+    elif weights == PROXY:
+        raise WeightsUnavailableError(
+            "model.weights = 'proxy' names the trunk that the workflow's rule pretrain_trunk "
+            "writes; pass that file instead (alnsfw.model.tags.resolved_model does, as the "
+            "rule files do)."
+        )
     elif weights != "none":
         try:
             base.load_weights(weights)

@@ -15,6 +15,8 @@ from typing import Any
 TRUNK_OUTPUT = "conv5_block2_out"
 
 _BUILTIN_WEIGHTS = ("imagenet", "none", "he_normal")
+#: `model.weights: proxy`: the trunk the workflow pretrains itself (rule pretrain_trunk).
+PROXY = "proxy"
 
 
 def weights_name(model_cfg: dict[str, Any]) -> str:
@@ -32,14 +34,40 @@ def weights_name(model_cfg: dict[str, Any]) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", stem)
 
 
+def proxy_weights_file(cfg: dict[str, Any], folder: str = "results/trunk") -> str:
+    """The file rule pretrain_trunk writes for `model.weights: proxy`.
+
+    Named by `pretrain.seed` and `model.input_size` (the trunk is pretrained at the size it is
+    used at); the other `pretrain` keys are the rule's params, so changing them reruns it.
+    """
+    seed = int(cfg.get("pretrain", {}).get("seed", 0))
+    return f"{folder}/proxy-s{seed}-{int(cfg['model']['input_size'])}px.weights.h5"
+
+
+def resolved_model(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The `model` section as the jobs get it: `weights: proxy` replaced by the proxy file.
+
+    The library then sees an ordinary weights file (network.build_base), and nothing below the
+    rule files needs to know how that file was made.
+    """
+    model = dict(cfg["model"])
+    if str(model["weights"]) == PROXY:
+        model["weights"] = proxy_weights_file(cfg)
+    return model
+
+
 def feature_tag(cfg: dict[str, Any]) -> str:
     """The tag of the feature files for `cfg`: `{weights}-{size}px-{dtype}`.
 
-    Example: `imagenet-224px-float16`, `he_normal-s0-64px-float16`.
+    Example: `imagenet-224px-float16`, `he_normal-s0-64px-float16`, `proxy-s0-64px-float16`.
     """
     model = cfg["model"]
     dtype = cfg.get("compute", {}).get("feature_dtype", "float16")
-    return f"{weights_name(model)}-{int(model['input_size'])}px-{dtype}"
+    if str(model["weights"]) == PROXY:
+        name = f"{PROXY}-s{int(cfg.get('pretrain', {}).get('seed', 0))}"
+    else:
+        name = weights_name(model)
+    return f"{name}-{int(model['input_size'])}px-{dtype}"
 
 
 def feature_files(cfg: dict[str, Any], folder: str = "results/features") -> dict[str, str]:
@@ -58,6 +86,7 @@ def feature_files(cfg: dict[str, Any], folder: str = "results/features") -> dict
 
 
 def trunk_weights_files(cfg: dict[str, Any]) -> list[str]:
-    """The trunk's weights file, if `model.weights` is one (an input: a new file reruns caches)."""
-    weights = str(cfg["model"]["weights"])
+    """The trunk's weights file, if `model.weights` is one or `proxy` (an input: a new file reruns
+    the caches and, for `proxy`, puts rule pretrain_trunk before them in the DAG)."""
+    weights = str(resolved_model(cfg)["weights"])
     return [] if weights in _BUILTIN_WEIGHTS else [weights]

@@ -30,6 +30,7 @@ PAPER_COLOURS = {"random": "tab:red", "least_confidence": "tab:green", "entropy"
 EXTRA_COLOURS = ("tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
 """Colours for strategies the paper did not run, in config order (none is red, green or blue)."""
 
+MARKERS = ("o", "s", "^", "D", "v", "P")
 FULL_STYLE = {"color": "black", "linestyle": ":", "linewidth": 1.6}
 X_LABEL = "Training pool labelled (%)"
 Y_LABEL = "Test accuracy (%)"
@@ -65,7 +66,11 @@ def learning_curve_figure(
     colours = strategy_colours(strategies)
     fig = Figure(figsize=(8.5, 4.8), layout="constrained")
     ax = fig.add_subplot()
-    for strategy in strategies:
+    # Curves can coincide exactly (with two classes, least confidence and entropy rank the pool
+    # identically), so earlier strategies are drawn wider and each has its own marker: a curve
+    # hidden under another still shows as a coloured rim.
+    widths = np.linspace(3.6, 1.8, num=max(len(strategies), 2))
+    for i, strategy in enumerate(strategies):
         if strategy not in curves:
             continue
         x, mean, std = curves[strategy]
@@ -77,9 +82,9 @@ def learning_curve_figure(
             mean,
             color=colour,
             linestyle="-",
-            linewidth=1.8,
-            marker="o" if markers else None,
-            markersize=3,
+            linewidth=float(widths[i]),
+            marker=MARKERS[i % len(MARKERS)] if markers else None,
+            markersize=4,
             label=display_name(strategy),
         )
         if np.isfinite(std).any():
@@ -100,6 +105,9 @@ def learning_curve_figure(
             )
     ax.set_xlabel(X_LABEL)
     ax.set_ylabel(Y_LABEL)
+    if np.isfinite(full_accuracy):  # axhline does not widen the y range: keep it off the frame
+        low, high = ax.get_ylim()
+        ax.set_ylim(min(low, full_accuracy - 2), max(high, full_accuracy + 2))
     starts = [curves[s][0][0] for s in strategies if s in curves and len(curves[s][0])]
     left = max(0.0, np.floor(min(starts, default=0.0) / 10) * 10 - 2)
     ax.set_xlim(left, 102)
