@@ -69,7 +69,7 @@ def learning_curve_figure(
     # Curves can coincide exactly (with two classes, least confidence and entropy rank the pool
     # identically), so earlier strategies are drawn wider and each has its own marker: a curve
     # hidden under another still shows as a coloured rim.
-    widths = np.linspace(3.6, 1.8, num=max(len(strategies), 2))
+    widths = np.linspace(3.0, 1.5, num=max(len(strategies), 2))
     for i, strategy in enumerate(strategies):
         if strategy not in curves:
             continue
