@@ -234,3 +234,17 @@ def test_report_options_from_config_ignores_figure_keys():
     )
     assert options.key_percentages == (25.0, 50.0)
     assert options.interpolation == "nearest" and options.bootstrap == 500
+
+
+def test_paired_table_warns_when_too_few_pairs_for_a_ci(tmp_path, monkeypatch):
+    """The fixture has 2 folds x 2 seeds = 4 pairs: the paired table must say its CIs mean
+    little; with the threshold lowered to 4 the warning goes away."""
+    import alnsfw.report.aggregate as agg
+
+    runs = make_runs(tmp_path)
+    outputs = table_outputs(tmp_path)
+    aggregate(runs, STRATEGIES, ReportOptions(), outputs)
+    assert "bootstrap CIs are not meaningful" in open(outputs["paired_md"]).read()
+    monkeypatch.setattr(agg, "MIN_PAIRS_FOR_CI", 4)
+    aggregate(runs, STRATEGIES, ReportOptions(), outputs)
+    assert "not meaningful" not in open(outputs["paired_md"]).read()

@@ -27,6 +27,10 @@ KEY_METRICS = {
 }
 
 
+# Fewer fold x seed pairs than this, and the paired table warns that its CIs mean little.
+MIN_PAIRS_FOR_CI = 5
+
+
 @dataclass(frozen=True, slots=True)
 class ReportOptions:
     """The `report` section of the config, as the aggregation uses it."""
@@ -147,6 +151,14 @@ def aggregate(
     ]
     if "random" not in strategies:
         notes.insert(0, "No paired table: 'random' is not among al.strategies.")
+    elif len(paired) and paired["n_pairs"].max() < MIN_PAIRS_FOR_CI:
+        # A percentile bootstrap over 2-4 pairs only reshuffles those few values: its interval
+        # looks precise but describes nothing beyond these runs.
+        notes.insert(
+            0,
+            f"Only {int(paired['n_pairs'].max())} pair(s) per cell: with fewer than "
+            f"{MIN_PAIRS_FOR_CI} the bootstrap CIs are not meaningful (run more folds or seeds).",
+        )
     _write_all(
         outputs,
         "paired",
