@@ -64,6 +64,8 @@ def make_data(path: Path, n: int, size: int) -> None:
 
 
 def config(args: argparse.Namespace, augment: str, cache: bool, jit: bool = False) -> dict:
+    from alnsfw.config import schema_defaults
+
     return {
         "model": {
             "weights": "he_normal",
@@ -78,14 +80,7 @@ def config(args: argparse.Namespace, augment: str, cache: bool, jit: bool = Fals
             "batch_size": 32,
             "augment": augment,
             "bank_views": args.views,
-            "augmentation": {
-                "horizontal_flip": True,
-                "vertical_flip": True,
-                "shift": 0.1,
-                "shear": 0.1,
-                "rotation": 0.05,
-                "zoom": 0.1,
-            },
+            "augmentation": schema_defaults("training", "augmentation"),
         },
         "compute": {
             "feature_cache": cache,

@@ -22,6 +22,7 @@ import pytest
 
 from alnsfw.al.jobs import active_learning_job, build_network_learner, full_supervision_job
 from alnsfw.al.loop import TIMING_COLUMNS
+from alnsfw.config import schema_defaults
 
 pytest.importorskip("alnsfw.model.learner")
 
@@ -42,14 +43,7 @@ CONFIG = {
         "patience": 1,
         "augment": "bank",
         "bank_views": 2,
-        "augmentation": {
-            "horizontal_flip": True,
-            "vertical_flip": True,
-            "shift": 0.1,
-            "shear": 0.1,
-            "rotation": 0.05,
-            "zoom": 0.1,
-        },
+        "augmentation": schema_defaults("training", "augmentation"),
     },
     "compute": {
         "feature_cache": True,

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import pytest
 
+from alnsfw.config import schema_defaults
 from alnsfw.model.features import RowReader, compute_bank, compute_features, runs
 from alnsfw.model.learner import build_learner, cross_entropy, learner_mode
 
@@ -35,14 +36,7 @@ CFG = {
         "batch_size": 8,
         "augment": "none",
         "bank_views": 2,
-        "augmentation": {
-            "horizontal_flip": True,
-            "vertical_flip": True,
-            "shift": 0.1,
-            "shear": 0.1,
-            "rotation": 0.05,
-            "zoom": 0.1,
-        },
+        "augmentation": schema_defaults("training", "augmentation"),
     },
     "compute": {
         "feature_cache": True,

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 
+from alnsfw.config import schema_defaults
 from alnsfw.model import network
 from alnsfw.model.network import (
     WeightsUnavailableError,
@@ -32,14 +33,7 @@ CFG = {
     },
     "training": {
         "augment": "online",
-        "augmentation": {
-            "horizontal_flip": True,
-            "vertical_flip": True,
-            "shift": 0.1,
-            "shear": 0.1,
-            "rotation": 0.05,
-            "zoom": 0.1,
-        },
+        "augmentation": schema_defaults("training", "augmentation"),
     },
     "compute": {"feature_dtype": "float16"},
 }

@@ -134,3 +134,31 @@ def coerce_cli_scalars(config: Any, schema: dict[str, Any]) -> Any:  # noqa: ANN
     except ValueError:
         return config
     return config
+
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def schema_defaults(*keys: str) -> Any:  # noqa: ANN401
+    """The default of config key `keys` (e.g. "training", "augmentation") as the schema states it.
+
+    For an object, the defaults of its properties, recursively, so code outside the workflow
+    (tests, benchmarks) takes defaults from the one place that defines them instead of copying.
+    """
+    import yaml
+
+    node: dict[str, Any] = yaml.safe_load(SCHEMA_PATH.read_text())
+    for key in keys:
+        node = node["properties"][key]
+    return _defaults_of(node)
+
+
+def _defaults_of(node: dict[str, Any]) -> Any:  # noqa: ANN401
+    if node.get("type") == "object" and "properties" in node:
+        out = dict(node.get("default") or {})
+        for name, child in node["properties"].items():
+            value = _defaults_of(child)
+            if value is not None:
+                out.setdefault(name, value)
+        return out
+    return node.get("default")
