@@ -7,6 +7,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw with
 
 from alnsfw.al.jobs import full_supervision_job
 from alnsfw.entry import run_logged
+from alnsfw.model.settings import with_runtime
 
 run_logged(
     full_supervision_job,
@@ -18,7 +19,7 @@ run_logged(
         "history": snakemake.output.history,
         "predictions": snakemake.output.predictions,
     },
-    config=snakemake.params.config,
+    config=with_runtime(snakemake.params.config, snakemake.config),  # + gpu, memory keys
     fold=int(snakemake.wildcards.fold),
     seed=int(snakemake.wildcards.seed),
     features=snakemake.input.get("features"),
