@@ -40,7 +40,7 @@ MODE_CONFIG: dict[str, dict[str, Any]] = {
 #: `compute` keys that change where and how fast a job runs, not its numbers: the rule files leave
 #: them out of a job's params (changing one reruns nothing) and the job scripts add them back from
 #: the workflow's config (`with_runtime`), so the user's value still reaches the job.
-RUNTIME_KEYS = ("gpu", "gpu_memory_fraction", "preload_mb")
+RUNTIME_KEYS = ("gpu", "gpu_memory_fraction", "preload_mb", "runs_per_gpu")  # runs_per_gpu: packing
 
 
 def result_compute(compute: dict[str, Any]) -> dict[str, Any]:
