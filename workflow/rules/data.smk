@@ -65,6 +65,7 @@ rule extract_keyframes:
         video_class=lambda wc: find_video(VIDEOS, wc.video).video_class,
         source=lambda wc: find_video(VIDEOS, wc.video).source,
         keyframes=config["keyframes"],
+        on_truncated=config["data"]["on_truncated"],
     message:
         "Keyframes of {wildcards.video}"
     script:

@@ -1,0 +1,76 @@
+"""Shot detection on real footage (tests/data/real: clips cut from packaged sample videos)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from alnsfw.data.keyframes import VideoScan, representative_frame, robust_shots
+from alnsfw.data.shot_eval import REAL_SET, evaluate, read_truth
+
+
+@pytest.fixture(scope="module")
+def results():
+    return evaluate(REAL_SET)
+
+
+def test_real_set_is_complete():
+    truth = read_truth(REAL_SET)
+    assert len(truth) == 10 and sum(truth.values()) == 31
+    assert all((REAL_SET / f"{v}.mp4").is_file() for v in truth)
+
+
+def test_default_method_is_within_ten_percent_and_never_keeps_a_black_frame(results):
+    adaptive = [r for r in results if r.method == "adaptive"]
+    true = sum(r.true_shots for r in adaptive)
+    assert abs(sum(r.keyframes for r in adaptive) - true) <= 0.1 * true
+    assert sum(abs(r.keyframes - r.true_shots) for r in adaptive) <= 0.1 * true
+    assert sum(r.dark_keyframes for r in adaptive) == 0
+    fades = {r.video: r.keyframes for r in adaptive if r.video in ("fades", "dims")}
+    assert fades == {"fades": 3, "dims": 3}  # a fade through black is one transition
+
+
+def test_the_default_beats_the_other_methods(results):
+    def error(method):
+        return sum(abs(r.keyframes - r.true_shots) for r in results if r.method == method)
+
+    assert error("adaptive") < error("histogram") and error("adaptive") < error("diff")
+
+
+def _scan(luma, contrast=None, cuts=(), fps=10.0):
+    luma = np.asarray(luma, np.float32)
+    contrast = np.full_like(luma, 30.0) if contrast is None else np.asarray(contrast, np.float32)
+    sharp = np.ones_like(luma)
+    return VideoScan(len(luma), fps, sorted(cuts), luma, contrast, sharp, len(luma))
+
+
+def test_black_gap_splits_and_its_frames_belong_to_no_shot():
+    scan = _scan([100] * 10 + [5] * 4 + [100] * 10)
+    assert robust_shots(scan, 3) == [(0, 10), (14, 24)]
+
+
+def test_a_burst_of_cuts_in_a_fade_ramp_is_one_transition():
+    scan = _scan([100] * 10 + [60, 40, 25] + [5] * 3 + [100] * 10, cuts=[11, 12])
+    assert robust_shots(scan, 3) == [(0, 13), (16, 26)]
+
+
+def test_a_flash_splits_nothing():
+    contrast = [30.0] * 10 + [0.5, 0.5] + [30.0] * 10
+    scan = _scan([100] * 10 + [255, 255] + [100] * 10, contrast, cuts=[10, 12])
+    shots = robust_shots(scan, 3)
+    assert shots == [(0, 22)]
+    assert representative_frame(scan, 0, 22) not in (10, 11)
+
+
+def test_a_short_piece_joins_its_neighbour_across_the_cut():
+    scan = _scan([100] * 20, cuts=[10, 12])
+    assert robust_shots(scan, 3) == [(0, 12), (12, 20)]
+
+
+def test_keyframe_is_the_sharpest_well_exposed_frame_of_the_middle_half():
+    luma = np.array([30, 60, 90] + [120] * 14 + [90, 60, 30], np.float32)
+    sharp = np.ones(20, np.float32)
+    sharp[2] = 100.0  # sharp but in a fade ramp and outside the middle half
+    sharp[12] = 5.0
+    scan = VideoScan(20, 10.0, [], luma, np.full(20, 30.0, np.float32), sharp, 20)
+    assert representative_frame(scan, 0, 20) == 12
