@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import importlib.util
+
+import cv2
 import numpy as np
 import pytest
 
-from alnsfw.data.keyframes import VideoScan, representative_frame, robust_shots
+from alnsfw.data.keyframes import (
+    VideoScan,
+    extract_from_video,
+    representative_frame,
+    robust_shots,
+)
 from alnsfw.data.shot_eval import REAL_SET, evaluate, read_truth
+
+_spec = importlib.util.spec_from_file_location("build_real_set", REAL_SET / "build_real_set.py")
+build = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(build)
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +86,25 @@ def test_keyframe_is_the_sharpest_well_exposed_frame_of_the_middle_half():
     sharp[12] = 5.0
     scan = VideoScan(20, 10.0, [], luma, np.full(20, 30.0, np.float32), sharp, 20)
     assert representative_frame(scan, 0, 20) == 12
+
+
+def _write(path, frames, fps=25):
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+@pytest.mark.parametrize("length", [8, 20, 30])
+def test_dissolves_of_lengths_not_in_the_set_are_one_cut_each(tmp_path, length):
+    """Held out from the tuning of the dissolve test (the set's dissolves last 12 and 15 frames):
+    clips of the set joined here by dissolves of other lengths."""
+    size = (240, 136)
+    a = build.read(REAL_SET / "megamind.mp4", 100, 150, size)
+    b = build.read(REAL_SET / "vtest.mp4", 0, 80, size)
+    c = build.read(REAL_SET / "bikes.mp4", 137, 186, size)
+    frames = build.dissolve(build.dissolve(a, b, length), c, 12)
+    kf = extract_from_video(_write(tmp_path / "d.mp4", frames), 32, "pad", "adaptive", 3.0)
+    assert len(kf.frame) == 3

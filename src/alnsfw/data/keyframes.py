@@ -18,6 +18,7 @@ the per-frame signatures, whatever the video's length.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -319,6 +320,11 @@ _ANALYSIS_SIDE = 256  # frames are analysed downscaled to at most this side (spe
 _DARK_LUMA = 20.0  # mean luma (0-255) under which a frame is near-black (fade, black gap)
 _FLAT_STD = 4.0  # luma std under which a frame is blank (white flash, grey/black card)
 _EXPOSED_SHARE = 0.6  # a keyframe is at least this share of its shot's median brightness
+_BLEND_SIZE = (32, 24)  # the dissolve test compares thumbnails of this size
+_DISSOLVE_HALF_SECONDS = 0.5  # W: frames i-W and i+W lie outside dissolves up to 1 s long
+_DISSOLVE_MIN_CHANGE = 0.12  # the two ends differ by at least this (mean |.|, 0-1)
+_DISSOLVE_MAX_ERROR = 0.25  # frame i is their mix within this share of that change
+_DISSOLVE_MIN_APART = 0.3  # and differs from either end by at least this share of it
 
 
 @dataclass(frozen=True)
@@ -332,6 +338,53 @@ class VideoScan:
     contrast: np.ndarray  # luma standard deviation per frame
     sharpness: np.ndarray  # variance of the Laplacian per frame (focus, motion blur)
     expected_frames: int  # the container's frame count (0 when it states none)
+    # blend test of frame i against frames i-W and i+W (NaN where the window leaves the video)
+    blend_change: np.ndarray | None = None  # mean |f(i-W) - f(i+W)|, 0-1
+    blend_error: np.ndarray | None = None  # mean |f(i) - (f(i-W) + f(i+W))/2| / change
+    blend_apart: np.ndarray | None = None  # min(mean |f(i) - f(i-W)|, |f(i) - f(i+W)|) / change
+
+
+def blend_window(fps: float) -> int:
+    """W of the dissolve test: half a second of frames, at least 2."""
+    return max(2, round(_DISSOLVE_HALF_SECONDS * fps))
+
+
+def dissolve_cuts(scan: VideoScan) -> list[int]:
+    """The middle frames of cross-dissolves: frame i is the half-and-half mix of frames i-W and
+    i+W (a blend error well below the change), unlike both of them, and they differ a lot.
+
+    A camera move or a moving object also changes f(i-W) into f(i+W), but its middle frame is a
+    shifted picture, not a pixel mix of the two ends, so its blend error stays high. Windows
+    that hold a blank frame (fades, flashes: handled apart) or a detector cut are not tested.
+    One cut per run of qualifying frames, at the run's best blend.
+    """
+    if scan.blend_error is None:
+        return []
+    w = blend_window(scan.fps)
+    blank = blank_frames(scan)
+    cut = np.zeros(scan.n_frames + 1, bool)
+    cut[scan.cuts] = True
+    with np.errstate(invalid="ignore"):
+        ok = (
+            (scan.blend_change > _DISSOLVE_MIN_CHANGE)
+            & (scan.blend_error < _DISSOLVE_MAX_ERROR)
+            & (scan.blend_apart > _DISSOLVE_MIN_APART)
+        )
+    out = []
+    i = 0
+    while i < scan.n_frames:
+        if not ok[i]:
+            i += 1
+            continue
+        j = i
+        while j < scan.n_frames and ok[j]:
+            j += 1
+        best = i + int(np.argmin(scan.blend_error[i:j]))
+        lo, hi = max(0, best - w), min(scan.n_frames, best + w + 1)
+        if not blank[lo:hi].any() and not cut[lo + 1 : hi].any():
+            out.append(best)
+        i = j
+    return out
 
 
 def _frame_rate(cap: cv2.VideoCapture) -> float:
@@ -361,6 +414,9 @@ def scan_video(
     )
     cuts: list[int] = []
     luma, contrast, sharp = [], [], []
+    w = blend_window(fps)
+    ring: deque[np.ndarray] = deque(maxlen=2 * w + 1)  # thumbnails of the last 2W+1 frames
+    blend: list[tuple[float, float, float]] = []
     n = 0
     try:
         while True:
@@ -368,6 +424,10 @@ def scan_video(
             if not ok:
                 break
             small = _downscale(frame, _ANALYSIS_SIDE)
+            thumb = cv2.resize(small, _BLEND_SIZE, interpolation=cv2.INTER_AREA)
+            ring.append(thumb.astype(np.float32) / 255.0)
+            if len(ring) == ring.maxlen:  # test the middle frame, n - W
+                blend.append(_blend(ring[0], ring[w], ring[-1]))
             gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
             mean, std = cv2.meanStdDev(gray)
             luma.append(float(mean[0, 0]))
@@ -391,7 +451,24 @@ def scan_video(
         contrast=np.asarray(contrast, np.float32),
         sharpness=np.asarray(sharp, np.float32),
         expected_frames=expected,
+        **_blend_arrays(blend, n, w),
     )
+
+
+def _blend(a: np.ndarray, mid: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    change = float(np.abs(a - b).mean())
+    scale = max(change, 1e-6)
+    error = float(np.abs(mid - (a + b) / 2).mean()) / scale
+    apart = min(float(np.abs(mid - a).mean()), float(np.abs(mid - b).mean())) / scale
+    return change, error, apart
+
+
+def _blend_arrays(blend: list[tuple[float, float, float]], n: int, w: int) -> dict[str, np.ndarray]:
+    """Per-frame blend measures (NaN within W of either end), for VideoScan."""
+    out = np.full((n, 3), np.nan, np.float32)
+    if blend:
+        out[w : w + len(blend)] = np.asarray(blend, np.float32)
+    return {"blend_change": out[:, 0], "blend_error": out[:, 1], "blend_apart": out[:, 2]}
 
 
 def blank_frames(scan: VideoScan) -> np.ndarray:
@@ -412,7 +489,7 @@ def robust_shots(scan: VideoScan, min_shot_frames: int) -> list[tuple[int, int]]
     n = scan.n_frames
     blank = blank_frames(scan)
     black = scan.luma < _DARK_LUMA
-    cut_set = set(scan.cuts)
+    cut_set = set(scan.cuts) | set(dissolve_cuts(scan))
     # pieces: maximal runs of non-black frames, split at detector cuts
     pieces: list[list[int]] = []  # [start, end, starts_at_cut]
     i = 0
