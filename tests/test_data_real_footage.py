@@ -14,7 +14,7 @@ from alnsfw.data.keyframes import (
     representative_frame,
     robust_shots,
 )
-from alnsfw.data.shot_eval import REAL_SET, evaluate, read_truth
+from alnsfw.data.shot_eval import METHODS, REAL_SET, evaluate, read_truth, synthetic_demo
 
 _spec = importlib.util.spec_from_file_location("build_real_set", REAL_SET / "build_real_set.py")
 build = importlib.util.module_from_spec(_spec)
@@ -108,3 +108,9 @@ def test_dissolves_of_lengths_not_in_the_set_are_one_cut_each(tmp_path, length):
     frames = build.dissolve(build.dissolve(a, b, length), c, 12)
     kf = extract_from_video(_write(tmp_path / "d.mp4", frames), 32, "pad", "adaptive", 3.0)
     assert len(kf.frame) == 3
+
+
+def test_adaptive_is_exact_on_the_synthetic_demo(tmp_path):
+    """Every video of the demo's synthetic set (config.yaml) gets one keyframe per shot."""
+    wrong, keyframes, shots = synthetic_demo(tmp_path, METHODS[:1])["adaptive"]
+    assert wrong == 0 and keyframes == shots > 300

@@ -320,6 +320,7 @@ _ANALYSIS_SIDE = 256  # frames are analysed downscaled to at most this side (spe
 _DARK_LUMA = 20.0  # mean luma (0-255) under which a frame is near-black (fade, black gap)
 _FLAT_STD = 4.0  # luma std under which a frame is blank (white flash, grey/black card)
 _EXPOSED_SHARE = 0.6  # a keyframe is at least this share of its shot's median brightness
+HIST_CUT = 0.5  # colour_cuts: histogram distance of a wholesale colour change
 _BLEND_SIZE = (32, 24)  # the dissolve test compares thumbnails of this size
 _DISSOLVE_HALF_SECONDS = 0.5  # W: frames i-W and i+W lie outside dissolves up to 1 s long
 _DISSOLVE_MIN_CHANGE = 0.12  # the two ends differ by at least this (mean |.|, 0-1)
@@ -338,6 +339,7 @@ class VideoScan:
     contrast: np.ndarray  # luma standard deviation per frame
     sharpness: np.ndarray  # variance of the Laplacian per frame (focus, motion blur)
     expected_frames: int  # the container's frame count (0 when it states none)
+    hist_change: np.ndarray | None = None  # histogram distance of frames i-1 and i (0 for i=0)
     # blend test of frame i against frames i-W and i+W (NaN where the window leaves the video)
     blend_change: np.ndarray | None = None  # mean |f(i-W) - f(i+W)|, 0-1
     blend_error: np.ndarray | None = None  # mean |f(i) - (f(i-W) + f(i+W))/2| / change
@@ -347,6 +349,21 @@ class VideoScan:
 def blend_window(fps: float) -> int:
     """W of the dissolve test: half a second of frames, at least 2."""
     return max(2, round(_DISSOLVE_HALF_SECONDS * fps))
+
+
+def colour_cuts(scan: VideoScan) -> list[int]:
+    """Frames whose colour histogram differs wholesale from the previous frame's.
+
+    The adaptive detector's content score weighs edges, so a shot full of moving texture (water,
+    foliage, stripes) scores as high as a cut and hides it; a colour histogram ignores where the
+    texture moves. Only a change well above the histogram method's own threshold counts, and
+    only between non-blank frames (near-black frames have noisy histograms: fades).
+    """
+    if scan.hist_change is None:
+        return []
+    blank = blank_frames(scan)
+    big = np.flatnonzero(scan.hist_change > HIST_CUT)
+    return [int(i) for i in big if i > 0 and not blank[i] and not blank[i - 1]]
 
 
 def dissolve_cuts(scan: VideoScan) -> list[int]:
@@ -417,6 +434,8 @@ def scan_video(
     w = blend_window(fps)
     ring: deque[np.ndarray] = deque(maxlen=2 * w + 1)  # thumbnails of the last 2W+1 frames
     blend: list[tuple[float, float, float]] = []
+    hist: list[float] = []
+    prev_sig = None
     n = 0
     try:
         while True:
@@ -434,6 +453,9 @@ def scan_video(
             contrast.append(float(std[0, 0]))
             sharp.append(float(cv2.Laplacian(gray, cv2.CV_32F).var()))
             cuts += [t.frame_num for t in detector.process_frame(FrameTimecode(n, fps), small)]
+            sig = _signature(small, "histogram")
+            hist.append(frame_distance(prev_sig, sig, "histogram") if n else 0.0)
+            prev_sig = sig
             n += 1
         if n:
             cuts += [t.frame_num for t in detector.post_process(FrameTimecode(n - 1, fps))]
@@ -451,6 +473,7 @@ def scan_video(
         contrast=np.asarray(contrast, np.float32),
         sharpness=np.asarray(sharp, np.float32),
         expected_frames=expected,
+        hist_change=np.asarray(hist, np.float32),
         **_blend_arrays(blend, n, w),
     )
 
@@ -489,7 +512,7 @@ def robust_shots(scan: VideoScan, min_shot_frames: int) -> list[tuple[int, int]]
     n = scan.n_frames
     blank = blank_frames(scan)
     black = scan.luma < _DARK_LUMA
-    cut_set = set(scan.cuts) | set(dissolve_cuts(scan))
+    cut_set = set(scan.cuts) | set(dissolve_cuts(scan)) | set(colour_cuts(scan))
     # pieces: maximal runs of non-black frames, split at detector cuts
     pieces: list[list[int]] = []  # [start, end, starts_at_cut]
     i = 0

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import shutil
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +24,9 @@ from alnsfw.data.keyframes import (
     keyframe_index,
     read_frames,
 )
+from alnsfw.data.layout import CLASSES, fold_list_paths
 
+TEST_LIST, TRAIN_LIST = "test/fold{fold}_video.txt", "training/fold{others}_video.txt"
 REAL_SET = Path(__file__).resolve().parents[3] / "tests" / "data" / "real"
 # (name in the table, keyframes.method, threshold): each method at its configured default
 METHODS: tuple[tuple[str, str, float], ...] = (
@@ -97,6 +101,37 @@ def _stock(path: Path, detector: str) -> list[np.ndarray]:
     return [frames[keyframe_index(a, b)] for a, b in bounds]
 
 
+def synthetic_demo(
+    dest: str | Path,
+    methods: Sequence[tuple[str, str, float]] = METHODS,
+    config: str = "config.yaml",
+) -> dict[str, tuple[int, int, int]]:
+    """method -> (videos with keyframes != shots, keyframes, shots) on the demo's synthetic set.
+
+    The videos are rendered from `config`'s `synthetic` section (the demo's) under `dest`.
+    """
+    import yaml
+
+    from alnsfw.data.layout import synthetic_names, synthetic_video_path
+    from alnsfw.data.synthetic import render_video, write_video
+
+    cfg = yaml.safe_load((Path(__file__).resolve().parents[3] / config).read_text())["synthetic"]
+    videos = []
+    for name, cls in synthetic_names(cfg["videos"]):
+        video = render_video(name, cls, cfg)
+        path = synthetic_video_path(dest, name, cls)
+        write_video(path, video.frames, cfg["fps"])
+        videos.append((path, len(video.shot_labels)))
+    out = {}
+    for label, method, threshold in methods:
+        counts = [
+            (len(extract_from_video(p, 32, "pad", method, threshold).frame), n) for p, n in videos
+        ]
+        wrong = sum(k != n for k, n in counts)
+        out[label] = (wrong, sum(k for k, _ in counts), sum(n for _, n in counts))
+    return out
+
+
 def table(results: Sequence[VideoResult]) -> str:
     """Markdown: one row per video, keyframes per method, then totals and |errors|."""
     names = list(dict.fromkeys(r.method for r in results))
@@ -123,6 +158,25 @@ def table(results: Sequence[VideoResult]) -> str:
     return "\n".join(lines)
 
 
+def as_npdi(dest: str | Path, folder: str | Path = REAL_SET, n_folds: int = 5) -> Path:
+    """Lay the set out as an NPDI copy (Database/<class>/<video>.mp4 and 5 fold lists), to time
+    the data stage on it. Classes are dealt round-robin: the labels mean nothing here."""
+    dest, folder = Path(dest), Path(folder)
+    videos = list(read_truth(folder))
+    folds: dict[int, list[str]] = {f: [] for f in range(n_folds)}
+    for i, video in enumerate(videos):
+        target = dest / "Database" / CLASSES[i % len(CLASSES)] / f"{video}.mp4"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(folder / f"{video}.mp4", target)
+        folds[i % n_folds].append(video)
+    for fold, (test, train) in fold_list_paths(dest, TEST_LIST, TRAIN_LIST, n_folds).items():
+        others = [v for f, names in folds.items() if f != fold for v in names]
+        for path, names in ((test, folds[fold]), (train, others)):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("".join(f"{v}\n" for v in names))
+    return dest
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Print the table for a folder of clips with truth.csv."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -130,8 +184,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--stock", action="store_true", help="add PySceneDetect's own detectors as columns"
     )
+    parser.add_argument(
+        "--as-npdi", metavar="DEST", help="instead, lay the set out as an NPDI copy under DEST"
+    )
     args = parser.parse_args(argv)
+    if args.as_npdi:
+        print(as_npdi(args.as_npdi, args.folder))
+        return
     print(table(evaluate(args.folder, METHODS + STOCK if args.stock else METHODS)))
+    with tempfile.TemporaryDirectory() as tmp:
+        demo = synthetic_demo(tmp)
+    print("\nSynthetic demo (config.yaml `synthetic`): videos whose keyframe count differs from")
+    print("their shot count, keyframes / shots:")
+    for label, (wrong, keyframes, shots) in demo.items():
+        print(f"- {label}: {wrong} videos off, {keyframes} / {shots}")
 
 
 if __name__ == "__main__":
