@@ -1,18 +1,25 @@
 """Keyframes: one image per shot, either extracted from a video or taken from shipped images.
 
-NPDI's own keyframes are one per shot, so the extractor does the same: it finds shot cuts with a
-frame-to-frame distance (HSV histogram distance or mean absolute pixel difference) above a
-threshold, and keeps the middle frame of each shot (or the first, `keyframes.position`): the middle
-is the frame furthest from both cuts, so it is least likely to be a transition, a fade or a frame
-still carrying the previous shot's compression artefacts.
+NPDI's own keyframes are one per shot, so the extractor does the same. The default method,
+`adaptive`, is built for real footage (docs/data.md has its evaluation on real clips): one decoding
+pass feeds PySceneDetect's AdaptiveDetector (content score of a frame against its neighbours',
+so steady camera motion does not fire), adds colour-histogram cuts (texture motion can hide a cut
+from the content score) and a cross-dissolve test, and measures every frame's brightness,
+contrast and sharpness. Runs of near-black frames (fades through black) separate shots and belong
+to none; pieces shorter than `min_shot_seconds` join their neighbour, so a fade, a dissolve or a
+flash is one transition; the keyframe is the sharpest well-exposed frame of the shot's middle
+half, never a near-black or transition frame, and its index is recorded (`video_frame`).
+The older `histogram` / `diff` methods (a cut wherever the distance of consecutive frames exceeds
+a threshold; keyframe = middle or first frame) are kept for comparison.
 
 Images are then fitted to a square of side `keyframes.size`, keeping the aspect ratio: `pad`
 (default) scales the longer side to the size and letterboxes with black, so nothing that decides
 the label is cut away (16:9 video would lose 44% of its width to a centre crop); `crop` scales the
 shorter side and centre-crops, trading the borders for resolution.
 
-A video is decoded twice (cuts first, then the chosen frames), so memory stays at one frame plus
-the per-frame signatures, whatever the video's length.
+A video is decoded twice (shots first, then the chosen frames), so memory stays at a few frames
+plus per-frame numbers, whatever the video's length. A video that decodes fewer frames than its
+container states is truncated: an error, or with `data.on_truncated: warn` kept and recorded.
 """
 
 from __future__ import annotations

@@ -177,6 +177,26 @@ def as_npdi(dest: str | Path, folder: str | Path = REAL_SET, n_folds: int = 5) -
     return dest
 
 
+def keyframe_sheet(out_png: str | Path, folder: str | Path = REAL_SET, side: int = 96) -> None:
+    """A PNG, one row per video: its adaptive keyframes, each labelled with its video frame."""
+    import cv2
+
+    folder = Path(folder)
+    truth = read_truth(folder)
+    width = 1 + max(truth.values())
+    rows = []
+    for video in truth:
+        kf = extract_from_video(folder / f"{video}.mp4", side, "pad", "adaptive", 3.0)
+        row = np.zeros((side, side * width, 3), np.uint8)
+        cv2.putText(row, video, (2, side // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255,) * 3, 1)
+        for k, (img, index) in enumerate(zip(kf.images, kf.video_frame, strict=True)):
+            tile = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+            cv2.putText(tile, str(index), (2, 10), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 255, 255), 1)
+            row[:, side * (k + 1) : side * (k + 2)] = tile
+        rows.append(row)
+    cv2.imwrite(str(out_png), np.vstack(rows), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Print the table for a folder of clips with truth.csv."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -187,7 +207,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--as-npdi", metavar="DEST", help="instead, lay the set out as an NPDI copy under DEST"
     )
+    parser.add_argument("--sheet", metavar="PNG", help="instead, draw the adaptive keyframes")
     args = parser.parse_args(argv)
+    if args.sheet:
+        keyframe_sheet(args.sheet, args.folder)
+        return
     if args.as_npdi:
         print(as_npdi(args.as_npdi, args.folder))
         return
