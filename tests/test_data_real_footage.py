@@ -7,6 +7,7 @@ import importlib.util
 import cv2
 import numpy as np
 import pytest
+from conftest import validated_config
 
 from alnsfw.data.keyframes import (
     VideoScan,
@@ -51,7 +52,9 @@ def test_the_default_beats_the_other_methods(results):
 
 def _scan(luma, contrast=None, cuts=(), fps=10.0):
     luma = np.asarray(luma, np.float32)
-    contrast = np.full_like(luma, 30.0) if contrast is None else np.asarray(contrast, np.float32)
+    if contrast is None:  # dark frames of a fade are flat too
+        contrast = np.where(luma < 20, 2.0, 30.0)
+    contrast = np.asarray(contrast, np.float32)
     sharp = np.ones_like(luma)
     return VideoScan(len(luma), fps, sorted(cuts), luma, contrast, sharp, len(luma))
 
@@ -110,7 +113,17 @@ def test_dissolves_of_lengths_not_in_the_set_are_one_cut_each(tmp_path, length):
     assert len(kf.frame) == 3
 
 
-def test_adaptive_is_exact_on_the_synthetic_demo(tmp_path):
-    """Every video of the demo's synthetic set (config.yaml) gets one keyframe per shot."""
-    wrong, keyframes, shots = synthetic_demo(tmp_path, METHODS[:1])["adaptive"]
-    assert wrong == 0 and keyframes == shots > 300
+@pytest.mark.parametrize("config", ["config.yaml", "schema defaults"])
+def test_adaptive_is_exact_on_the_synthetic_sets(tmp_path, config):
+    """Every video of the demo's synthetic set (config.yaml), and of the schema's default one,
+    gets one keyframe per shot."""
+    cfg = None if config == "config.yaml" else validated_config(preset="npdi-paper")["synthetic"]
+    wrong, keyframes, shots = synthetic_demo(tmp_path, METHODS[:1], cfg)["adaptive"]
+    assert wrong == 0 and keyframes == shots > 150
+
+
+def test_dark_or_low_contrast_scenes_are_content_not_gaps():
+    dark_scene = _scan([100] * 10 + [15] * 10 + [100] * 10, [30.0] * 10 + [25.0] * 10 + [30.0] * 10)
+    assert robust_shots(dark_scene, 3) == [(0, 30)]
+    grey = _scan([100] * 20, [3.0] * 20)
+    assert robust_shots(grey, 3) == [(0, 20)]

@@ -324,8 +324,10 @@ def load_shipped(paths: Sequence[str | Path], size: int, resize: str = "pad") ->
 # --- the default detector: PySceneDetect's adaptive content detector + fade/blank handling ---
 
 _ANALYSIS_SIDE = 256  # frames are analysed downscaled to at most this side (speed; cuts survive)
-_DARK_LUMA = 20.0  # mean luma (0-255) under which a frame is near-black (fade, black gap)
-_FLAT_STD = 4.0  # luma std under which a frame is blank (white flash, grey/black card)
+_DARK_LUMA = 20.0  # mean luma (0-255) under which a flat frame is near-black (fade, black gap)
+_BRIGHT_LUMA = 200.0  # mean luma over which a flat frame is a flash (white-out)
+_FLAT_STD = 10.0  # luma std under which a dark or bright frame is flat: a dark *scene* has light
+# sources and edges (higher std) and stays content, and so does a low-contrast mid-grey scene
 _EXPOSED_SHARE = 0.6  # a keyframe is at least this share of its shot's median brightness
 HIST_CUT = 0.5  # colour_cuts: histogram distance of a wholesale colour change
 _BLEND_SIZE = (32, 24)  # the dissolve test compares thumbnails of this size
@@ -501,9 +503,15 @@ def _blend_arrays(blend: list[tuple[float, float, float]], n: int, w: int) -> di
     return {"blend_change": out[:, 0], "blend_error": out[:, 1], "blend_apart": out[:, 2]}
 
 
+def black_frames(scan: VideoScan) -> np.ndarray:
+    """Near-black flat frames: the bottom of a fade, a black gap between shots."""
+    return (scan.luma < _DARK_LUMA) & (scan.contrast < _FLAT_STD)
+
+
 def blank_frames(scan: VideoScan) -> np.ndarray:
-    """Frames that show nothing: near-black (fades, black gaps) or flat (flashes, cards)."""
-    return (scan.luma < _DARK_LUMA) | (scan.contrast < _FLAT_STD)
+    """Frames that show nothing: near-black ones and flashes (bright and flat)."""
+    flash = (scan.luma > _BRIGHT_LUMA) & (scan.contrast < _FLAT_STD)
+    return black_frames(scan) | flash
 
 
 def robust_shots(scan: VideoScan, min_shot_frames: int) -> list[tuple[int, int]]:
@@ -518,7 +526,7 @@ def robust_shots(scan: VideoScan, min_shot_frames: int) -> list[tuple[int, int]]
     """
     n = scan.n_frames
     blank = blank_frames(scan)
-    black = scan.luma < _DARK_LUMA
+    black = black_frames(scan)
     cut_set = set(scan.cuts) | set(dissolve_cuts(scan)) | set(colour_cuts(scan))
     # pieces: maximal runs of non-black frames, split at detector cuts
     pieces: list[list[int]] = []  # [start, end, starts_at_cut]

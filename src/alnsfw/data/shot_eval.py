@@ -12,9 +12,10 @@ import csv
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -104,18 +105,21 @@ def _stock(path: Path, detector: str) -> list[np.ndarray]:
 def synthetic_demo(
     dest: str | Path,
     methods: Sequence[tuple[str, str, float]] = METHODS,
-    config: str = "config.yaml",
+    cfg: Mapping[str, Any] | None = None,
 ) -> dict[str, tuple[int, int, int]]:
-    """method -> (videos with keyframes != shots, keyframes, shots) on the demo's synthetic set.
+    """method -> (videos with keyframes != shots, keyframes, shots) on a synthetic set.
 
-    The videos are rendered from `config`'s `synthetic` section (the demo's) under `dest`.
+    The videos are rendered under `dest` from `cfg` (a `synthetic` config section; default:
+    config.yaml's, the demo's).
     """
     import yaml
 
     from alnsfw.data.layout import synthetic_names, synthetic_video_path
     from alnsfw.data.synthetic import render_video, write_video
 
-    cfg = yaml.safe_load((Path(__file__).resolve().parents[3] / config).read_text())["synthetic"]
+    if cfg is None:
+        config = Path(__file__).resolve().parents[3] / "config.yaml"
+        cfg = yaml.safe_load(config.read_text())["synthetic"]
     videos = []
     for name, cls in synthetic_names(cfg["videos"]):
         video = render_video(name, cls, cfg)
