@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import h5py
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import validated_config
 
@@ -108,6 +109,23 @@ def test_absent_videos_get_one_summary_line_with_count_and_first_names(smoke_dat
     assert "and 2 more" in line
 
 
+def test_absent_videos_are_counted_in_table1_and_folds(smoke_data, tmp_path):
+    root = npdi_copy(smoke_data, tmp_path / "npdi")
+    with open(root / "test/fold0_video.txt", "a") as f:
+        f.write("vPorn900\nvPorn901\n")
+    data = {**smoke_data.config["data"], "root": str(root), "on_missing": "warn"}
+    splits = smoke_data.config["splits"]
+    split = tmp_path / "split.json"
+    stages.make_splits(smoke_data.manifest, split, 0, 0, data, splits)
+    names = ("table1_csv", "table1_md", "folds_csv", "folds_md", "contact_sheet")
+    out = {k: tmp_path / f"{k}.{k.rsplit('_', 1)[1].replace('sheet', 'png')}" for k in names}
+    stages.ingest_report(smoke_data.keyframes, smoke_data.manifest, [split], out, data, 5)
+    assert "2 video(s) named in the fold lists are not in the data" in out["table1_md"].read_text()
+    assert "vPorn900, vPorn901" in out["table1_md"].read_text()
+    folds = pd.read_csv(out["folds_csv"])
+    assert (folds["missing_videos"] == 2).all()
+
+
 # --- truncated videos --------------------------------------------------------------------------
 
 
@@ -143,6 +161,10 @@ def test_truncated_video_with_warn_keeps_what_was_read_and_records_it(truncated,
         assert h5.attrs["truncated"] and h5.attrs["expected_frames"] == 60
         assert 0 < h5.attrs["decoded_frames"] < 60
         assert (h5["video_frame"][:] < h5.attrs["decoded_frames"]).all()
+    merged = tmp_path / "keyframes.h5"
+    stages.merge_keyframes([shard], merged, tmp_path / "manifest.csv", None)
+    with h5py.File(merged, "r") as h5:
+        assert h5.attrs["truncated_videos"] == "vPorn1"  # named in table1.md
 
 
 # --- Frames/ only ------------------------------------------------------------------------------
