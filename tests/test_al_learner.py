@@ -118,10 +118,14 @@ def run(paths: dict[str, str], run_dir: Path, strategy: str, sleep: float = 0.0)
 
 
 def start(folder: Path, run_dir: Path, sleep: float) -> subprocess.Popen:
+    # PYTHONPATH: the child imports this checkout's alnsfw (as pytest's pythonpath does), not the
+    # copy installed in a .venv shared by several worktrees.
+    src = str(Path(__file__).resolve().parents[1] / "src")
     return subprocess.Popen(
         [sys.executable, __file__, str(folder), str(run_dir), "entropy", str(sleep)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": src},
     )
 
 

@@ -22,10 +22,13 @@ DRIVER = Path(__file__).with_name("test_al_fakes.py")
 
 
 def start(data_dir, run_dir, strategy, sleep):
+    # PYTHONPATH: the child runs this checkout's alnsfw, not a shared .venv's installed copy.
+    src = str(Path(__file__).resolve().parents[1] / "src")
     return subprocess.Popen(
         [sys.executable, str(DRIVER), str(data_dir), str(run_dir), strategy, str(sleep)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": src},
     )
 
 
