@@ -27,7 +27,13 @@ from alnsfw.config import schema_defaults
 pytest.importorskip("alnsfw.model.learner")
 
 CONFIG = {
-    "al": {"initial_fraction": 0.2, "query_size": 10, "warm_start": True},
+    "al": {
+        "initial_fraction": 0.2,
+        "query_size": 10,
+        "warm_start": True,
+        "mc_samples": 20,
+        "max_per_video": None,
+    },
     "baseline": {"epochs": 3, "patience": None},
     "model": {
         "weights": "he_normal",

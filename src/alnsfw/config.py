@@ -51,6 +51,27 @@ def check_config(config: dict[str, Any]) -> None:
             "compute.feature_cache: true, or training.augment to 'online' or 'none'."
         )
     check_data_config(config)
+    check_strategy_config(config)
+
+
+def check_strategy_config(config: dict[str, Any]) -> None:
+    """al.strategies must be registered names; bald needs dropout in the head to sample from."""
+    from alnsfw.al.strategies import STRATEGIES, unknown_strategies
+
+    names = config["al"]["strategies"]
+    unknown = unknown_strategies(names)
+    if unknown:
+        raise ConfigError(
+            f"al.strategies has {unknown}, which no strategy is registered as; the registered "
+            f"ones are {sorted(STRATEGIES)} (src/alnsfw/al/strategies.py)."
+        )
+    dropout = config["model"]["head"]["dropout"]
+    if "bald" in names and not float(dropout) > 0:
+        raise ConfigError(
+            f"al.strategies has 'bald', but model.head.dropout = {dropout}: BALD samples the "
+            "model with dropout active, so without dropout every sample is the same and every "
+            "score 0. Set model.head.dropout > 0 (the default is 0.5) or drop 'bald'."
+        )
 
 
 def _check_pattern(key: str, pattern: str, required: str) -> None:
