@@ -17,6 +17,9 @@ import sys
 import time
 from pathlib import Path
 
+if __name__ == "__main__":  # run as a script (kill tests): this checkout's src, not the venv's
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
 import h5py
 import numpy as np
 
@@ -113,7 +116,8 @@ class FakeLearner:
     def embed(self, rows):
         """The features themselves as the 'penultimate embedding', and the probabilities."""
         self.embed_calls.append(np.array(rows))
-        return self.x[np.asarray(rows)].astype(np.float32), self.predict_proba(rows)
+        p = self._p(np.asarray(rows))
+        return self.x[np.asarray(rows)].astype(np.float32), np.stack([1 - p, p], axis=1)
 
     def mc_dropout_proba(self, rows, samples, seed):
         """Dropout (rate 0.5, inverted) on the input features, `samples` times, from `seed`."""
