@@ -196,3 +196,17 @@ def test_video_ids_from_keyframes_h5(data):
     assert len(ids) == len(names)
     same_name = names[:, None] == names[None, :]
     assert np.array_equal(same_name, ids[:, None] == ids[None, :])
+
+
+def test_config_check_names_unknown_strategies_and_bald_without_dropout():
+    from conftest import validated_config
+
+    from alnsfw.config import ConfigError, check_config
+
+    with pytest.raises(ConfigError, match=r"\['badger'\].*registered ones are.*coreset"):
+        check_config(validated_config({"al": {"strategies": ["random", "badger"]}}))
+    with pytest.raises(ConfigError, match="model.head.dropout"):
+        check_config(
+            validated_config({"al": {"strategies": ["bald"]}, "model": {"head": {"dropout": 0.0}}})
+        )
+    check_config(validated_config({"al": {"strategies": sorted(STRATEGIES), "max_per_video": 3}}))

@@ -107,3 +107,13 @@ def test_partial_figures_say_so(loaded):
     fig = _mark_partial(fold_figure(cycles, full, 0, STRATEGIES), 2)
     assert "PARTIAL: 2 expected run(s) missing" in fig.axes[0].get_title()
     assert "Fold 0" in fig.axes[0].get_title()
+
+
+def test_new_strategies_have_fixed_distinct_colours():
+    from alnsfw.report.figures import PAPER_COLOURS
+
+    names = ["random", "least_confidence", "entropy", "margin", "bald", "coreset", "badge"]
+    colours = strategy_colours(names + ["mine", "yours"])
+    assert len(set(colours.values())) == len(names) + 2
+    assert {colours[s] for s in ("bald", "coreset", "badge")}.isdisjoint(PAPER_COLOURS.values())
+    assert strategy_colours(["bald"]) == {"bald": colours["bald"]}  # same in any config

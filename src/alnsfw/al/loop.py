@@ -153,7 +153,7 @@ class LoopSettings:
     warm_start: bool
     max_epochs: int
     patience: int
-    mc_samples: int = 20  # al.mc_samples: dropout passes of `bald`
+    mc_samples: int | None = None  # al.mc_samples: dropout passes of strategies that sample
     max_per_video: int | None = None  # al.max_per_video: cap per video and query (None: off)
 
     @classmethod
@@ -166,7 +166,9 @@ class LoopSettings:
             warm_start=bool(al["warm_start"]),
             max_epochs=int(training["max_epochs"]),
             patience=int(training["patience"]),
-            mc_samples=int(al["mc_samples"]),
+            # absent from the params of the runs that do not sample (workflow: al_settings), so
+            # changing it reruns only those that do
+            mc_samples=int(al["mc_samples"]) if "mc_samples" in al else None,
             max_per_video=None if al["max_per_video"] is None else int(al["max_per_video"]),
         )
 
@@ -324,6 +326,8 @@ def pool_view(
     elif PROBABILITIES in needs:
         fields[PROBABILITIES] = np.asarray(model.predict_proba(unlabelled))
     if MC_PROBABILITIES in needs:
+        if settings.mc_samples is None:
+            raise ValueError(f"strategy '{spec.name}' samples the model: give al.mc_samples")
         seed = int(rng.integers(2**63 - 1))
         fields[MC_PROBABILITIES] = np.asarray(
             model.mc_dropout_proba(unlabelled, settings.mc_samples, seed)  # type: ignore[attr-defined]
