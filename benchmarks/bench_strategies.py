@@ -60,6 +60,14 @@ def labelled_counts() -> list[int]:
     return cycle_sizes(POOL, round(0.2 * POOL), QUERY)
 
 
+def timed(fn) -> tuple[float, float]:  # noqa: ANN001
+    """Wall and CPU seconds (all threads of this process) of fn(): the CPU time is what a
+    shared machine's other processes disturb least."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
 def synthetic_view(n: int, m: int, dim: int, cap: int | None, rng: np.random.Generator):
     """A PoolView with every field a strategy may ask for, of the given sizes."""
     from alnsfw.al.strategies import PoolView
@@ -95,12 +103,13 @@ def bench_selection(repeats: int, dims: list[int]) -> pd.DataFrame:
             for cap in (None, 2):
                 view = synthetic_view(POOL - m, m, dim, cap, np.random.default_rng(cycle))
                 for name in STRATEGIES:
-                    times = []
+                    times, cpu = [], []
                     for r in range(repeats):
                         rng = np.random.default_rng(r)
-                        start = time.perf_counter()
-                        select(get_strategy(name).rank(view, rng), view)
-                        times.append(time.perf_counter() - start)
+                        spec = get_strategy(name)
+                        wall, used = timed(lambda s=spec, v=view, g=rng: select(s.rank(v, g), v))
+                        times.append(wall)
+                        cpu.append(used)
                     records.append(
                         {
                             "dim": dim,
@@ -112,6 +121,7 @@ def bench_selection(repeats: int, dims: list[int]) -> pd.DataFrame:
                             "select_s_median": statistics.median(times),
                             "select_s_min": min(times),
                             "select_s_max": max(times),
+                            "select_cpu_s_median": statistics.median(cpu),
                         }
                     )
                     print(json.dumps(records[-1]), flush=True)
@@ -169,13 +179,12 @@ def bench_forward(rows: int, threads: int) -> dict[str, float]:
             ("mc", lambda: learner.mc_dropout_proba(all_rows, MC, 0)),
             ("train_epoch", lambda: learner._train_epoch(learner._draw_plan(all_rows, 1)[0])),
         ):
-            times = []
-            for _ in range(3):
-                start = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - start)
-            out[name] = rows / statistics.median(times)
-            print(f"{name}: {out[name]:.1f} images/s", flush=True)
+            runs = [timed(fn) for _ in range(3)]
+            out[name] = rows / statistics.median(w for w, _ in runs)
+            out[f"{name}_cpu"] = rows / statistics.median(c for _, c in runs)
+            print(
+                f"{name}: {out[name]:.1f} images/s, {out[name + '_cpu']:.1f} per CPU-s", flush=True
+            )
     return out
 
 
@@ -190,6 +199,10 @@ def cycle_table(selection: pd.DataFrame, rates: dict[str, float]) -> pd.DataFram
             n = POOL if where == "pool" else row.unlabelled
             forward_s = n / rates[kind]
         per_epoch = row.labelled / rates["train_epoch"] + VAL / rates["predict"]
+        cpu_forward = 0.0
+        if forward:
+            cpu_forward = n / rates[f"{kind}_cpu"]
+        cpu_epoch = row.labelled / rates["train_epoch_cpu"] + VAL / rates["predict_cpu"]
         records.append(
             {
                 "strategy": row.strategy,
@@ -202,6 +215,10 @@ def cycle_table(selection: pd.DataFrame, rates: dict[str, float]) -> pd.DataFram
                 "train_s_3_epochs": 3 * per_epoch,
                 "select_pct_of_train_3": 100 * row.select_s_median / (3 * per_epoch),
                 "total_pct_of_train_3": 100 * (row.select_s_median + forward_s) / (3 * per_epoch),
+                "cpu_select_pct_of_train_3": 100 * row.select_cpu_s_median / (3 * cpu_epoch),
+                "cpu_total_pct_of_train_3": 100
+                * (row.select_cpu_s_median + cpu_forward)
+                / (3 * cpu_epoch),
             }
         )
     return pd.DataFrame.from_records(records)
@@ -261,7 +278,9 @@ def main() -> None:
     lines += [
         "## Paper scale: worst timed cycle per strategy (224 px, 2 threads)",
         "",
-        "images/s: " + ", ".join(f"{k} {v:.1f}" for k, v in rates.items()),
+        f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs",
+        "",
+        "images/s (and per CPU-second): " + ", ".join(f"{k} {v:.1f}" for k, v in rates.items()),
         "",
         worst.to_markdown(index=False, floatfmt=".3f"),
         "",

@@ -332,15 +332,19 @@ def k_center_greedy(
     cap = _VideoCap(view)
     picks, pick_scores = [], []
     for _ in range(min(view.batch_size, view.n)):
-        masked = np.where(cap.eligible, dist, -np.inf)
-        pos = int(np.argmax(masked))
+        # A picked item's distance is set to -inf below, so without a cap no mask is needed.
+        candidates = dist if cap.m is None else np.where(cap.eligible, dist, -np.inf)
+        pos = int(np.argmax(candidates))
         picks.append(pos)
-        pick_scores.append(float(np.sqrt(dist[pos])) if np.isfinite(dist[pos]) else np.inf)
+        pick_scores.append(float(np.sqrt(max(dist[pos], 0.0))))
         cap.pick(pos)
-        new = np.maximum(xn + xn[pos] - 2.0 * (x @ x[pos]), 0.0)
+        new = x @ x[pos]  # squared distances to the new centre, in place: n x d read once
+        new *= -2.0
+        new += xn
+        new += xn[pos]
         np.minimum(dist, new, out=dist)
-    final = np.sqrt(np.where(np.isfinite(dist), dist, np.inf))
-    return picks, pick_scores, final
+        dist[pos] = -np.inf
+    return picks, pick_scores, np.sqrt(np.maximum(dist, 0.0))
 
 
 @register("coreset", needs=(EMBEDDINGS, LABELLED_EMBEDDINGS))
