@@ -7,6 +7,7 @@ from alnsfw.al.strategies import (
     PoolView,
     get_strategy,
     gradient_embedding,
+    kmeans_pp_seeding,
     mutual_information,
     rank_by_score,
     register,
@@ -102,6 +103,23 @@ def test_gradient_embedding_is_residual_times_embedding():
     g = gradient_embedding(p, h)
     # item 0 predicts class 0: residual (0.8 - 1, 0.2); item 1 predicts 1: (0.3, 0.7 - 1)
     assert g == pytest.approx(np.array([[-0.2, -0.4, 0.2, 0.4], [0.9, -0.3, -0.9, 0.3]]))
+
+
+def test_badge_factored_distances_equal_explicit_gradient_embeddings():
+    rng = np.random.default_rng(3)
+    emb = np.maximum(rng.normal(size=(60, 8)), 0)
+    p = rng.dirichlet([1, 1, 1], size=60)  # three classes: the factoring holds for any k
+    v = view(60, 12, probabilities=p, embeddings=emb)
+    g = gradient_embedding(p, emb).astype(np.float64)
+    gn = np.einsum("ij,ij->i", g, g)
+
+    def explicit(pos):
+        return gn + gn[pos] - 2.0 * (g @ g[pos])
+
+    picks, scores, final = kmeans_pp_seeding(gn, explicit, v, np.random.default_rng(7))
+    ranking = get_strategy("badge").rank(v, np.random.default_rng(7))
+    assert ranking.order[:12].tolist() == picks
+    assert ranking.scores[picks] == pytest.approx(scores, rel=1e-4, abs=1e-4)
 
 
 def badge_pool():

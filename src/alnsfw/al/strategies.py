@@ -376,29 +376,30 @@ def gradient_embedding(probabilities: np.ndarray, embeddings: np.ndarray) -> np.
 
 
 def kmeans_pp_seeding(
-    g: np.ndarray, view: PoolView, rng: np.random.Generator
+    sq_norms: np.ndarray,
+    sq_distances_to: Callable[[int], np.ndarray],
+    view: PoolView,
+    rng: np.random.Generator,
 ) -> tuple[list[int], list[float], np.ndarray]:
     """k-means++ seeding (Arthur & Vassilvitskii 2007) as BADGE uses it: k diverse, large points.
 
     The first centre is the item of largest norm (as in BADGE's code); each next one is drawn
     with probability proportional to its squared distance to the nearest centre so far, so far
     and large gradients are likely and a near-duplicate of a centre almost never comes in.
-    Returns the picks, each pick's distance when picked (the first: its norm) and every item's
-    final distance to its nearest centre.
+    `sq_distances_to(pos)` gives every item's squared distance to item `pos`. Returns the picks,
+    each pick's distance when picked (the first: its norm) and every item's final distance.
     """
-    g = np.asarray(g, dtype=np.float32)
-    gn = _sq_norms(g)
     cap = _VideoCap(view)
     dist = np.full(view.n, np.inf)
     picks, pick_scores = [], []
     for i in range(min(view.batch_size, view.n)):
-        weights = np.where(cap.eligible, dist, 0.0)
         if i == 0:
-            pos = int(np.argmax(np.where(cap.eligible, gn, -np.inf)))
-            score = float(np.sqrt(gn[pos]))
+            pos = int(np.argmax(np.where(cap.eligible, sq_norms, -np.inf)))
+            score = float(np.sqrt(sq_norms[pos]))
         else:
-            if weights.sum() > 0.0:
-                cdf = np.cumsum(weights)
+            weights = np.where(cap.eligible, dist, 0.0)
+            cdf = np.cumsum(weights)
+            if cdf[-1] > 0.0:
                 pos = int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
                 pos = min(pos, view.n - 1)
                 while not cap.eligible[pos]:  # rounding at the top end of the cdf
@@ -409,8 +410,7 @@ def kmeans_pp_seeding(
         picks.append(pos)
         pick_scores.append(score)
         cap.pick(pos)
-        new = np.maximum(gn + gn[pos] - 2.0 * (g @ g[pos]), 0.0)
-        np.minimum(dist, new, out=dist)
+        np.minimum(dist, np.maximum(sq_distances_to(pos), 0.0), out=dist)
     return picks, pick_scores, np.sqrt(dist)
 
 
@@ -420,6 +420,18 @@ def badge_ranking(view: PoolView, rng: np.random.Generator) -> Ranking:
 
     Score: distance of the gradient embedding to the nearest centre chosen before it.
     """
-    g = gradient_embedding(view.require(PROBABILITIES), view.require(EMBEDDINGS))
-    picks, pick_scores, final = kmeans_pp_seeding(g, view, rng)
+    p = np.asarray(view.require(PROBABILITIES), dtype=np.float32)
+    h = np.asarray(view.require(EMBEDDINGS), dtype=np.float32)
+    # g = r (x) h with r = p - onehot(argmax p) (see gradient_embedding), so
+    # <g_i, g_j> = <r_i, r_j> <h_i, h_j>: distances without forming the k*d vectors, reading
+    # the n x d embeddings once per pick instead of n x k*d.
+    r = p.copy()
+    r[np.arange(len(p)), p.argmax(axis=1)] -= 1.0
+    rn, hn = _sq_norms(r), _sq_norms(h)
+    gn = rn * hn
+
+    def sq_distances_to(pos: int) -> np.ndarray:
+        return gn + gn[pos] - 2.0 * (r @ r[pos]) * (h @ h[pos])
+
+    picks, pick_scores, final = kmeans_pp_seeding(gn, sq_distances_to, view, rng)
     return _greedy_ranking(picks, final, pick_scores)
