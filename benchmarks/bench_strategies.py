@@ -17,7 +17,8 @@ Two parts, one process:
 Optionally (`--runs DIR`), the measured per-cycle seconds of a workflow run (cycles.csv:
 train_seconds, score_seconds, select_seconds) per strategy, e.g. the demo preset.
 
-Usage: .venv/bin/python benchmarks/bench_strategies.py --out results/bench [--runs results/runs]
+Usage: .venv/bin/python benchmarks/bench_strategies.py --out results/bench
+       [--runs results/runs --keyframes results/keyframes/keyframes.h5 [--demo-only]]
 Writes strategies_selection.csv, strategies_forward.csv, [strategies_demo.csv] and
 summary_strategies.md under --out.
 """
@@ -224,6 +225,27 @@ def cycle_table(selection: pd.DataFrame, rates: dict[str, float]) -> pd.DataFram
     return pd.DataFrame.from_records(records)
 
 
+def video_spread(runs: Path, keyframes: str) -> pd.DataFrame:
+    """Per strategy: mean videos per query batch and mean of each batch's largest per-video
+    count, from a workflow's queries.csv (how many labels near-duplicates take)."""
+    from alnsfw.al.jobs import read_video_ids
+
+    videos = read_video_ids(keyframes)
+    records = []
+    for path in sorted(runs.glob("fold*/seed*/*/queries.csv")):
+        for _, batch in pd.read_csv(path).groupby("cycle"):
+            counts = np.bincount(videos[batch["row"].to_numpy()])
+            records.append(
+                {
+                    "strategy": path.parent.name,
+                    "batch": len(batch),
+                    "videos_per_batch": int((counts > 0).sum()),
+                    "max_per_video": int(counts.max()),
+                }
+            )
+    return pd.DataFrame.from_records(records).groupby("strategy", sort=False).mean().reset_index()
+
+
 def demo_table(runs: Path) -> pd.DataFrame:
     """Mean seconds per cycle (cycles that query) by strategy, from a workflow's cycles.csv."""
     frames = []
@@ -250,6 +272,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=512, help="images of the 224 px timing")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", help="a workflow's results/runs, for the measured demo costs")
+    parser.add_argument("--keyframes", help="its keyframes.h5, for the videos per query batch")
+    parser.add_argument("--demo-only", action="store_true", help="only the --runs tables")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -263,6 +287,14 @@ def main() -> None:
             demo.to_markdown(index=False, floatfmt=".3f"),
             "",
         ]
+        if args.keyframes:
+            spread = video_spread(Path(args.runs), args.keyframes)
+            spread.to_csv(out / "strategies_videos.csv", index=False)
+            lines += ["## Videos per query batch", "", spread.to_markdown(index=False), ""]
+        if args.demo_only:
+            (out / "summary_strategies_demo.md").write_text("\n".join(lines))
+            print("\n".join(lines))
+            return
     selection = bench_selection(args.repeats, args.dims)
     selection.to_csv(out / "strategies_selection.csv", index=False)
     rates = bench_forward(args.rows, args.threads)
