@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_al_fakes import FakeLearner, al_outputs, config, fake_build, make_dataset, run_al
+from test_al_fakes import al_outputs, fake_build, make_dataset, run_al
 
 from alnsfw.al.checkpoint import CheckpointStore
 from alnsfw.al.loop import TIMING_COLUMNS

@@ -118,10 +118,14 @@ def run(paths: dict[str, str], run_dir: Path, strategy: str, sleep: float = 0.0)
 
 
 def start(folder: Path, run_dir: Path, sleep: float) -> subprocess.Popen:
+    # This checkout's src first (the venv may hold an editable install of another checkout).
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     return subprocess.Popen(
         [sys.executable, __file__, str(folder), str(run_dir), "entropy", str(sleep)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        env=env,
     )
 
 
@@ -141,15 +145,16 @@ def test_real_learner_kill_and_resume(smoke, tmp_path):
     run(paths, tmp_path / "whole", "entropy")
     killed_dir = tmp_path / "killed"
     killed = start(folder, killed_dir, 0.5)
-    state = killed_dir / "checkpoint" / "state.json"
+    first = killed_dir / "checkpoint" / "state-0000.json.sha256"
     deadline = time.monotonic() + 240
-    while not state.exists():
+    while not first.exists():
         assert killed.poll() is None, killed.stdout.read().decode()[-3000:]
         assert time.monotonic() < deadline
         time.sleep(0.02)
     os.kill(killed.pid, signal.SIGKILL)
     killed.wait()
-    saved = json.loads(state.read_text())
+    committed = sorted((killed_dir / "checkpoint").glob("state-*.json.sha256"))[-1]
+    saved = json.loads(committed.with_suffix("").read_text())
     assert not saved["finished"] and not (killed_dir / "cycles.csv").exists()
 
     resumed = start(folder, killed_dir, 0.0)

@@ -96,7 +96,11 @@ class CheckpointStore:
 
     def _paths(self, cycle: int) -> tuple[Path, Path, Path]:
         state = self.directory / f"state-{cycle:04d}.json"
-        return state, state.with_name(state.name + ".sha256"), self.directory / f"learner-{cycle:04d}"
+        return (
+            state,
+            state.with_name(state.name + ".sha256"),
+            self.directory / f"learner-{cycle:04d}",
+        )
 
     def _verified(self, cycle: int) -> Checkpoint:
         """The checkpoint of `cycle` after checking every checksum; CorruptCheckpoint if not."""
@@ -128,7 +132,10 @@ class CheckpointStore:
                 self._remove_cycle(cycle)
                 continue
             state = checkpoint.state
-            if state.get("version") != FORMAT_VERSION or state.get("fingerprint") != self.fingerprint:
+            if (
+                state.get("version") != FORMAT_VERSION
+                or state.get("fingerprint") != self.fingerprint
+            ):
                 log.warning(
                     "checkpoint %s was written for other settings or inputs; starting afresh",
                     self.directory,
