@@ -16,6 +16,10 @@ include: "workflow/rules/experiment.smk"  # active-learning runs and full-superv
 include: "workflow/rules/report.smk"  # Table 2, figures, summary statistics
 
 
+onstart:
+    clean_stale_temporaries()
+
+
 rule all:
     default_target: True
     input:

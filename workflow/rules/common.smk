@@ -12,6 +12,7 @@ sys.path.insert(0, str(REPO / "src"))
 import yaml  # noqa: E402
 
 from alnsfw.config import check_config, coerce_cli_scalars  # noqa: E402
+from alnsfw.io import remove_stale_temporaries  # noqa: E402
 from alnsfw.data.layout import planned_videos  # noqa: E402
 from alnsfw.report.runs import expected_runs  # noqa: E402
 
@@ -43,6 +44,18 @@ def res(family, key):
     """A resource of a rule family from config `resources`, falling back to `resources.default`."""
     table = config["resources"]
     return table.get(family, {}).get(key, table["default"][key])
+
+
+def clean_stale_temporaries():
+    """Remove what killed jobs' atomic writes left (`onstart`: no job of this run is running)."""
+    roots = ["results"]
+    if config["data"]["source"] == "synthetic":  # never touch a user's own dataset folder
+        roots.append(config["data"]["root"])
+    removed = remove_stale_temporaries(roots)
+    if removed:
+        print(f"Removed {len(removed)} stale temporary file(s) left by killed jobs:")
+        for path in removed:
+            print(f"  {path}")
 
 
 def all_targets():
