@@ -49,7 +49,8 @@ def res(family, key):
 def clean_stale_temporaries():
     """Remove what killed jobs' atomic writes left (`onstart`: no job of this run is running)."""
     roots = ["results"]
-    if config["data"]["source"] == "synthetic":  # never touch a user's own dataset folder
+    # the generated dataset's folder too, but never a user's own dataset folder
+    if config["data"]["source"] == "synthetic":
         roots.append(config["data"]["root"])
     removed = remove_stale_temporaries(roots)
     if removed:
