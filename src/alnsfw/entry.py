@@ -15,6 +15,7 @@ from typing import Any
 
 from alnsfw.config import ConfigError
 from alnsfw.data.errors import DataError
+from alnsfw.integrity import explain_corrupt_input
 
 
 def setup_logging(log_file: str | Path | None) -> None:
@@ -33,10 +34,20 @@ def setup_logging(log_file: str | Path | None) -> None:
 
 
 def run_logged(func: Callable[..., Any], log_file: str | Path | None, **kwargs: Any) -> Any:  # noqa: ANN401
-    """Call func(**kwargs) with logging set up; a DataError exits 1 with its message only."""
+    """Call func(**kwargs) with logging set up; a DataError exits 1 with its message only.
+
+    An OSError (h5py's error for a truncated file or a chunk failing its checksum) becomes a
+    DataError naming the corrupt input and its rebuild command, when one of the inputs is.
+    """
     setup_logging(log_file)
     try:
-        return func(**kwargs)
+        try:
+            return func(**kwargs)
+        except OSError as exc:
+            corrupt = explain_corrupt_input(kwargs)
+            if corrupt is None:
+                raise
+            raise corrupt from exc
     except (DataError, ConfigError) as exc:
         logging.getLogger(func.__module__).error("%s", exc)
         print(f"ERROR: {exc}", file=sys.stderr)
