@@ -81,7 +81,6 @@ def explain_corrupt_input(kwargs: Mapping[str, Any]) -> DataError | None:
         problem = hdf5_problem(path)
         if problem is not None:
             return DataError(
-                f"{path} is corrupt or truncated ({problem}). Rebuild it: "
-                f"{rebuild_command(path)}."
+                f"{path} is corrupt or truncated ({problem}). Rebuild it: {rebuild_command(path)}."
             )
     return None

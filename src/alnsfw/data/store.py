@@ -6,9 +6,9 @@ whole cache in natural video order, streaming one shard at a time so that the re
 so a reader can fetch any single image cheaply. Every dataset carries Fletcher-32 checksums.
 
 Datasets (all of length N, row i is the same keyframe in each): `images` uint8 [N,S,S,3] RGB;
-`video`, `video_class`, `source` fixed-length utf-8 strings (read them with `ds.asstr()[:]`); `frame` int32
-(keyframe number from 1); `video_frame` int32 (0-based frame index in the video, -1 for shipped
-keyframes); `label` int8 (per-frame, 1 = porn); `video_label` int8.
+`video`, `video_class`, `source` fixed-length utf-8 strings (read them with `ds.asstr()[:]`);
+`frame` int32 (keyframe number from 1); `video_frame` int32 (0-based frame index in the video,
+-1 for shipped keyframes); `label` int8 (per-frame, 1 = porn); `video_label` int8.
 """
 
 from __future__ import annotations
