@@ -90,3 +90,13 @@ def test_a_run_starts_by_removing_stale_temporaries(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert not any(p.exists() for p in stale)
     assert "stale temporary" in done.stdout + done.stderr
+
+
+@needs_snakemake
+def test_dry_run_prints_no_empty_shell_commands(tmp_path):
+    """Every rule runs a script, so printed shell commands would all read `None`."""
+    work = workflow_copy(tmp_path)
+    done = snakemake(work, "-n")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Shell command: None" not in done.stdout + done.stderr
+    assert "active_learning" in done.stdout
