@@ -90,3 +90,22 @@ def test_allow_partial_runs_without_missing_runs(workdir):
     missing = pd.read_csv(workdir / "results/tables/missing.csv")
     assert list(missing["method"]) == ["entropy"]
     assert "fold1/seed0/entropy" in (workdir / "results/tables/table2.md").read_text()
+
+
+@pytest.mark.skipif(not SNAKEMAKE.exists(), reason="snakemake not installed beside python")
+def test_rerun_reason_names_the_changed_key(workdir):
+    done = snakemake(workdir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["report"]["within_points"] = 2.0
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    dry = snakemake(workdir, "--dry-run", "--rerun-triggers", "params")
+    out = dry.stdout + dry.stderr
+    assert dry.returncode == 0, out[-3000:]
+    assert "('report.within_points', 2.0)" in out, out[-3000:]
+    reasons = [line for line in out.splitlines() if line.startswith("Reason: Params")]
+    assert len(reasons) == 3, out[-3000:]  # aggregate, plot_summary, report_protocol
+    for line in reasons:
+        assert line.endswith(
+            "before: ('report.within_points', 1.0) now: ('report.within_points', 2.0) "
+        ), line

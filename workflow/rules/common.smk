@@ -59,6 +59,26 @@ def clean_stale_temporaries():
             print(f"  {path}")
 
 
+def key_params(section, keys):
+    """One rule param per config key, each a ("section.key", value) pair.
+
+    Snakemake's rerun reason prints the params whose value changed; with a whole section as one
+    param it prints the whole section, with one pair per key it prints just
+    `('report.dpi', 300)`. Scripts rebuild the section with alnsfw.entry.section_from_params.
+    """
+    return {f"{section}__{key}": (f"{section}.{key}", config[section][key]) for key in keys}
+
+
+def leaf_params(node, path=()):
+    """key_params for every leaf of a nested config (for a rule that reads all of it)."""
+    if isinstance(node, dict) and node:
+        out = {}
+        for key, value in node.items():
+            out.update(leaf_params(value, (*path, str(key))))
+        return out
+    return {"__".join(path): (".".join(path), node)}
+
+
 def all_targets():
     """Everything `rule all` asks for; each rule file adds its own final outputs here."""
     return TARGETS

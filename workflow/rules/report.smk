@@ -1,7 +1,13 @@
 # Results: the paper's Table 2 (+ F1 and ROC-AUC twins), Figures 3-7 (one per fold), a summary
 # figure, learning-curve statistics, strategy-vs-random CIs, and the report's protocol page.
 # `snakemake --report results/report.html` collects everything marked report(...) below.
+from alnsfw.report.aggregate import ReportOptions  # noqa: E402
+
 report: "../report/workflow.rst"
+
+
+# The report keys the tables read (the figures read only dpi and within_points).
+AGGREGATE_KEYS = [k for k in ReportOptions.__dataclass_fields__ if k in config["report"]]
 
 
 rule aggregate:
@@ -30,7 +36,7 @@ rule aggregate:
         strategies=STRATEGIES,
         cycles=lambda wc: CYCLES,
         full=lambda wc: FULL_METRICS,
-        report={k: v for k, v in config["report"].items() if k != "dpi"},
+        **key_params("report", AGGREGATE_KEYS),
     message:
         "Table 2, F1/ROC-AUC tables, summary and paired CIs over {params.folds} x {params.seeds}"
     script:
@@ -62,7 +68,7 @@ rule plot_fold:
         strategies=STRATEGIES,
         cycles=lambda wc: CYCLES,
         full=lambda wc: FULL_METRICS,
-        report={"dpi": config["report"]["dpi"]},
+        **key_params("report", ["dpi"]),
     message:
         "Learning curves of fold {wildcards.fold} (the paper's Figures 3-7)"
     script:
@@ -95,7 +101,7 @@ rule plot_summary:
         strategies=STRATEGIES,
         cycles=lambda wc: CYCLES,
         full=lambda wc: FULL_METRICS,
-        report={k: config["report"][k] for k in ("dpi", "within_points")},
+        **key_params("report", ["dpi", "within_points"]),
     message:
         "Learning curves averaged over folds {params.folds}"
     script:
@@ -128,8 +134,9 @@ rule report_protocol:
         mem_mb=res("default", "mem_mb"),
         runtime=res("default", "runtime"),
     params:
-        # The whole validated config on purpose: this page documents it, so any change redoes it.
-        config=config,
+        # The whole validated config on purpose: this page documents it, so any change redoes it
+        # (one param per key, so the rerun reason names the key).
+        **leaf_params(config),
     message:
         "Protocol page: settings, Table 1 and the complete config"
     script:
