@@ -66,7 +66,9 @@ def key_params(section, keys):
     param it prints the whole section, with one pair per key it prints just
     `('report.dpi', 300)`. Scripts rebuild the section with alnsfw.entry.section_from_params.
     """
-    return {f"{section}__{key}": (f"{section}.{key}", config[section][key]) for key in keys}
+    return {
+        f"{section}__{key}": (f"{section}.{key}", config[section][key]) for key in keys
+    }
 
 
 def leaf_params(node, path=()):

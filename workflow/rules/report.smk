@@ -3,11 +3,14 @@
 # `snakemake --report results/report.html` collects everything marked report(...) below.
 from alnsfw.report.aggregate import ReportOptions  # noqa: E402
 
+
 report: "../report/workflow.rst"
 
 
 # The report keys the tables read (the figures read only dpi and within_points).
-AGGREGATE_KEYS = [k for k in ReportOptions.__dataclass_fields__ if k in config["report"]]
+AGGREGATE_KEYS = [
+    k for k in ReportOptions.__dataclass_fields__ if k in config["report"]
+]
 
 
 rule aggregate:
@@ -31,12 +34,12 @@ rule aggregate:
         mem_mb=res("default", "mem_mb"),
         runtime=res("default", "runtime"),
     params:
+        **key_params("report", AGGREGATE_KEYS),
         folds=FOLDS,
         seeds=SEEDS,
         strategies=STRATEGIES,
         cycles=lambda wc: CYCLES,
         full=lambda wc: FULL_METRICS,
-        **key_params("report", AGGREGATE_KEYS),
     message:
         "Table 2, F1/ROC-AUC tables, summary and paired CIs over {params.folds} x {params.seeds}"
     script:
@@ -64,11 +67,11 @@ rule plot_fold:
         mem_mb=res("default", "mem_mb"),
         runtime=res("default", "runtime"),
     params:
+        **key_params("report", ["dpi"]),
         seeds=SEEDS,
         strategies=STRATEGIES,
         cycles=lambda wc: CYCLES,
         full=lambda wc: FULL_METRICS,
-        **key_params("report", ["dpi"]),
     message:
         "Learning curves of fold {wildcards.fold} (the paper's Figures 3-7)"
     script:
@@ -96,12 +99,12 @@ rule plot_summary:
         mem_mb=res("default", "mem_mb"),
         runtime=res("default", "runtime"),
     params:
+        **key_params("report", ["dpi", "within_points"]),
         folds=FOLDS,
         seeds=SEEDS,
         strategies=STRATEGIES,
         cycles=lambda wc: CYCLES,
         full=lambda wc: FULL_METRICS,
-        **key_params("report", ["dpi", "within_points"]),
     message:
         "Learning curves averaged over folds {params.folds}"
     script:
