@@ -21,6 +21,7 @@ onstart:
 
 
 rule all:
+    """Everything the config asks for: Table 2 and its twins, the figures, the protocol page."""
     default_target: True
     input:
         all_targets(),

@@ -100,3 +100,14 @@ def test_dry_run_prints_no_empty_shell_commands(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Shell command: None" not in done.stdout + done.stderr
     assert "active_learning" in done.stdout
+
+
+@needs_snakemake
+def test_every_rule_describes_itself_in_list_rules(tmp_path):
+    work = workflow_copy(tmp_path)
+    done = snakemake(work, "--list-rules")
+    assert done.returncode == 0, done.stderr[-2000:]
+    rules = [line for line in done.stdout.splitlines() if line and " " not in line.split()[0]]
+    assert len(rules) >= 15, done.stdout
+    undocumented = [line for line in rules if "(" not in line]
+    assert not undocumented, undocumented

@@ -23,6 +23,7 @@ CONTACT_SHEET = "results/figures/contact_sheet.png"
 if config["data"]["source"] == "synthetic":
 
     rule synthesize_dataset:
+        """Generate the synthetic NPDI-like videos, fold lists and frame labels (data.source: synthetic)."""
         output:
             videos=[v.inputs[0] for v in VIDEOS],
             lists=FOLD_LISTS,
@@ -49,6 +50,7 @@ if config["data"]["source"] == "synthetic":
 
 
 rule extract_keyframes:
+    """One video's keyframes (or its shipped frames), resized, into a shard."""
     input:
         lambda wc: find_video(VIDEOS, wc.video).inputs,
     output:
@@ -72,6 +74,7 @@ rule extract_keyframes:
 
 
 rule merge_keyframes:
+    """All shards into keyframes.h5 and manifest.csv, with the per-frame labels applied."""
     input:
         shards=expand(SHARD, video=[v.name for v in VIDEOS]),
         labels=[str(FRAME_LABELS)] if FRAME_LABELS else [],
@@ -95,6 +98,7 @@ rule merge_keyframes:
 
 
 rule make_splits:
+    """Pool, validation and test rows of one fold and seed."""
     input:
         manifest=MANIFEST,
         lists=FOLD_LISTS,
@@ -118,6 +122,7 @@ rule make_splits:
 
 
 rule ingest_report:
+    """Table 1, per-fold counts and the contact sheet of what was ingested."""
     input:
         keyframes=KEYFRAMES,
         manifest=MANIFEST,

@@ -14,6 +14,7 @@ AGGREGATE_KEYS = [
 
 
 rule aggregate:
+    """Table 2, F1 and ROC-AUC tables, the learning-curve summary and strategy-vs-random CIs."""
     input:
         run_results(FOLDS),
     output:
@@ -47,6 +48,7 @@ rule aggregate:
 
 
 rule plot_fold:
+    """Learning curves of one fold (the paper's Figures 3-7)."""
     input:
         lambda wc: run_results([int(wc.fold)]),
     output:
@@ -79,6 +81,7 @@ rule plot_fold:
 
 
 rule plot_summary:
+    """Learning curves averaged over folds, with the full-supervision line."""
     input:
         run_results(FOLDS),
     output:
@@ -112,6 +115,7 @@ rule plot_summary:
 
 
 rule report_protocol:
+    """The report's protocol page: settings, Table 1 and the complete config used."""
     input:
         table1=TABLE1,
     output:
