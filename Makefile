@@ -43,7 +43,7 @@ lint: install
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint
 
-## Checks too slow for CI (paper-scale): see README "Tests".
+## Checks too slow for CI (paper-scale): see docs/development.md.
 test-slow: install
 	$(BIN)/pytest -m slow
 

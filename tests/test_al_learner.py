@@ -139,6 +139,17 @@ def cycles(run_dir: Path) -> pd.DataFrame:
     return pd.read_csv(run_dir / "cycles.csv").drop(columns=TIMING_COLUMNS)
 
 
+def max_relative_difference(a: Path, b: Path) -> dict[str, float]:
+    """Per file, the largest |x - y| / max(|x|, tiny) over the float columns of two run folders."""
+    out = {}
+    for name in ("cycles", "queries", "predictions"):
+        x, y = (pd.read_csv(d / f"{name}.csv") for d in (a, b))
+        cols = [c for c in x.columns if x[c].dtype.kind == "f" and c not in TIMING_COLUMNS]
+        diff = (x[cols] - y[cols]).abs() / x[cols].abs().clip(lower=1e-12)
+        out[name] = float(np.nanmax(diff.to_numpy())) if cols else 0.0
+    return out
+
+
 def test_real_learner_kill_and_resume(smoke, tmp_path):
     """Uninterrupted here; killed and resumed in two other processes; same CSVs."""
     folder, paths = smoke
@@ -161,6 +172,10 @@ def test_real_learner_kill_and_resume(smoke, tmp_path):
     output = resumed.communicate(timeout=400)[0].decode()
     assert resumed.returncode == 0, output[-3000:]
     assert f"resuming after cycle {saved['next_cycle'] - 1}" in output
+    print(
+        "resume: largest relative float difference",
+        max_relative_difference(tmp_path / "whole", killed_dir),
+    )
     pd.testing.assert_frame_equal(cycles(tmp_path / "whole"), cycles(killed_dir))
     for name in ("queries", "predictions"):
         assert (tmp_path / "whole" / f"{name}.csv").read_bytes() == (

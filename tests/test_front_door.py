@@ -16,7 +16,8 @@ needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="no make")
 
 
 def project_copy(tmp_path: Path) -> Path:
-    """The Makefile and tools/ in an empty folder (what the prerequisite and venv targets read)."""
+    """The Makefile and tools/ in an empty folder (what the prerequisite and venv targets read;
+    without pyproject.toml the version check falls back to >=3.11)."""
     work = tmp_path / "project"
     work.mkdir()
     shutil.copy(REPO / "Makefile", work / "Makefile")
@@ -59,9 +60,12 @@ def test_python_without_ensurepip_names_python3_venv(tmp_path):
 @needs_make
 def test_old_python_is_named_with_the_version_needed(tmp_path):
     python = fake_python(tmp_path, 'case "$*" in *print*) echo 3.9 ;; *) exit 1 ;; esac')
-    done = make(project_copy(tmp_path), "venv", f"PYTHON={python}")
+    work = project_copy(tmp_path)
+    shutil.copy(REPO / "pyproject.toml", work / "pyproject.toml")
+    done = make(work, "venv", f"PYTHON={python}")
     assert done.returncode != 0
-    assert "is Python 3.9; alnsfw needs 3.11 or newer" in done.stderr, done.stderr
+    assert "is Python 3.9; alnsfw needs Python >=3.11" in done.stderr, done.stderr
+    assert "make run PYTHON=python3.11" in done.stderr
 
 
 @needs_make
