@@ -75,6 +75,11 @@ def test_report_rules_and_html_report(workdir):
     assert report.returncode == 0, report.stderr[-3000:]
     html = (workdir / "results/report.html").read_text()
     assert "fold0.png" in html and "table2.html" in html and "protocol.html" in html
+    # front page: Table 2 and the summary figure inline, categories numbered in reading order
+    assert "alnsfw-front" in html and "data:image/png;base64," in html
+    assert "Table 2" in (workdir / "results/report/front.rst").read_text()
+    names = ["1. Learning curves", "2. Tables", "3. Protocol"]
+    assert all(name in html for name in names)
 
 
 @pytest.mark.skipif(not SNAKEMAKE.exists(), reason="snakemake not installed beside python")
@@ -109,3 +114,28 @@ def test_rerun_reason_names_the_changed_key(workdir):
         assert line.endswith(
             "before: ('report.within_points', 1.0) now: ('report.within_points', 2.0) "
         ), line
+
+
+CONTACT_SHEET_PROBE = f"""
+configfile: "config.yaml"
+
+include: "{REPO / "workflow/rules/common.smk"}"
+include: "{REPO / "workflow/rules/data.smk"}"
+
+from snakemake.io import is_flagged
+sheet = workflow.get_rule("ingest_report").output.contact_sheet
+print("CONTACT_SHEET_IN_REPORT", is_flagged(sheet, "report"))
+"""
+
+
+@pytest.mark.skipif(not SNAKEMAKE.exists(), reason="snakemake not installed beside python")
+@pytest.mark.parametrize("included", [True, False])
+def test_contact_sheet_switch(tmp_path, included):
+    """report.contact_sheet: false leaves the keyframe images out of the report (for sharing)."""
+    (tmp_path / "Snakefile").write_text(CONTACT_SHEET_PROBE)
+    preset = yaml.safe_load((REPO / "presets/smoke.yaml").read_text())
+    preset["report"] = {**preset.get("report", {}), "contact_sheet": included}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(preset))
+    done = snakemake(tmp_path, "--list-rules")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"CONTACT_SHEET_IN_REPORT {included}" in done.stdout

@@ -93,6 +93,15 @@ TARGETS = []
 CYCLES = f"{RUN_DIR}/{{strategy}}/cycles.csv"
 FULL_METRICS = f"{RUN_DIR}/full/metrics.csv"
 TABLE1 = "results/tables/table1.csv"
+# Written by rule report_front, included by workflow/report/workflow.rst (path from the workdir).
+FRONT_PAGE = "results/report/front.rst"
+# Report categories: the report's menu sorts them by name, so the number gives the reading order.
+CATEGORY = {
+    "figures": "1. Learning curves",
+    "tables": "2. Tables",
+    "protocol": "3. Protocol",
+    "data": "4. Data",
+}
 REPORT_TABLES = ["table2", "f1", "roc_auc", "summary", "paired"]
 TABLE_TITLES = {
     "table2": "Table 2 (accuracy)",
@@ -122,7 +131,7 @@ def table_outputs():
             out[f"{name}_{fmt}"] = report(
                 f"results/tables/{name}.{fmt}",
                 caption=caption,
-                category="Tables",
+                category=CATEGORY["tables"],
                 subcategory=TABLE_TITLES[name],
                 labels={"table": TABLE_TITLES[name], "format": fmt.upper()},
             )

@@ -130,15 +130,26 @@ rule ingest_report:
         lists=FOLD_LISTS,
     output:
         table1_csv=report(
-            f"{TABLES}/table1.csv", caption="../report/table1.rst", category="Data"
+            f"{TABLES}/table1.csv",
+            caption="../report/table1.rst",
+            category=CATEGORY["data"],
         ),
         table1_md=f"{TABLES}/table1.md",
         folds_csv=report(
-            f"{TABLES}/folds.csv", caption="../report/folds.rst", category="Data"
+            f"{TABLES}/folds.csv",
+            caption="../report/folds.rst",
+            category=CATEGORY["data"],
         ),
         folds_md=f"{TABLES}/folds.md",
-        contact_sheet=report(
-            CONTACT_SHEET, caption="../report/contact_sheet.rst", category="Data"
+        # report.contact_sheet: false keeps the dataset's images out of a shared report
+        contact_sheet=(
+            report(
+                CONTACT_SHEET,
+                caption="../report/contact_sheet.rst",
+                category=CATEGORY["data"],
+            )
+            if config["report"]["contact_sheet"]
+            else CONTACT_SHEET
         ),
     log:
         "results/logs/ingest_report/ingest_report.log",

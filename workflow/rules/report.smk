@@ -22,7 +22,7 @@ rule aggregate:
         missing=report(
             "results/tables/missing.csv",
             caption="../report/missing.rst",
-            category="Tables",
+            category=CATEGORY["tables"],
             subcategory="Coverage",
             labels={"table": "Missing runs", "format": "CSV"},
         ),
@@ -55,7 +55,7 @@ rule plot_fold:
         png=report(
             "results/figures/fold{fold}.png",
             caption="../report/fold_figure.rst",
-            category="Figures",
+            category=CATEGORY["figures"],
             subcategory="Learning curves",
             labels={"figure": "Fold {fold}"},
         ),
@@ -88,7 +88,7 @@ rule plot_summary:
         png=report(
             "results/figures/summary.png",
             caption="../report/summary_figure.rst",
-            category="Figures",
+            category=CATEGORY["figures"],
             subcategory="Learning curves",
             labels={"figure": "All folds"},
         ),
@@ -122,14 +122,14 @@ rule report_protocol:
         html=report(
             "results/tables/protocol.html",
             caption="../report/protocol.rst",
-            category="Protocol",
+            category=CATEGORY["protocol"],
             labels={"page": "Protocol, config and Table 1"},
         ),
         md="results/tables/protocol.md",
         config=report(
             "results/tables/config_used.yaml",
             caption="../report/config_used.rst",
-            category="Protocol",
+            category=CATEGORY["protocol"],
             labels={"page": "Complete config (YAML)"},
         ),
     log:
@@ -150,17 +150,32 @@ rule report_protocol:
         "../../scripts/report_protocol.py"
 
 
+rule report_front:
+    """Table 2 and the summary figure for the front page of snakemake --report."""
+    input:
+        table2="results/tables/table2.html",
+        summary=rules.plot_summary.output.png,
+    output:
+        rst=FRONT_PAGE,
+    log:
+        "results/logs/report_front/report_front.log",
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("default", "mem_mb"),
+        runtime=res("default", "runtime"),
+    message:
+        "Front page of the report: Table 2 and the summary figure"
+    script:
+        "../../scripts/report_front.py"
+
+
+# Everything the report stage makes, taken from the rules themselves.
 TARGETS += [
-    *(
-        f"results/tables/{name}.{fmt}"
-        for name in REPORT_TABLES
-        for fmt in ("csv", "md", "html")
-    ),
-    "results/tables/missing.csv",
-    *expand("results/figures/fold{fold}.{ext}", fold=FOLDS, ext=["png", "pdf"]),
-    "results/figures/summary.png",
-    "results/figures/summary.pdf",
-    "results/tables/protocol.html",
-    "results/tables/protocol.md",
-    "results/tables/config_used.yaml",
+    *map(str, rules.aggregate.output),
+    *expand(rules.plot_fold.output, fold=FOLDS),
+    *map(str, rules.plot_summary.output),
+    *map(str, rules.report_protocol.output),
+    *map(str, rules.report_front.output),
 ]
