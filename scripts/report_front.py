@@ -1,4 +1,4 @@
-"""Entry point of rule `report_front`: Table 2 and the summary figure for the report's front page."""
+"""Entry point of rule `report_front`: Table 2 and the summary figure for the report front page."""
 
 import sys
 from pathlib import Path

@@ -18,7 +18,7 @@ def test_front_page_holds_table2_and_the_figure(tmp_path):
     png.write_bytes(b"\x89PNG" + bytes(range(256)) * 200)  # ~51 kB: longer than a docutils line
     rst = front_page_rst(page, png)
     assert max(len(line) for line in rst.splitlines()) < 10_000
-    html = publish_parts(rst, writer_name="html")["html_body"]
+    html = publish_parts(rst, writer="html")["html_body"]
     assert "Table 2: test accuracy" in html and "81.2 ± 0.9" in html and "note one" in html
     data = html.split("data:image/png;base64,")[1].split('"')[0]
     assert base64.b64decode("".join(data.split())) == png.read_bytes()
