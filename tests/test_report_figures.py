@@ -96,7 +96,8 @@ def test_write_functions_skip_missing_runs(tmp_path):
     Path(next(r.path for r in runs if r.label == "fold0/seed0/entropy")).unlink()
     out = tmp_path / "figures"
     write_fold_figure(runs, 0, STRATEGIES, out / "fold0.png", out / "fold0.pdf", {"dpi": 150})
-    write_summary_figure(runs, STRATEGIES, out / "s.png", out / "s.pdf", {"within_points": 1})
+    report = {"within_points": 1, "dpi": 150}
+    write_summary_figure(runs, STRATEGIES, out / "s.png", out / "s.pdf", report)
     assert all((out / n).stat().st_size > 0 for n in ("fold0.png", "fold0.pdf", "s.png", "s.pdf"))
 
 

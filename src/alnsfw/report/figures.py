@@ -230,7 +230,7 @@ def write_fold_figure(
     """Load the fold's existing runs and write its figure (PNG at report.dpi, and PDF)."""
     cycles, full, n_missing = _load_present(runs)
     fig = _mark_partial(fold_figure(cycles, full, fold, strategies), n_missing)
-    save_figure(fig, png, pdf, int(report.get("dpi", 200)))
+    save_figure(fig, png, pdf, int(report["dpi"]))
 
 
 def write_summary_figure(
@@ -242,6 +242,6 @@ def write_summary_figure(
 ) -> None:
     """Load all existing runs and write the fold-averaged figure with the within-points line."""
     cycles, full, n_missing = _load_present(runs)
-    within = float(report.get("within_points", 1.0))
+    within = float(report["within_points"])
     fig = _mark_partial(summary_figure(cycles, full, strategies, within), n_missing)
-    save_figure(fig, png, pdf, int(report.get("dpi", 200)))
+    save_figure(fig, png, pdf, int(report["dpi"]))
