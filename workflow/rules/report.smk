@@ -7,6 +7,9 @@ from alnsfw.report.aggregate import ReportOptions  # noqa: E402
 report: "../report/workflow.rst"
 
 
+include: "report_helpers.smk"  # the report's tables, outputs and run lists (lint: no functions here)
+
+
 # The report keys the tables read (the figures read only dpi and within_points).
 AGGREGATE_KEYS = [
     k for k in ReportOptions.__dataclass_fields__ if k in config["report"]
@@ -153,7 +156,7 @@ rule report_protocol:
 rule report_front:
     """Table 2 and the summary figure for the front page of snakemake --report."""
     input:
-        table2="results/tables/table2.html",
+        table2=rules.aggregate.output.table2_html,
         summary=rules.plot_summary.output.png,
     output:
         rst=FRONT_PAGE,
