@@ -163,8 +163,11 @@ def merge_shards(
         _create_images(h5, len(table), size)
         _write_index(h5, {name: table[name].to_numpy() for name in INDEX_FIELDS})
         start = 0
+        truncated = []  # videos kept with data.on_truncated: warn
         for shard in ordered:  # one shard in memory at a time
             with h5py.File(shard, "r") as src:
+                if src.attrs.get("truncated", False):
+                    truncated.append(str(src.attrs["video"]))
                 if (int(src.attrs["size"]), src.attrs["resize"]) != (size, attrs["resize"]):
                     raise ValueError(f"shard '{shard}' has another image size or resize mode")
                 images = src["images"][:]
@@ -177,6 +180,7 @@ def merge_shards(
                 "n_relabelled": n_relabelled,
                 "n_videos": n_videos,
                 "frame_labels": str(frame_labels or ""),
+                "truncated_videos": ",".join(truncated),
             }
         )
     write_csv(out_manifest, table[MANIFEST_COLUMNS])
