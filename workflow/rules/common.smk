@@ -1,5 +1,6 @@
 # Helpers shared by the stage files: config validation, the list of videos, paths (paths.smk),
-# targets, resources, params per key, and the report categories (Snakemake's lint wants functions apart from rules).
+# targets, resources, params per key and the report categories (functions live here, apart from
+# the rules, as Snakemake's lint wants).
 import sys
 from pathlib import Path
 
