@@ -162,8 +162,9 @@ class CheckpointStore:
         write_text(sum_path, sha256_file(state_path) + "\n")
         for old in self._cycles()[KEEP:]:
             self._remove_cycle(old)
+        kept = {self._paths(c)[2].name for c in self._cycles()}
         for stray in self.directory.glob("learner-*"):  # folders without a state (killed saves)
-            if not self._paths(int(stray.name.split("-")[1]))[0].exists():
+            if stray.name not in kept:
                 shutil.rmtree(stray, ignore_errors=True)
 
     def _remove_cycle(self, cycle: int) -> None:
