@@ -203,7 +203,7 @@ def test_config_check_names_unknown_strategies_and_bald_without_dropout():
 
     from alnsfw.config import ConfigError, check_config
 
-    with pytest.raises(ConfigError, match=r"\['badger'\].*registered ones are.*coreset"):
+    with pytest.raises(ConfigError, match=r"\['badger'\].*registered strategies.*coreset"):
         check_config(validated_config({"al": {"strategies": ["random", "badger"]}}))
     with pytest.raises(ConfigError, match="model.head.dropout"):
         check_config(

@@ -25,12 +25,12 @@ the generator's state: same config and seed, same queries; a resumed run queries
 uninterrupted one does.
 
 Adding a strategy is one function plus `@register("name", needs=...)`; its name is then valid
-in `al.strategies` (checked before any job by `check_strategies`).
+in `al.strategies` (checked before any job by alnsfw.config.check_registry_names).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -123,11 +123,6 @@ def get_strategy(name: str) -> Strategy:
         raise KeyError(
             f"unknown strategy '{name}' (al.strategies); registered: {sorted(STRATEGIES)}"
         ) from None
-
-
-def unknown_strategies(names: Sequence[str]) -> list[str]:
-    """The names in `names` that are not registered (for the config check before any job)."""
-    return [n for n in names if n not in STRATEGIES]
 
 
 def rank_by_score(scores: np.ndarray) -> Ranking:
