@@ -42,7 +42,7 @@ rule active_learning:
         runtime=res("train", "runtime"),
         gpu=1 if config["compute"]["gpu"] else 0,
     params:
-        config=AL_SETTINGS,
+        config=lambda wildcards: al_settings(AL_SETTINGS, wildcards.strategy),
     message:
         "Active learning: fold {wildcards.fold}, seed {wildcards.seed}, {wildcards.strategy}"
     script:
