@@ -30,7 +30,9 @@ rule aggregate:
         strategies=STRATEGIES,
         cycles=lambda wc: CYCLES,
         full=lambda wc: FULL_METRICS,
-        report={k: v for k, v in config["report"].items() if k != "dpi"},
+        report={
+            k: v for k, v in config["report"].items() if k not in ("dpi", "curve_metric")
+        },
     message:
         "Table 2, F1/ROC-AUC tables, summary and paired CIs over {params.folds} x {params.seeds}"
     script:
@@ -62,7 +64,7 @@ rule plot_fold:
         strategies=STRATEGIES,
         cycles=lambda wc: CYCLES,
         full=lambda wc: FULL_METRICS,
-        report={"dpi": config["report"]["dpi"]},
+        report={k: config["report"][k] for k in ("dpi", "curve_metric")},
     message:
         "Learning curves of fold {wildcards.fold} (the paper's Figures 3-7)"
     script:
@@ -95,7 +97,7 @@ rule plot_summary:
         strategies=STRATEGIES,
         cycles=lambda wc: CYCLES,
         full=lambda wc: FULL_METRICS,
-        report={k: config["report"][k] for k in ("dpi", "within_points")},
+        report={k: config["report"][k] for k in ("dpi", "within_points", "curve_metric")},
     message:
         "Learning curves averaged over folds {params.folds}"
     script:

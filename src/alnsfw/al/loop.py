@@ -31,6 +31,7 @@ from alnsfw.al.pool import PoolState, cycle_sizes, initial_labelled_mask
 from alnsfw.al.seeding import RunSeeds
 from alnsfw.al.strategies import get_strategy
 from alnsfw.metrics import METRIC_COLUMNS, binary_metrics, predicted_labels
+from alnsfw.predict.video import VIDEO_COLUMNS, VideoIndex, video_columns
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ CYCLE_COLUMNS = [
     "n_labelled_nonporn",
     "n_test",
     *METRIC_COLUMNS,
+    *VIDEO_COLUMNS,
     "val_loss",
     "epochs",
     "train_seconds",
@@ -226,12 +228,14 @@ def run_active_learning(
     settings: LoopSettings,
     seeds: RunSeeds,
     checkpoints: CheckpointStore | None = None,
+    videos: VideoIndex | None = None,
 ) -> RunResult:
     """Run (or resume) one active-learning run and return its tables.
 
     `labels` are the per-frame labels of all keyframe rows (the simulated annotator and the test
     truth). `learner` must be freshly built from `seeds.learner`: on resume its saved state is
-    loaded over it; on a fresh start it is used as built.
+    loaded over it; on a fresh start it is used as built. With `videos`, every cycle also
+    records video-level metrics (alnsfw.predict.video); without, those columns are empty.
     """
     spec = get_strategy(strategy)
     split.check()
@@ -280,6 +284,7 @@ def run_active_learning(
             "n_labelled_nonporn": pool.n_labelled - n_porn,
             "n_test": len(split.test),
             **metrics,
+            **video_columns(videos, learner, split.val, split.test, proba),
             "val_loss": float(fit["val_loss"]),
             "epochs": int(fit["epochs"]),
             "train_seconds": train_s,
