@@ -68,8 +68,6 @@ class Bundle:
 
 def load_bundle(model_path: str | Path) -> Bundle:
     """Load `MODEL.keras` with keras.saving.load_model and read `MODEL.json` beside it."""
-    import keras
-
     path = Path(model_path)
     meta_path = path.with_suffix(".json")
     if not path.is_file():
@@ -80,6 +78,8 @@ def load_bundle(model_path: str | Path) -> Bundle:
             ".keras file (it holds the input size, the class order and the video rule)."
         )
     meta = json.loads(meta_path.read_text())
+    import keras  # only now: a wrong path fails fast, without loading the backend
+
     return Bundle(keras.saving.load_model(path, compile=False), meta, path)
 
 
@@ -308,7 +308,10 @@ def predict(
         if not pending:
             return
         x = np.stack([image for _, image in pending]).astype(np.float32)
-        p = np.asarray(bundle.model.predict_on_batch(x), dtype=np.float64)[:, 1]
+        n = len(x)
+        if n < batch_size:  # one batch shape, so the backend compiles the forward pass once
+            x = np.concatenate([x, np.zeros((batch_size - n,) + x.shape[1:], np.float32)])
+        p = np.asarray(bundle.model.predict_on_batch(x), dtype=np.float64)[:n, 1]
         for (record, _), value in zip(pending, p):
             record["prob_porn"] = float(value)
             records.append(record)
