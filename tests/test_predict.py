@@ -92,10 +92,15 @@ def test_exported_model_reproduces_the_runs_test_probabilities_in_a_fresh_proces
     predictions = pd.read_csv(exported["outputs"]["predictions"]).sort_values("row")
     rows = predictions["row"].tolist()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    args = [str(exported["model"]), str(smoke_data.keyframes), json.dumps(rows)]
     out = subprocess.run(
-        [sys.executable, "-c", FRESH, str(exported["model"]), str(smoke_data.keyframes), json.dumps(rows)],
-        capture_output=True, text=True, env=env, cwd=exported["root"], check=True,
-    )  # fmt: skip
+        [sys.executable, "-c", FRESH, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=exported["root"],
+        check=True,
+    )
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["modules"] == []  # keras alone loaded it: no project code, no custom objects
     np.testing.assert_allclose(got["uint8"], predictions["prob_porn"], atol=1e-5)
@@ -175,7 +180,9 @@ def test_predict_synthetic_video_uses_the_workflows_keyframes(bundle, smoke_data
     assert videos["n_frames"].tolist() == [len(kf.video_frame)]
     rule = result.rule
     assert videos["score"].iloc[0] == pytest.approx(rule.score(frames["prob_porn"]))
-    assert videos["verdict"].iloc[0] == ("porn" if videos["score"].iloc[0] >= rule.threshold else "non_porn")
+    assert videos["verdict"].iloc[0] == (
+        "porn" if videos["score"].iloc[0] >= rule.threshold else "non_porn"
+    )
 
 
 def test_cli_on_a_real_video_and_bad_inputs(bundle, monkeypatch, capsys, tmp_path):
@@ -224,8 +231,12 @@ def test_frame_sampling_every_k_and_n_per_second(bundle, monkeypatch, tmp_path):
 def test_cli_usage_errors_exit_2(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     base = [sys.executable, "-m", "alnsfw.cli", "predict"]
-    missing = subprocess.run([*base, "--model", str(tmp_path / "none.keras"), str(CLIP)],
-                             capture_output=True, text=True, env=env)
+    missing = subprocess.run(
+        [*base, "--model", str(tmp_path / "none.keras"), str(CLIP)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert missing.returncode == 2 and "none.keras" in missing.stderr
     with pytest.raises(ValueError, match="every:K"):
         parse_sampling("every:0")

@@ -144,7 +144,9 @@ def test_loop_records_video_columns_every_cycle():
     cycles = result.cycles
     assert list(cycles.columns) == CYCLE_COLUMNS
     assert (cycles["n_test_videos"] == 4).all()
-    test = video_scores(video[split.test], p[split.test], VideoRule("mean", 0.5), video_label[split.test])
+    test = video_scores(
+        video[split.test], p[split.test], VideoRule("mean", 0.5), video_label[split.test]
+    )
     expected = video_metrics(test["label"], test["score"], 0.5)["video_accuracy"]
     assert np.allclose(cycles["video_accuracy"], expected)
     bare = run_active_learning(

@@ -28,7 +28,9 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("--model", required=True, help="MODEL.keras (its MODEL.json must be beside it)")
-    p.add_argument("--out", default="alnsfw-predictions", help="output folder (default: %(default)s)")
+    p.add_argument(
+        "--out", default="alnsfw-predictions", help="output folder (default: %(default)s)"
+    )
     p.add_argument(
         "--frames",
         default="keyframes",
@@ -73,8 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=False if args.no_progress else None,
     )
     print(result.summary(bundle))
-    print(f"wrote {args.out}/frames.csv ({len(result.frames)} rows), "
-          f"{args.out}/videos.csv ({len(result.videos)} rows)")
+    print(
+        f"wrote {args.out}/frames.csv ({len(result.frames)} rows), "
+        f"{args.out}/videos.csv ({len(result.videos)} rows)"
+    )
     return 1 if result.errors else 0
 
 

@@ -124,7 +124,11 @@ def exported_models():
         else:
             f, s, method = name.split("/")
             fold, seed = int(f[len("fold") :]), int(s[len("seed") :])
-            if fold not in FOLDS or seed not in SEEDS or method not in [*STRATEGIES, "full"]:
+            if (
+                fold not in FOLDS
+                or seed not in SEEDS
+                or method not in [*STRATEGIES, "full"]
+            ):
                 raise ValueError(
                     f"export.runs names {name}, which is not a configured run (folds {FOLDS}, "
                     f"seeds {SEEDS}, methods {STRATEGIES + ['full']})"

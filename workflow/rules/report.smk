@@ -31,7 +31,9 @@ rule aggregate:
         cycles=lambda wc: CYCLES,
         full=lambda wc: FULL_METRICS,
         report={
-            k: v for k, v in config["report"].items() if k not in ("dpi", "curve_metric")
+            k: v
+            for k, v in config["report"].items()
+            if k not in ("dpi", "curve_metric")
         },
     message:
         "Table 2, F1/ROC-AUC tables, summary and paired CIs over {params.folds} x {params.seeds}"
@@ -97,7 +99,9 @@ rule plot_summary:
         strategies=STRATEGIES,
         cycles=lambda wc: CYCLES,
         full=lambda wc: FULL_METRICS,
-        report={k: config["report"][k] for k in ("dpi", "within_points", "curve_metric")},
+        report={
+            k: config["report"][k] for k in ("dpi", "within_points", "curve_metric")
+        },
     message:
         "Learning curves averaged over folds {params.folds}"
     script:

@@ -189,7 +189,11 @@ def export_model(
         got = np.asarray(loaded.predict(images, batch_size=32, verbose=0))[:, 1]
         want = table.set_index("row").loc[order, "prob_porn"].to_numpy(dtype=np.float64)
         max_diff = float(np.max(np.abs(got - want)))
-        log.info("exported model vs the run's predictions.csv: max |diff| %.3g on %d rows", max_diff, len(order))
+        log.info(
+            "exported model vs the run's predictions.csv: max |diff| %.3g on %d rows",
+            max_diff,
+            len(order),
+        )
         if not max_diff <= tolerance:
             Path(outputs["model"]).unlink(missing_ok=True)
             raise ValueError(
@@ -218,7 +222,11 @@ def export_model(
             "results": str(results),
         },
         "config_sha256": config_hash({k: v for k, v in config.items() if k != "export"}),
-        "check": {"test_rows": int(len(rows)), "max_abs_diff": _plain(max_diff), "tolerance": tolerance},
+        "check": {
+            "test_rows": int(len(rows)),
+            "max_abs_diff": _plain(max_diff),
+            "tolerance": tolerance,
+        },
         "keras_version": keras.__version__,
     }
     write_json(outputs["meta"], meta)

@@ -324,7 +324,9 @@ def predict(
         try:
             if item.kind == "image":
                 image = read_image_file(item.path, bundle.size, bundle.resize)
-                pending.append(({"input": name, "kind": "image", "frame": None, "time_s": None}, image))
+                pending.append(
+                    ({"input": name, "kind": "image", "frame": None, "time_s": None}, image)
+                )
             else:
                 for index, time_s, image in video_frames(item.path, bundle, sampling):
                     record = {"input": name, "kind": "video", "frame": index, "time_s": time_s}
@@ -332,7 +334,7 @@ def predict(
                     if len(pending) >= batch_size:
                         flush()
         except (MediaError, cv2.error, OSError) as err:
-            # Frames of this input already scored are dropped: a video is judged whole or not at all.
+            # Drop this input's frames already scored: a video is judged whole or not at all.
             pending[:] = [entry for entry in pending if entry[0]["input"] != name]
             records[:] = [r for r in records if r["input"] != name]
             errors.append((name, str(err)))

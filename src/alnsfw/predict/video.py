@@ -137,7 +137,11 @@ def video_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> d
     labels = np.asarray(labels, dtype=np.int64)
     scores = np.asarray(scores, dtype=np.float64)
     if len(labels) == 0:
-        return {"video_accuracy": float("nan"), "video_f1": float("nan"), "video_roc_auc": float("nan")}
+        return {
+            "video_accuracy": float("nan"),
+            "video_f1": float("nan"),
+            "video_roc_auc": float("nan"),
+        }
     pred = (scores >= threshold).astype(np.int64)
     tp = int(np.sum((pred == 1) & (labels == 1)))
     fp = int(np.sum((pred == 1) & (labels == 0)))
@@ -187,7 +191,9 @@ def choose_rule(
     frame_threshold = float(settings.get("frame_threshold", 0.5))
     aggregation = str(settings.get("aggregation", "auto"))
     threshold = settings.get("threshold", "auto")
-    names = list(settings.get("candidates", AGGREGATIONS)) if aggregation == "auto" else [aggregation]
+    names = (
+        list(settings.get("candidates", AGGREGATIONS)) if aggregation == "auto" else [aggregation]
+    )
     best: tuple[float, VideoRule] | None = None
     for name in names:
         rule = VideoRule(name, 0.5, top_k, frame_threshold)
