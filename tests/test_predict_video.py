@@ -154,3 +154,38 @@ def test_loop_records_video_columns_every_cycle():
     )
     assert bare.cycles["video_accuracy"].isna().all()
     assert isinstance(bare.cycles, pd.DataFrame)
+
+
+def _with_video_columns(runs):
+    """Give the report fixtures' runs video columns: video accuracy = keyframe accuracy - 0.05."""
+    for run in runs:
+        frame = pd.read_csv(run.path)
+        frame["video_accuracy"] = frame["accuracy"] - 0.05
+        frame["n_test_videos"] = 7
+        frame.to_csv(run.path, index=False)
+
+
+def test_table2_video_twin_and_video_learning_curves(tmp_path):
+    from test_report_fixtures import STRATEGIES, make_runs, table_outputs
+
+    from alnsfw.report.aggregate import ReportOptions, aggregate
+    from alnsfw.report.figures import fold_figure
+    from alnsfw.report.runs import load_cycles, load_full
+
+    runs = make_runs(tmp_path)
+    _with_video_columns(runs)
+    outputs = table_outputs(tmp_path)
+    aggregate(runs, STRATEGIES, ReportOptions(interpolation="nearest"), outputs)
+    keyframe = pd.read_csv(outputs["table2_csv"]).set_index("pct_labelled")
+    video = pd.read_csv(outputs["table2_video_csv"]).set_index("pct_labelled")
+    means = [c for c in keyframe.columns if c.endswith("_mean")]
+    np.testing.assert_allclose(video[means], keyframe[means] - 5.0)
+    assert "validation split" in open(outputs["table2_video_md"]).read()
+
+    cycles, full = load_cycles(runs), load_full(runs)
+    fig = fold_figure(cycles, full, 0, STRATEGIES, metric="video_accuracy")
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "Test video accuracy (%)" and "7 test videos" in ax.get_title()
+    plotted = ax.lines[0].get_ydata()
+    accuracy_fig = fold_figure(cycles, full, 0, STRATEGIES)
+    np.testing.assert_allclose(plotted, accuracy_fig.axes[0].lines[0].get_ydata() - 5.0)
