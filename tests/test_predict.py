@@ -200,6 +200,7 @@ def test_cli_on_a_real_video_and_bad_inputs(bundle, monkeypatch, capsys, tmp_pat
     for name in ("broken.mp4", "readme.txt", "absent.jpg"):
         assert name in printed.err
     assert "bbb_clip" not in printed.err
+    assert "broken.mp4: cannot be opened as a video" in printed.err
     videos = pd.read_csv(out / "videos.csv")
     assert videos["input"].tolist() == [str(CLIP)]  # the good one is still scored
     frames = pd.read_csv(out / "frames.csv")

@@ -182,6 +182,8 @@ def video_frames(
 ) -> Iterator[tuple[int, float, np.ndarray]]:
     """(0-based frame index, time in s, RGB input) of the frames of a video that get scored."""
     fps = _fps(path)
+    if not np.isfinite(fps) and _sniff(path) != "video":
+        raise MediaError("cannot be opened as a video (corrupt, empty or not a video file)")
     mode, value = sampling
     if mode == "keyframes":
         settings = bundle.meta.get("keyframes") or {}
