@@ -213,7 +213,11 @@ def export_model(
         "output": "softmax probabilities in class order",
         "classes": CLASSES,
         "video": final_video_rule(results, config.get("video", {})),
-        "keyframes": {k: keyframes_cfg.get(k) for k in ("method", "threshold", "position")},
+        "keyframes": {
+            k: keyframes_cfg[k]
+            for k in ("method", "threshold", "position", "min_shot_seconds")
+            if k in keyframes_cfg
+        },
         "source_run": {
             "fold": int(run["fold"]),
             "seed": int(run["seed"]),

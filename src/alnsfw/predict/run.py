@@ -177,6 +177,29 @@ def _fps(path: Path) -> float:
     return fps if np.isfinite(fps) and fps > 0 else float("nan")
 
 
+def extractor_settings(meta: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of extract_from_video from the model JSON's `keyframes` (the workflow's
+    settings when the model was exported); the extractor's own defaults for keys it lacks.
+
+    A truncated video is an error (named and skipped): a verdict from part of a video could
+    differ from the verdict on all of it.
+    """
+    settings = dict(meta.get("keyframes") or {})
+    kwargs: dict[str, Any] = {"on_truncated": "error"}
+    method = settings.get("method")
+    if method:
+        kwargs["method"] = method
+        threshold = settings.get("threshold")
+        if isinstance(threshold, dict):
+            threshold = threshold.get(method)
+        if threshold is not None:
+            kwargs["threshold"] = float(threshold)
+    for key in ("position", "min_shot_seconds"):
+        if settings.get(key) is not None:
+            kwargs[key] = settings[key]
+    return kwargs
+
+
 def video_frames(
     path: Path, bundle: Bundle, sampling: tuple[str, float]
 ) -> Iterator[tuple[int, float, np.ndarray]]:
@@ -186,19 +209,9 @@ def video_frames(
         raise MediaError("cannot be opened as a video (corrupt, empty or not a video file)")
     mode, value = sampling
     if mode == "keyframes":
-        settings = bundle.meta.get("keyframes") or {}
-        method = settings.get("method") or "histogram"
-        threshold = settings.get("threshold") or {"histogram": 0.35, "diff": 0.09}
-        if isinstance(threshold, dict):
-            threshold = threshold[method]
         try:
             keyframes = extract_from_video(
-                path,
-                bundle.size,
-                bundle.resize,
-                method,
-                float(threshold),
-                settings.get("position") or "middle",
+                path, bundle.size, bundle.resize, **extractor_settings(bundle.meta)
             )
         except Exception as err:  # DataError and OpenCV failures alike: the file is at fault
             raise MediaError(str(err)) from err
