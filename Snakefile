@@ -17,7 +17,12 @@ include: "workflow/rules/export.smk"  # trained models as standard .keras files
 include: "workflow/rules/report.smk"  # Table 2, figures, summary statistics
 
 
+onstart:
+    clean_stale_temporaries()
+
+
 rule all:
+    """Everything the config asks for: Table 2 and its twins, the figures, the protocol page."""
     default_target: True
     input:
         all_targets(),

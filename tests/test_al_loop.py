@@ -17,7 +17,7 @@ CONTRACT_CYCLES = (
     "cycle, n_labelled, pct_labelled, n_labelled_porn, n_labelled_nonporn, n_test, accuracy, "
     "precision, recall, f1, roc_auc, tp, tn, fp, fn, n_test_videos, video_accuracy, video_f1, "
     "video_roc_auc, video_aggregation, video_threshold, val_loss, epochs, train_seconds, "
-    "score_seconds, test_seconds"
+    "score_seconds, select_seconds, test_seconds"
 )
 CONTRACT_METRICS = (
     "n_labelled, pct_labelled, n_test, accuracy, precision, recall, f1, roc_auc, tp, tn, fp, "
@@ -205,7 +205,7 @@ def test_crash_and_resume_gives_the_same_csv(data, tmp_path, warm_start):
     run_al(data, tmp_path / "whole", "random", cfg)
     with pytest.raises(KeyboardInterrupt):
         run_al(data, tmp_path / "resumed", "random", cfg, build=CrashAt(3))
-    state = json.loads((tmp_path / "resumed" / "checkpoint" / "state.json").read_text())
+    state = json.loads((tmp_path / "resumed" / "checkpoint" / "state-0002.json").read_text())
     assert state["next_cycle"] == 3 and not (tmp_path / "resumed" / "cycles.csv").exists()
     spy = Spy()
     run_al(data, tmp_path / "resumed", "random", cfg, build=spy)

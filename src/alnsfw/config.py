@@ -52,7 +52,34 @@ def check_config(config: dict[str, Any]) -> None:
             "augmented views already passed through the cached trunk). Set "
             "compute.feature_cache: true, or training.augment to 'online' or 'none'."
         )
+    check_registry_names(config)
     check_data_config(config)
+    check_strategy_config(config)
+
+
+def check_strategy_config(config: dict[str, Any]) -> None:
+    """`bald` needs dropout in the head to sample from (names: check_registry_names)."""
+    dropout = config["model"]["head"]["dropout"]
+    if "bald" in config["al"]["strategies"] and not float(dropout) > 0:
+        raise ConfigError(
+            f"al.strategies has 'bald', but model.head.dropout = {dropout}: BALD samples the "
+            "model with dropout active, so without dropout every sample is the same and every "
+            "score 0. Set model.head.dropout > 0 (the default is 0.5) or drop 'bald'."
+        )
+
+
+def check_registry_names(config: dict[str, Any]) -> None:
+    """Every name the config picks from a registry is registered (asked of the registry itself,
+    so a strategy added with `@register` is valid at once). The schema can only check the
+    spelling, so without this an unknown name passes `-n` and fails inside its first job."""
+    from alnsfw.al.strategies import STRATEGIES  # NumPy only: no TensorFlow at parse time
+
+    unknown = [name for name in config["al"]["strategies"] if name not in STRATEGIES]
+    if unknown:
+        raise ConfigError(
+            f"al.strategies has unknown {unknown}; registered strategies: {sorted(STRATEGIES)}. "
+            "Fix the spelling, or add the strategy with @register in alnsfw/al/strategies.py."
+        )
 
 
 def _check_pattern(key: str, pattern: str, required: str) -> None:

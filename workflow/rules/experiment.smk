@@ -23,6 +23,7 @@ BASELINE_SETTINGS = SHARED_SETTINGS | {"baseline": config["baseline"]}
 
 
 rule active_learning:
+    """One active-learning run (fold, seed, strategy); resumes from its checkpoint."""
     input:
         trunk_weights_files(config),
         **feature_inputs(),
@@ -43,7 +44,7 @@ rule active_learning:
         runtime=res("train", "runtime"),
         gpu=1 if config["compute"]["gpu"] else 0,
     params:
-        config=AL_SETTINGS,
+        config=lambda wildcards: al_settings(AL_SETTINGS, wildcards.strategy),
     message:
         "Active learning: fold {wildcards.fold}, seed {wildcards.seed}, {wildcards.strategy}"
     script:
@@ -51,6 +52,7 @@ rule active_learning:
 
 
 rule full_supervision:
+    """The full-supervision reference of one fold and seed: trained on 100% of the pool."""
     input:
         trunk_weights_files(config),
         **feature_inputs(),

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from alnsfw.al.loop import Learner, Split, predictions_table
+from alnsfw.al.loop import LoopModel, Split, predictions_table
 from alnsfw.metrics import METRIC_COLUMNS, binary_metrics
 from alnsfw.predict.video import VIDEO_COLUMNS, VideoIndex, video_columns
 
@@ -74,7 +74,7 @@ def history_table(history: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def run_full_supervision(
-    learner: Learner,
+    learner: LoopModel,
     split: Split,
     labels: np.ndarray,
     epochs: int,
