@@ -139,7 +139,7 @@ def test_loop_records_video_columns_every_cycle():
     index = VideoIndex(video, video_label, {"aggregation": "mean", "threshold": 0.5})
     result = run_active_learning(
         _Oracle(p), split, video_label, "random", settings, RunSeeds.for_run(0, 0, "random"),
-        videos=index,
+        video_index=index,
     )  # fmt: skip
     cycles = result.cycles
     assert list(cycles.columns) == CYCLE_COLUMNS
