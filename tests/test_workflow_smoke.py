@@ -91,7 +91,9 @@ def test_a_report_key_reruns_only_report_rules(workdir):
 
 def test_video_curves_rerun_only_the_figures(workdir):
     out = snakemake(workdir, "-n", "--config", "report={curve_metric: video_accuracy}")
-    assert planned_rules(out) <= {"plot_fold", "plot_summary", "report_protocol", "all"}
+    rules = planned_rules(out)
+    assert rules <= {"plot_fold", "plot_summary", "report_protocol", "report_front", "all"}
+    assert "plot_fold" in rules
 
 
 def test_a_query_size_change_reruns_runs_not_data(workdir):
