@@ -17,6 +17,7 @@ run_logged(
         "cycles": snakemake.output.cycles,
         "queries": snakemake.output.queries,
         "predictions": snakemake.output.predictions,
+        "weights": snakemake.output.weights,
     },
     config=snakemake.params.config,
     fold=int(snakemake.wildcards.fold),

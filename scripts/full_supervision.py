@@ -17,6 +17,7 @@ run_logged(
         "metrics": snakemake.output.metrics,
         "history": snakemake.output.history,
         "predictions": snakemake.output.predictions,
+        "weights": snakemake.output.weights,
     },
     config=snakemake.params.config,
     fold=int(snakemake.wildcards.fold),
