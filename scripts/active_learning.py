@@ -7,6 +7,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw with
 
 from alnsfw.al.jobs import active_learning_job
 from alnsfw.entry import run_logged
+from alnsfw.model.settings import with_runtime
 
 run_logged(
     active_learning_job,
@@ -19,7 +20,7 @@ run_logged(
         "predictions": snakemake.output.predictions,
         "weights": snakemake.output.weights,
     },
-    config=snakemake.params.config,
+    config=with_runtime(snakemake.params.config, snakemake.config),  # + gpu, memory keys
     fold=int(snakemake.wildcards.fold),
     seed=int(snakemake.wildcards.seed),
     strategy=snakemake.wildcards.strategy,

@@ -16,6 +16,9 @@ from alnsfw.io import remove_stale_temporaries  # noqa: E402
 from alnsfw.data.layout import planned_videos  # noqa: E402
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
+# compute.backend: jax compiles every train/predict step with XLA; this on-disk cache lets the
+# jobs of a workflow (same shapes in every run) compile each step once. Jobs inherit it.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(".snakemake/xla-cache").resolve()))
 coerce_cli_scalars(config, yaml.safe_load(SCHEMA.read_text()))
 validate(config, "../schemas/config.schema.yaml")
 check_config(config)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -78,9 +79,17 @@ class LoopModel(Protocol):
     """
 
     def fit(
-        self, train_rows: np.ndarray, val_rows: np.ndarray, max_epochs: int, patience: int
+        self,
+        train_rows: np.ndarray,
+        val_rows: np.ndarray,
+        max_epochs: int,
+        patience: int,
+        *,
+        train_labels: np.ndarray,
+        val_labels: np.ndarray,
     ) -> dict[str, Any]:
-        """Train; returns at least {"epochs": int, "val_loss": float, "history": [...]}."""
+        """Train on rows with the labels the annotator gave (the learner reads none itself);
+        returns at least {"epochs": int, "val_loss": float, "history": [...]}."""
         ...
 
     def predict_proba(self, rows: np.ndarray) -> np.ndarray:
@@ -368,7 +377,13 @@ def run_cycle(
     if not settings.warm_start:
         model.reset()
     train_rows = pool.labelled_rows
-    fit, train_s = _timed(model.fit, train_rows, split.val, settings.max_epochs, settings.patience)
+    fit, train_s = _timed(
+        partial(model.fit, train_labels=labels[train_rows], val_labels=labels[split.val]),
+        train_rows,
+        split.val,
+        settings.max_epochs,
+        settings.patience,
+    )
     proba, test_s = _timed(model.predict_proba, split.test)
     proba = np.asarray(proba, dtype=np.float64)
     n_porn = int(np.sum(labels[train_rows] == 1))
