@@ -30,10 +30,10 @@ def interrupting_build(after_fits):
         learner = fake_build(cfg, keyframes, features, bank, seed)
         fit = learner.fit
 
-        def limited_fit(*args):
+        def limited_fit(*args, **kwargs):
             if len(learner.fit_calls) >= after_fits:
                 raise Interrupted
-            return fit(*args)
+            return fit(*args, **kwargs)
 
         learner.fit = limited_fit
         return learner
