@@ -5,6 +5,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
 
+from alnsfw.packing import apply_gpu_share
+
+# Packed onto a shared GPU: this process's memory share, set before Keras is imported.
+apply_gpu_share(snakemake.config["compute"])
+
 from alnsfw.al.jobs import full_supervision_job
 from alnsfw.entry import run_logged
 

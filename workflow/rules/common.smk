@@ -13,6 +13,12 @@ import yaml  # noqa: E402
 
 from alnsfw.config import check_config, coerce_cli_scalars  # noqa: E402
 from alnsfw.data.layout import planned_videos  # noqa: E402
+from alnsfw.packing import (  # noqa: E402
+    check_group_components,
+    model_env_file,
+    training_group,
+    training_resources,
+)
 from alnsfw.report.runs import expected_runs  # noqa: E402
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
@@ -92,3 +98,10 @@ def table_outputs():
             )
         out[f"{name}_md"] = f"results/tables/{name}.md"
     return out
+
+
+# Training jobs packed onto one GPU (docs/gpu.md "Packing"): --group-components gpu_pack=N must
+# agree with compute.runs_per_gpu, which sets each job's share of the GPU memory. Checked when a
+# real run starts (command-line group settings are not known while this file is read).
+onstart:
+    check_group_components(config["compute"], workflow.group_settings.group_components)
