@@ -10,8 +10,8 @@ from alnsfw.packing import apply_gpu_share
 # Packed onto a shared GPU: this process's memory share, set before Keras is imported.
 apply_gpu_share(snakemake.config["compute"])
 
-from alnsfw.al.jobs import active_learning_job
-from alnsfw.entry import run_logged
+from alnsfw.al.jobs import active_learning_job  # noqa: E402
+from alnsfw.entry import run_logged  # noqa: E402
 
 run_logged(
     active_learning_job,

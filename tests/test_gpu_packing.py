@@ -62,7 +62,11 @@ def test_paper_scale_preset_plans_the_whole_grid(tmp_path):
     assert counts["cache_features"] == 1
     preset = yaml.safe_load(PRESET.read_text())
     videos = preset["synthetic"]["videos"]
-    assert (videos["vPorn"], videos["vNonPornEasy"], videos["vNonPornDifficulty"]) == (400, 200, 200)
+    assert (videos["vPorn"], videos["vNonPornEasy"], videos["vNonPornDifficulty"]) == (
+        400,
+        200,
+        200,
+    )
     lo, hi = preset["synthetic"]["shots_per_video"]
     assert 16_000 <= 800 * (lo + hi) / 2 <= 17_500  # one keyframe per shot: NPDI has 16,727
     assert preset["keyframes"]["size"] == preset["model"]["input_size"] == 224
@@ -78,7 +82,9 @@ def test_packed_runs_form_groups_of_n(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout + done.stderr
     groups = out.split(f"Group job {GROUP}")[1:]
-    sizes = sorted(len(re.findall(r"Job \d+: (?:Active learning|Full supervision)", g)) for g in groups)
+    sizes = sorted(
+        len(re.findall(r"Job \d+: (?:Active learning|Full supervision)", g)) for g in groups
+    )
     assert sum(sizes) == 100  # every training job is in a group, and only those
     assert sizes == [4] + [8] * 12
 
@@ -91,7 +97,9 @@ def test_a_group_asks_for_one_gpu_and_sums_the_rest():
 
     class Job:  # what basic_layered reads of a job
         def __init__(self, i):
-            self.resources = {"_cores": 2, "mem_mb": 12000, "runtime": 720} | training_resources(compute)
+            self.resources = {"_cores": 2, "mem_mb": 12000, "runtime": 720} | training_resources(
+                compute
+            )
             self.is_pipe = False
             self.pipe_group = None
             self.name = f"active_learning_{i}"
@@ -121,7 +129,10 @@ def test_training_resources_without_packing_are_unchanged():
 @pytest.mark.parametrize(
     ("backend", "expected"),
     [
-        ("jax", {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "XLA_PYTHON_CLIENT_MEM_FRACTION": "0.1125"}),
+        (
+            "jax",
+            {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "XLA_PYTHON_CLIENT_MEM_FRACTION": "0.1125"},
+        ),
         ("tensorflow", {"TF_FORCE_GPU_ALLOW_GROWTH": "true"}),
         ("torch", {}),
     ],
@@ -153,7 +164,7 @@ def test_check_group_components():
 
 
 def test_training_rules_use_the_gpu_env_when_a_gpu_is_asked_for(tmp_path):
-    """The conda env the loaded workflow gives each model rule (Snakemake's API, no conda needed)."""
+    """The conda env of each model rule in the loaded workflow (Snakemake API; no conda needed)."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import (
         ConfigSettings,

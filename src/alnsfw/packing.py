@@ -61,7 +61,10 @@ def gpu_share_env(compute: Mapping[str, Any]) -> dict[str, str]:
     backend = compute.get("backend", "tensorflow")
     if backend == "jax":
         # Without preallocation each process takes what it needs, capped at the fraction.
-        env |= {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "XLA_PYTHON_CLIENT_MEM_FRACTION": env[MEMORY_FRACTION_ENV]}
+        env |= {
+            "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+            "XLA_PYTHON_CLIENT_MEM_FRACTION": env[MEMORY_FRACTION_ENV],
+        }
     elif backend == "tensorflow":
         env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
     return env

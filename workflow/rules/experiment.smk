@@ -7,12 +7,15 @@
 # The config sections that change a run's numbers, passed as params so that changing any of them
 # reruns exactly the affected jobs. Left out: al.strategies (which runs exist, not what one
 # computes: adding a strategy must not rerun the others), compute.gpu and compute.runs_per_gpu
-# (where a job runs, alnsfw.packing) and compute.preload_mb (memory use only). compute.threads stays: TF's reductions depend on it.
+# (where a job runs, alnsfw.packing) and compute.preload_mb (memory use only). compute.threads
+# stays: TF's reductions depend on it.
 SHARED_SETTINGS = {
     "training": config["training"],
     "model": resolved_model(config),  # weights: proxy -> the pretrained file
     "compute": {
-        k: v for k, v in config["compute"].items() if k not in ("gpu", "runs_per_gpu", "preload_mb")
+        k: v
+        for k, v in config["compute"].items()
+        if k not in ("gpu", "runs_per_gpu", "preload_mb")
     },
 }
 AL_SETTINGS = SHARED_SETTINGS | {
@@ -33,15 +36,15 @@ rule active_learning:
         predictions=f"{RUN_DIR}/{{strategy}}/predictions.csv",
     log:
         "results/logs/active_learning/fold{fold}/seed{seed}/{strategy}.log",
+    group:
+        training_group(config["compute"])
     conda:
         model_env_file(config["compute"])
     threads: config["compute"]["threads"]
     resources:
+        **training_resources(config["compute"]),
         mem_mb=res("train", "mem_mb"),
         runtime=res("train", "runtime"),
-        **training_resources(config["compute"]),
-    group:
-        training_group(config["compute"])
     params:
         config=AL_SETTINGS,
     message:
@@ -62,15 +65,15 @@ rule full_supervision:
         predictions=f"{RUN_DIR}/full/predictions.csv",
     log:
         "results/logs/full_supervision/fold{fold}/seed{seed}.log",
+    group:
+        training_group(config["compute"])
     conda:
         model_env_file(config["compute"])
     threads: config["compute"]["threads"]
     resources:
+        **training_resources(config["compute"]),
         mem_mb=res("train", "mem_mb"),
         runtime=res("train", "runtime"),
-        **training_resources(config["compute"]),
-    group:
-        training_group(config["compute"])
     params:
         config=BASELINE_SETTINGS,
     message:
