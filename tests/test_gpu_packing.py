@@ -20,7 +20,6 @@ import yaml
 
 from alnsfw.packing import (
     GROUP,
-    MEMORY_FRACTION_ENV,
     apply_gpu_share,
     check_group_components,
     gpu_share_env,
@@ -138,18 +137,21 @@ def test_training_resources_without_packing_are_unchanged():
     ],
 )
 def test_memory_share_env_is_backend_specific(backend, expected):
-    env = gpu_share_env({"gpu": True, "runs_per_gpu": 8, "backend": backend})
-    assert env == {MEMORY_FRACTION_ENV: "0.1125"} | expected
+    assert gpu_share_env({"gpu": True, "runs_per_gpu": 8, "backend": backend}) == expected
     assert gpu_share_env({"gpu": True, "runs_per_gpu": 1, "backend": backend}) == {}
     assert gpu_share_env({"gpu": False, "runs_per_gpu": 8, "backend": backend}) == {}
+
+
+def test_explicit_memory_fraction_wins():
+    compute = {"gpu": True, "runs_per_gpu": 8, "backend": "jax", "gpu_memory_fraction": 0.5}
+    assert gpu_share_env(compute) == {}
 
 
 def test_apply_gpu_share_keeps_what_the_user_set():
     environ = {"XLA_PYTHON_CLIENT_MEM_FRACTION": "0.3"}
     applied = apply_gpu_share({"gpu": True, "runs_per_gpu": 4, "backend": "jax"}, environ)
     assert environ["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.3"
-    assert "XLA_PYTHON_CLIENT_MEM_FRACTION" not in applied
-    assert environ[MEMORY_FRACTION_ENV] == "0.225"
+    assert applied == {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
 
 
 def test_check_group_components():

@@ -10,12 +10,14 @@ process 3,000-4,100 img/s, eight sharing an H200 25,600), so the workflow can pa
   submits N runs as one job that asks for one GPU (`gres=gpu:1`, a string resource, which
   Snakemake does not sum over a group as it would `gpu=1`).
 
-Each packed process is limited to its share of the GPU memory. The share travels as environment
-variables set by the job's entry script before Keras is imported; they are the only
-backend-specific part: JAX reads XLA_PYTHON_CLIENT_MEM_FRACTION itself, TensorFlow and PyTorch
-have no such variable, so their backend module reads ALNSFW_GPU_MEMORY_FRACTION (TensorFlow also
-gets TF_FORCE_GPU_ALLOW_GROWTH, so a process takes memory as it needs it instead of all at once).
-None of this changes a run's numbers, so it is not part of the rules' params (no reruns).
+Each packed process is limited to its share of the GPU memory, 0.9/N. The share travels as
+environment variables, set by the job's entry script before Keras is imported; they are the only
+backend-specific part. JAX: XLA_PYTHON_CLIENT_MEM_FRACTION caps the process (no preallocation:
+it takes what it needs up to the cap). TensorFlow has no such variable (a cap needs its API
+before the first op): TF_FORCE_GPU_ALLOW_GROWTH makes each process take memory as it needs it
+instead of the whole card, which packs as well as the models fit. An explicit
+compute.gpu_memory_fraction (alnsfw.model.backend) wins over the share computed here. None of
+this changes a run's numbers, so it is not part of the rules' params (no reruns).
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 GROUP = "gpu_pack"
-MEMORY_FRACTION_ENV = "ALNSFW_GPU_MEMORY_FRACTION"
 # Left to the driver, the CUDA context of each process and fragmentation: the N shares together
 # take this much of the GPU's memory.
 USABLE_FRACTION = 0.9
@@ -55,19 +56,17 @@ def memory_fraction(compute: Mapping[str, Any]) -> float | None:
 def gpu_share_env(compute: Mapping[str, Any]) -> dict[str, str]:
     """Environment variables that limit one packed job to its share, for compute.backend."""
     fraction = memory_fraction(compute)
-    if fraction is None:
+    if fraction is None or compute.get("gpu_memory_fraction") is not None:
         return {}
-    env = {MEMORY_FRACTION_ENV: str(fraction)}
     backend = compute.get("backend", "tensorflow")
     if backend == "jax":
-        # Without preallocation each process takes what it needs, capped at the fraction.
-        env |= {
+        return {
             "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
-            "XLA_PYTHON_CLIENT_MEM_FRACTION": env[MEMORY_FRACTION_ENV],
+            "XLA_PYTHON_CLIENT_MEM_FRACTION": str(fraction),
         }
-    elif backend == "tensorflow":
-        env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
-    return env
+    if backend == "tensorflow":
+        return {"TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+    return {}  # torch: its caching allocator takes memory as needed
 
 
 def apply_gpu_share(
