@@ -59,25 +59,27 @@ class FakeLearner:
         z = self.x[rows] @ self.w[:-1] + self.w[-1]
         return 1.0 / (1.0 + np.exp(-z))
 
-    def _loss_acc(self, rows: np.ndarray) -> tuple[float, float]:
+    def _loss_acc(self, rows: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         p = np.clip(self._p(rows), 1e-7, 1 - 1e-7)
-        y = self.labels[rows]
         loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
         return loss, float(np.mean((p > 0.5) == (y == 1)))
 
-    def fit(self, train_rows, val_rows, max_epochs, patience):
+    def fit(self, train_rows, val_rows, max_epochs, patience, *, train_labels, val_labels):
+        """Trains on the labels the caller passes (like Learner), never on its own file's."""
         self.fit_calls.append((np.array(train_rows), np.array(val_rows)))
+        given = np.full(len(self.x), np.nan)
+        given[np.asarray(train_rows)] = train_labels
         time.sleep(self.sleep)
         best, best_w, wait, history = np.inf, self.w.copy(), 0, []
         for epoch in range(max_epochs):
             order = self.rng.permutation(np.asarray(train_rows))
             for start in range(0, len(order), self.batch):
                 rows = order[start : start + self.batch]
-                err = self._p(rows) - self.labels[rows]
+                err = self._p(rows) - given[rows]
                 grad = np.r_[self.x[rows].T @ err, err.sum()] / len(rows)
                 self.w = self.w - self.lr * grad
-            loss, acc = self._loss_acc(np.asarray(train_rows))
-            val_loss, val_acc = self._loss_acc(np.asarray(val_rows))
+            loss, acc = self._loss_acc(np.asarray(train_rows), np.asarray(train_labels))
+            val_loss, val_acc = self._loss_acc(np.asarray(val_rows), np.asarray(val_labels))
             history.append(
                 {
                     "epoch": epoch,
@@ -185,7 +187,9 @@ def test_fake_learner_learns(tmp_path):
     keyframes, split = make_dataset(tmp_path)
     learner = fake_build(config(), keyframes, None, None, 0)
     parts = json.loads(Path(split).read_text())
-    learner.fit(np.array(parts["pool"]), np.array(parts["val"]), 20, 5)
+    pool, val = np.array(parts["pool"]), np.array(parts["val"])
+    labels = learner.labels.astype(np.int64)
+    learner.fit(pool, val, 20, 5, train_labels=labels[pool], val_labels=labels[val])
     test = np.array(parts["test"])
     acc = np.mean(learner.predict_proba(test).argmax(1) == learner.labels[test])
     assert acc > 0.75

@@ -92,9 +92,9 @@ def slowed(sleep: float):
         learner = build_network_learner(*args)
         fit = learner.fit
 
-        def slow_fit(*a):
+        def slow_fit(*a, **k):
             time.sleep(sleep)
-            return fit(*a)
+            return fit(*a, **k)
 
         learner.fit = slow_fit
         return learner

@@ -187,11 +187,11 @@ class CrashAt:
         learner = fake_build(*args)
         fit, calls = learner.fit, []
 
-        def crashing_fit(*a):
+        def crashing_fit(*a, **k):
             calls.append(1)
             if len(calls) > self.cycle:
                 raise KeyboardInterrupt("killed")
-            return fit(*a)
+            return fit(*a, **k)
 
         learner.fit = crashing_fit
         return learner

@@ -15,7 +15,8 @@ import pytest
 
 from alnsfw.config import schema_defaults
 from alnsfw.model.features import RowReader, compute_bank, compute_features, runs
-from alnsfw.model.learner import build_learner, cross_entropy, learner_mode
+from alnsfw.model.learner import build_learner, cross_entropy
+from alnsfw.model.settings import CacheMode
 
 N, SIZE = 64, 32
 TRAIN, VAL, TEST = np.arange(0, 40), np.arange(40, 52), np.arange(52, 64)
@@ -84,6 +85,11 @@ def learner(data, cfg=None, seed=0, dtype="float32"):
     return build_learner(cfg, data["keyframes"], features, data["bank"], seed)
 
 
+def labels_for(data, train, val=VAL):
+    """The labels `fit` needs, as the loop passes them (the learner reads none itself)."""
+    return {"train_labels": data["labels"][train], "val_labels": data["labels"][val]}
+
+
 def test_cache_files_follow_the_contract(data):
     with h5py.File(data["float16"], "r") as f:
         features = f["features"]
@@ -114,7 +120,9 @@ def test_row_reader_reads_any_order_in_batches(data):
 def test_top_model_on_cache_equals_full_model(data):
     """float32 cache: the same probabilities as the full model; float16: within FLOAT16_ATOL."""
     fast = learner(data)
-    fast.fit(TRAIN, VAL, max_epochs=1, patience=1)  # compare trained weights, not only init
+    fast.fit(
+        TRAIN, VAL, **labels_for(data, TRAIN), max_epochs=1, patience=1
+    )  # compare trained weights, not only init
     full = np.asarray(fast.net.full(data["images"].astype(np.float32), training=False))
     cached = fast.predict_proba(np.arange(N))
     np.testing.assert_allclose(cached, full, atol=1e-6)
@@ -127,7 +135,7 @@ def test_top_model_on_cache_equals_full_model(data):
 
 def test_training_lowers_the_loss_and_learns(data):
     lrn = learner(data)
-    result = lrn.fit(TRAIN, VAL, max_epochs=3, patience=3)
+    result = lrn.fit(TRAIN, VAL, **labels_for(data, TRAIN), max_epochs=3, patience=3)
     losses = [h["loss"] for h in result["history"]]
     assert result["epochs"] == 3 and losses[-1] < losses[0]
     assert set(result["history"][0]) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy"}
@@ -139,7 +147,7 @@ def test_training_lowers_the_loss_and_learns(data):
 
 def test_early_stopping_restores_the_best_weights(data):
     lrn = learner(data)
-    result = lrn.fit(TRAIN, VAL, max_epochs=4, patience=0)
+    result = lrn.fit(TRAIN, VAL, **labels_for(data, TRAIN), max_epochs=4, patience=0)
     assert result["epochs"] <= 4
     val = lrn.predict_proba(VAL)
     assert cross_entropy(val, data["labels"][VAL]) == pytest.approx(result["val_loss"], abs=1e-5)
@@ -151,12 +159,14 @@ def test_same_seed_same_results(data, augment):
     runs_ = []
     for _ in range(2):
         lrn = learner(data, cfg, seed=3)
-        history = lrn.fit(TRAIN, VAL, max_epochs=2, patience=2)["history"]
+        history = lrn.fit(TRAIN, VAL, **labels_for(data, TRAIN), max_epochs=2, patience=2)[
+            "history"
+        ]
         runs_.append((history, lrn.predict_proba(TEST)))
     assert runs_[0][0] == runs_[1][0]
     np.testing.assert_array_equal(runs_[0][1], runs_[1][1])
     other = learner(data, cfg, seed=4)
-    other.fit(TRAIN, VAL, max_epochs=2, patience=2)
+    other.fit(TRAIN, VAL, **labels_for(data, TRAIN), max_epochs=2, patience=2)
     assert not np.array_equal(other.predict_proba(TEST), runs_[0][1])
 
 
@@ -164,12 +174,14 @@ def test_same_seed_same_results(data, augment):
 def test_save_load_continues_identically(data, augment, tmp_path):
     cfg = config(augment)
     first = learner(data, cfg, seed=1)
-    first.fit(TRAIN[:24], VAL, max_epochs=1, patience=1)
+    first.fit(TRAIN[:24], VAL, **labels_for(data, TRAIN[:24]), max_epochs=1, patience=1)
     first.save(tmp_path / "ckpt")
-    first.fit(TRAIN, VAL, max_epochs=2, patience=2)  # the uninterrupted run
+    first.fit(
+        TRAIN, VAL, **labels_for(data, TRAIN), max_epochs=2, patience=2
+    )  # the uninterrupted run
     resumed = learner(data, cfg, seed=1)  # a new process would build the same, then load
     resumed.load(tmp_path / "ckpt")
-    resumed.fit(TRAIN, VAL, max_epochs=2, patience=2)
+    resumed.fit(TRAIN, VAL, **labels_for(data, TRAIN), max_epochs=2, patience=2)
     np.testing.assert_array_equal(first.predict_proba(TEST), resumed.predict_proba(TEST))
     assert not list(tmp_path.glob("ckpt/.*tmp*"))
 
@@ -180,7 +192,9 @@ def test_streaming_from_hdf5_equals_in_memory(data):
     for preload in (1024, 0):
         lrn = learner(data, config("bank", preload_mb=preload), seed=2)
         assert (lrn.features.array is None) == (preload == 0)
-        history = lrn.fit(TRAIN, VAL, max_epochs=1, patience=1)["history"]
+        history = lrn.fit(TRAIN, VAL, **labels_for(data, TRAIN), max_epochs=1, patience=1)[
+            "history"
+        ]
         results.append((history, lrn.predict_proba(TEST[::-1])))
     assert results[0][0] == results[1][0]
     np.testing.assert_array_equal(results[0][1], results[1][1])
@@ -189,7 +203,7 @@ def test_streaming_from_hdf5_equals_in_memory(data):
 def test_reset_restores_initial_weights(data):
     lrn = learner(data)
     before = lrn.predict_proba(TEST)
-    lrn.fit(TRAIN, VAL, max_epochs=1, patience=1)
+    lrn.fit(TRAIN, VAL, **labels_for(data, TRAIN), max_epochs=1, patience=1)
     assert not np.array_equal(lrn.predict_proba(TEST), before)
     lrn.reset()
     np.testing.assert_array_equal(lrn.predict_proba(TEST), before)
@@ -201,8 +215,8 @@ def test_naive_and_cached_paths_train_identically(data):
     naive = learner(data, config(cache=False))
     cached = learner(data)
     assert (naive.mode, cached.mode) == ("naive", "none")
-    a = naive.fit(TRAIN, VAL, max_epochs=2, patience=2)["history"]
-    b = cached.fit(TRAIN, VAL, max_epochs=2, patience=2)["history"]
+    a = naive.fit(TRAIN, VAL, **labels_for(data, TRAIN), max_epochs=2, patience=2)["history"]
+    b = cached.fit(TRAIN, VAL, **labels_for(data, TRAIN), max_epochs=2, patience=2)["history"]
     for x, y in zip(a, b):
         assert x["loss"] == pytest.approx(y["loss"], abs=1e-5)
         assert x["val_loss"] == pytest.approx(y["val_loss"], abs=1e-5)
@@ -211,7 +225,7 @@ def test_naive_and_cached_paths_train_identically(data):
 
 def test_export_full_model_reproduces_top_model(data, tmp_path):
     lrn = learner(data)
-    lrn.fit(TRAIN, VAL, max_epochs=1, patience=1)
+    lrn.fit(TRAIN, VAL, **labels_for(data, TRAIN), max_epochs=1, patience=1)
     path = tmp_path / "model.keras"
     lrn.export_full_model(path)
     model = keras.saving.load_model(path)
@@ -220,10 +234,10 @@ def test_export_full_model_reproduces_top_model(data, tmp_path):
 
 
 def test_mode_errors_and_cache_mismatch(data):
-    assert learner_mode(config("online")) == "online"
-    assert learner_mode(config("online", cache=False)) == "naive"
+    assert CacheMode.from_config(config("online")).name == "online"
+    assert CacheMode.from_config(config("online", cache=False)).name == "naive"
     with pytest.raises(ValueError, match="feature_cache: true"):
-        learner_mode(config("bank", cache=False))
+        CacheMode.from_config(config("bank", cache=False))
     cfg = config()
     cfg["model"]["weights_seed"] = 1  # another trunk than the cache was computed with
     with pytest.raises(ValueError, match="does not match this model"):

@@ -32,11 +32,13 @@ def check_config(config: dict[str, Any]) -> None:
             f"data.frame_labels = '{labels}' is not a file. Give a CSV with columns "
             "video,frame,label, or 'auto' / 'none'."
         )
+    from alnsfw.model.tags import BUILTIN_WEIGHTS, PROXY  # no Keras; tags imports this module
+
     weights = config["model"]["weights"]
-    builtin = ("imagenet", "none", "he_normal", "proxy")  # proxy: made by rule pretrain_trunk
+    builtin = (*BUILTIN_WEIGHTS, PROXY)  # proxy: made by rule pretrain_trunk
     if weights not in builtin and not Path(weights).is_file():
         raise ConfigError(
-            f"model.weights = '{weights}' is neither 'imagenet', 'none', 'he_normal', 'proxy' "
+            f"model.weights = '{weights}' is neither {', '.join(repr(b) for b in builtin)} "
             "nor an existing weights file. Give the path of a Keras ResNet50V2 weights file (e.g. "
             "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5)."
         )
@@ -44,12 +46,9 @@ def check_config(config: dict[str, Any]) -> None:
     bad = [f for f in config["splits"]["folds"] if f >= n_folds]
     if bad:
         raise ConfigError(f"splits.folds has {bad}, but splits.n_folds is {n_folds}.")
-    if config["training"]["augment"] == "bank" and not config["compute"]["feature_cache"]:
-        raise ConfigError(
-            "training.augment = 'bank' needs compute.feature_cache: true (the bank holds "
-            "augmented views already passed through the cached trunk). Set "
-            "compute.feature_cache: true, or training.augment to 'online' or 'none'."
-        )
+    from alnsfw.model.settings import CacheMode
+
+    CacheMode.from_config(config)  # refuses training.augment: bank without the feature cache
     check_data_config(config)
 
 

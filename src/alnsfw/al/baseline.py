@@ -78,7 +78,14 @@ def run_full_supervision(
     split.check()
     labels = np.asarray(labels)
     start = time.perf_counter()
-    fit = learner.fit(split.pool, split.val, epochs, patience)
+    fit = learner.fit(
+        split.pool,
+        split.val,
+        epochs,
+        patience,
+        train_labels=labels[split.pool],
+        val_labels=labels[split.val],
+    )
     train_s = time.perf_counter() - start
     start = time.perf_counter()
     proba = np.asarray(learner.predict_proba(split.test), dtype=np.float64)

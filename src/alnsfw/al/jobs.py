@@ -40,10 +40,13 @@ def build_network_learner(
 ) -> Learner:
     """The ResNet50V2 learner (alnsfw.model.learner.build_learner), seeded with `seed`.
 
-    build_learner sets TF's threads, seeds Python, NumPy, TF and Keras and turns on op
-    determinism itself, so nothing TF-related may run before it. Imported lazily so the loop, its
-    tests and the fake learner never load TensorFlow.
+    Selects `compute.backend` before Keras is imported (or verifies it, if it already is), and
+    build_learner then sets threads, seeds and determinism itself, so nothing Keras-related may
+    run before it. Imported lazily so the loop, its tests and the fake learner never load Keras.
     """
+    from alnsfw.model.backend import select_from_config
+
+    select_from_config(config)
     from alnsfw.model.learner import build_learner
 
     return build_learner(config, keyframes, features, bank, seed)

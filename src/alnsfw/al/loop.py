@@ -57,9 +57,17 @@ class Learner(Protocol):
     """What the loop needs from a model (implemented by alnsfw.model.learner.Learner)."""
 
     def fit(
-        self, train_rows: np.ndarray, val_rows: np.ndarray, max_epochs: int, patience: int
+        self,
+        train_rows: np.ndarray,
+        val_rows: np.ndarray,
+        max_epochs: int,
+        patience: int,
+        *,
+        train_labels: np.ndarray,
+        val_labels: np.ndarray,
     ) -> dict[str, Any]:
-        """Train; returns at least {"epochs": int, "val_loss": float, "history": [...]}."""
+        """Train on rows with the labels the annotator gave (the learner reads none itself);
+        returns at least {"epochs": int, "val_loss": float, "history": [...]}."""
         ...
 
     def predict_proba(self, rows: np.ndarray) -> np.ndarray:
@@ -266,7 +274,14 @@ def run_active_learning(
             learner.reset()
         train_rows = pool.labelled_rows
         fit, train_s = _timed(
-            learner.fit, train_rows, split.val, settings.max_epochs, settings.patience
+            lambda: learner.fit(
+                train_rows,
+                split.val,
+                settings.max_epochs,
+                settings.patience,
+                train_labels=labels[train_rows],
+                val_labels=labels[split.val],
+            )
         )
         proba, test_s = _timed(learner.predict_proba, split.test)
         proba = np.asarray(proba, dtype=np.float64)

@@ -16,23 +16,21 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
+import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import h5py
+import keras
 import numpy as np
-import tensorflow as tf
 
 from alnsfw.io import atomic_path
-from alnsfw.model.network import (
-    Network,
-    build_augmentation,
-    build_network,
-    configure_threads,
-    enable_determinism,
-    trunk_fingerprint,
-)
+from alnsfw.model import backend
+from alnsfw.model.network import Network, build_augmentation, build_network, trunk_fingerprint
+from alnsfw.model.settings import ComputeSettings, ModelSettings, TrainingSettings
 from alnsfw.model.tags import TRUNK_OUTPUT, feature_tag
 
 log = logging.getLogger(__name__)
@@ -101,6 +99,43 @@ class RowReader:
         self._file.close()
 
 
+def prefetched(make: Callable[[], Iterator[Any]], depth: int = 2) -> Iterator[Any]:
+    """The items of `make()`, produced `depth` ahead in a thread.
+
+    Reading the next batch from HDF5 then overlaps computing this one (the backends release the
+    GIL while they compute); the order is unchanged, so results are too. Backend-neutral
+    stand-in for tf.data's prefetch.
+    """
+    items: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in make():
+                if stop.is_set():
+                    return
+                items.put(item)
+            items.put(done)
+        except BaseException as err:  # handed to the consumer, raised there
+            items.put(err)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    try:
+        while (item := items.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                items.get(timeout=0.1)
+            except queue.Empty:
+                pass
+
+
 # --------------------------------------------------------------------------------------------
 # Writing the cache
 
@@ -110,22 +145,35 @@ def _chunk_rows(item_bytes: int, n: int) -> int:
 
 
 def _attrs(cfg: dict[str, Any], net: Network, keyframes_h5: str | Path, n: int) -> dict[str, Any]:
-    model = cfg["model"]
+    m = ModelSettings.from_config(cfg)
     return {
         "layer": TRUNK_OUTPUT,
         "tag": feature_tag(cfg),
-        "weights": str(model["weights"]),
-        "weights_seed": int(model.get("weights_seed", 0)),
-        "input_size": int(model["input_size"]),
+        "weights": m.weights,
+        "weights_seed": m.weights_seed,
+        "input_size": m.input_size,
         "fingerprint": trunk_fingerprint(net),
         "keyframes": str(keyframes_h5),
         "n_rows": n,
+        "backend": keras.backend.backend(),
     }
 
 
-def _trunk_fn(net: Network) -> Any:  # noqa: ANN401
-    """The trunk in inference mode as a TF graph. Never XLA: on CPU it ran the trunk 10x slower."""
-    return tf.function(lambda x: net.trunk(x, training=False), reduce_retracing=True)
+def _trunk_fn(net: Network, batch: int) -> Callable[[np.ndarray], np.ndarray]:
+    """The trunk in inference mode on batches zero-padded to `batch` rows (one compiled shape).
+
+    Compiled by the backend (predict_on_batch); XLA on JAX, a TF graph without XLA on
+    TensorFlow (XLA ran the trunk 10x slower on CPU).
+    """
+    backend.force_jit(net.trunk, False)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        n = len(x)
+        if n < batch:
+            x = np.concatenate([x, np.zeros((batch - n,) + x.shape[1:], x.dtype)])
+        return np.asarray(net.trunk.predict_on_batch(x))[:n]
+
+    return run
 
 
 def _batches(n: int, batch: int) -> list[tuple[int, int]]:
@@ -141,13 +189,12 @@ def compute_features(
     the file is written under a temporary name and renamed when complete. Returns the number of
     images and the seconds spent on them (model building excluded), for logs and benchmarks.
     """
-    compute = cfg.get("compute", {})
-    configure_threads(int(compute.get("threads", 1)))
-    enable_determinism(0)
+    compute = ComputeSettings.from_config(cfg)
+    backend.prepare(cfg, seed=0)
     net = build_network(cfg, seed=0, augment=False)
-    dtype = np.dtype(compute.get("feature_dtype", "float16"))
-    batch = int(compute.get("predict_batch_size", 64))
-    trunk = _trunk_fn(net)
+    dtype = np.dtype(compute.feature_dtype)
+    batch = compute.predict_batch_size
+    trunk = _trunk_fn(net, batch)
     shape = tuple(int(d) for d in net.trunk.output.shape[1:])
     start = time.perf_counter()
     with h5py.File(keyframes_h5, "r") as src, atomic_path(out_h5) as tmp:
@@ -161,6 +208,7 @@ def compute_features(
                 shape=(n,) + shape,
                 dtype=dtype,
                 chunks=(_chunk_rows(item, n),) + shape if n else None,
+                fletcher32=bool(n),  # a corrupt chunk fails loudly when read
             )
             for a, b in _batches(n, batch):
                 x = images[a:b].astype(np.float32)
@@ -182,19 +230,20 @@ def compute_bank(
     runs of a config. Chunks hold one view: training reads one random view per image. Returns
     the number of images, of views and the seconds spent on them.
     """
-    compute, train = cfg.get("compute", {}), cfg.get("training", {})
-    configure_threads(int(compute.get("threads", 1)))
-    seed = int(cfg["model"].get("weights_seed", 0))
-    enable_determinism(seed)
+    compute, train = ComputeSettings.from_config(cfg), TrainingSettings.from_config(cfg)
+    seed = ModelSettings.from_config(cfg).weights_seed
+    backend.prepare(cfg, seed=seed)
     net = build_network(cfg, seed=0, augment=False)
-    augmentation = build_augmentation(train.get("augmentation", {}), seed=seed * 1000 + 7)
-    k = int(train.get("bank_views", 4))
-    dtype = np.dtype(compute.get("feature_dtype", "float16"))
-    batch = int(compute.get("predict_batch_size", 64))
-    trunk = _trunk_fn(net)
+    augmentation = build_augmentation(train.augmentation, seed=seed * 1000 + 7)
+    k = train.bank_views
+    dtype = np.dtype(compute.feature_dtype)
+    batch = compute.predict_batch_size
+    trunk = _trunk_fn(net, batch)
 
-    def augment(x: tf.Tensor) -> tf.Tensor:
-        return augmentation(x, training=True) if augmentation is not None else x
+    def augment(x: np.ndarray) -> np.ndarray:
+        if augmentation is None:
+            return x
+        return np.asarray(keras.ops.convert_to_numpy(augmentation(x, training=True)))
 
     shape = tuple(int(d) for d in net.trunk.output.shape[1:])
     start = time.perf_counter()
@@ -208,6 +257,7 @@ def compute_bank(
                 shape=(n, k) + shape,
                 dtype=dtype,
                 chunks=(1, 1) + shape if n else None,
+                fletcher32=bool(n),
             )
             for a, b in _batches(n, batch):
                 x = images[a:b].astype(np.float32)
@@ -219,7 +269,7 @@ def compute_bank(
                 | {
                     "dtype": dtype.name,
                     "views": k,
-                    "augmentation": json.dumps(train.get("augmentation", {}), sort_keys=True),
+                    "augmentation": json.dumps(train.augmentation, sort_keys=True),
                 }
             )
     seconds = time.perf_counter() - start
@@ -228,7 +278,7 @@ def compute_bank(
 
 
 def _check_size(images_shape: tuple[int, ...], cfg: dict[str, Any]) -> None:
-    size = int(cfg["model"]["input_size"])
+    size = ModelSettings.from_config(cfg).input_size
     if tuple(images_shape[1:]) != (size, size, 3):
         raise ValueError(
             f"keyframes are {images_shape[1]}x{images_shape[2]} but model.input_size is {size}; "

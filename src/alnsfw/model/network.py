@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from alnsfw.config import ConfigError
-from alnsfw.model.tags import PROXY, TRUNK_OUTPUT
+from alnsfw.model.settings import CacheMode, ModelSettings, TrainingSettings
+from alnsfw.model.tags import BUILTIN_WEIGHTS, PROXY, TRUNK_OUTPUT
 
 log = logging.getLogger(__name__)
 
@@ -54,40 +53,6 @@ class Network:
     head: keras.Model  # pooled features -> probabilities
     augmentation: keras.Sequential | None
     first_trainable: int  # index in base.layers of the first trainable layer
-
-
-# --------------------------------------------------------------------------------------------
-# Process set-up
-
-
-def configure_threads(n: int) -> None:
-    """Make TensorFlow use `n` threads, so a Snakemake job with `threads: n` uses n cores.
-
-    Intra-op parallelism (inside one convolution) gets all n; inter-op (independent ops at once)
-    gets 1, because running several multi-threaded ops side by side would use up to n*n threads.
-    Must run before TensorFlow executes its first op; later calls are ignored with a warning.
-    """
-    n = max(1, int(n))
-    os.environ["OMP_NUM_THREADS"] = str(n)
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(n)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError as err:  # TF already initialised: keep whatever it has
-        current = tf.config.threading.get_intra_op_parallelism_threads()
-        if current != n:
-            log.warning(
-                "could not set TF threads to %d (already initialised, %d): %s", n, current, err
-            )
-
-
-def enable_determinism(seed: int) -> None:
-    """Seed Python, NumPy, TF and Keras, and ask TF for deterministic kernels.
-
-    Determinism is what makes a resumed run equal to an uninterrupted one. On CPU this is exact;
-    on GPU, op determinism costs some speed and a few ops may refuse to run (TF then raises).
-    """
-    keras.utils.set_random_seed(int(seed))
-    tf.config.experimental.enable_op_determinism()
 
 
 # --------------------------------------------------------------------------------------------
@@ -135,13 +100,12 @@ def build_base(model_cfg: dict[str, Any]) -> keras.Model:
     The default initialisation is seeded with `model.weights_seed` (not the run's seed): every
     job of a config must build the same trunk as the one the feature cache was computed with.
     """
-    size = int(model_cfg["input_size"])
-    seed = int(model_cfg.get("weights_seed", 0))
+    m = ModelSettings.from_config({"model": model_cfg})
+    size, seed, weights = m.input_size, m.weights_seed, m.weights
     keras.utils.set_random_seed(seed)
     base = keras.applications.ResNet50V2(
         include_top=False, weights=None, input_shape=(size, size, 3)
     )
-    weights = str(model_cfg["weights"])
     if weights == "imagenet":
         base.load_weights(imagenet_weights_path())
     elif weights == "he_normal":
@@ -152,7 +116,7 @@ def build_base(model_cfg: dict[str, Any]) -> keras.Model:
             "writes; pass that file instead (alnsfw.model.tags.resolved_model does, as the "
             "rule files do)."
         )
-    elif weights != "none":
+    elif weights not in BUILTIN_WEIGHTS:  # a weights file ("none": Keras' initialisation)
         try:
             base.load_weights(weights)
         except Exception as err:
@@ -207,10 +171,10 @@ def bn_momentum(model_cfg: dict[str, Any]) -> float:
     97% training accuracy in training mode scored 40% in inference mode after 15 steps; at 0.5
     both were 100%).
     """
-    value = model_cfg.get("bn_momentum", "auto")
-    if value != "auto":
-        return float(value)
-    return 0.5 if str(model_cfg["weights"]) in ("none", "he_normal") else 0.99
+    m = ModelSettings.from_config({"model": model_cfg})
+    if m.bn_momentum != "auto":
+        return float(m.bn_momentum)
+    return 0.5 if m.weights in ("none", "he_normal") else 0.99
 
 
 def build_augmentation(aug_cfg: dict[str, Any], seed: int) -> keras.Sequential | None:
@@ -220,21 +184,22 @@ def build_augmentation(aug_cfg: dict[str, Any], seed: int) -> keras.Sequential |
     Uncovered pixels are filled with the nearest edge pixel, like Keras' ImageDataGenerator, the
     tool a 2022 Keras paper most likely used. Each layer gets its own seed derived from `seed`.
     """
-    flips = [k for k in ("horizontal", "vertical") if aug_cfg.get(f"{k}_flip")]
+    aug_cfg = TrainingSettings.from_config({"training": {"augmentation": aug_cfg}}).augmentation
+    flips = [k for k in ("horizontal", "vertical") if aug_cfg[f"{k}_flip"]]
     fill = {"fill_mode": "nearest"}
     layers: list[keras.layers.Layer] = []
     if flips:
         layers.append(keras.layers.RandomFlip("_and_".join(flips), seed=seed, name="flip"))
-    if aug_cfg.get("shift"):
+    if aug_cfg["shift"]:
         s = float(aug_cfg["shift"])
         layers.append(keras.layers.RandomTranslation(s, s, seed=seed + 1, name="shift", **fill))
-    if aug_cfg.get("shear"):
+    if aug_cfg["shear"]:
         s = float(aug_cfg["shear"])
         layers.append(keras.layers.RandomShear(s, s, seed=seed + 2, name="shear", **fill))
-    if aug_cfg.get("rotation"):
+    if aug_cfg["rotation"]:
         r = float(aug_cfg["rotation"])
         layers.append(keras.layers.RandomRotation(r, seed=seed + 3, name="rotation", **fill))
-    if aug_cfg.get("zoom"):
+    if aug_cfg["zoom"]:
         z = float(aug_cfg["zoom"])
         layers.append(keras.layers.RandomZoom(z, seed=seed + 4, name="zoom", **fill))
     return keras.Sequential(layers, name="augmentation") if layers else None
@@ -249,13 +214,14 @@ def build_head(
     project's. BatchNorm before the Dense layers rescales a non-pretrained trunk's features,
     without which the head stays at the majority class.
     """
+    m = ModelSettings.from_config({"model": {"head": head_cfg}})
     inputs = keras.Input(shape=input_shape, name="head_input")
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(inputs)
-    if head_cfg.get("batchnorm"):
+    if m.head_batchnorm:
         x = keras.layers.BatchNormalization(momentum=momentum, name="head_bn")(x)
-    for i, units in enumerate(head_cfg.get("dense", [256])):
-        x = keras.layers.Dense(int(units), activation="relu", name=f"head_dense{i}")(x)
-    x = keras.layers.Dropout(float(head_cfg.get("dropout", 0.5)), seed=seed, name="head_dropout")(x)
+    for i, units in enumerate(m.head_dense):
+        x = keras.layers.Dense(units, activation="relu", name=f"head_dense{i}")(x)
+    x = keras.layers.Dropout(m.head_dropout, seed=seed, name="head_dropout")(x)
     outputs = keras.layers.Dense(2, activation="softmax", name="predictions")(x)
     return keras.Model(inputs, outputs, name="head")
 
@@ -271,10 +237,11 @@ def build_network(cfg: dict[str, Any], seed: int = 0, augment: bool | None = Non
     `model.weights` / `model.weights_seed`. `augment` puts the augmentation layers in the full
     model (default: when `training.augment` is `online`, the only mode that trains it on images).
     """
-    model_cfg, train_cfg = cfg["model"], cfg.get("training", {})
-    size = int(model_cfg["input_size"])
+    model_cfg, m = cfg["model"], ModelSettings.from_config(cfg)
+    training = TrainingSettings.from_config(cfg)
+    size = m.input_size
     base = build_base(model_cfg)
-    first = set_trainable_from(base, str(model_cfg.get("trainable_from", "conv5_block3_1")))
+    first = set_trainable_from(base, m.trainable_from)
 
     momentum = bn_momentum(model_cfg)
     for layer in base.layers[first:]:
@@ -282,13 +249,13 @@ def build_network(cfg: dict[str, Any], seed: int = 0, augment: bool | None = Non
             layer.momentum = momentum
 
     keras.utils.set_random_seed(int(seed))
-    head = build_head(tuple(base.output.shape[1:]), model_cfg.get("head", {}), int(seed), momentum)
+    head = build_head(
+        tuple(base.output.shape[1:]), model_cfg.get("head") or {}, int(seed), momentum
+    )
     if augment is None:
-        augment = train_cfg.get("augment", "online") == "online"
+        augment = CacheMode.from_config(cfg).augments_images
     augmentation = (
-        build_augmentation(train_cfg.get("augmentation", {}), seed=int(seed) * 10 + 1)
-        if augment
-        else None
+        build_augmentation(training.augmentation, seed=int(seed) * 10 + 1) if augment else None
     )
     # = keras.applications.resnet_v2.preprocess_input (x / 127.5 - 1) as a serialisable layer,
     # so the exported model loads anywhere without our code.
@@ -309,11 +276,6 @@ def build_network(cfg: dict[str, Any], seed: int = 0, augment: bool | None = Non
         features = keras.Input(shape=tuple(trunk_out.shape[1:]), name="trunk_features")
         top = keras.Model(features, head(top_part(features)), name="top")
     return Network(full, trunk, top, base, head, augmentation, first)
-
-
-def build_full_model(cfg: dict[str, Any], seed: int = 0) -> keras.Model:
-    """The full image-in, probabilities-out model (see `build_network`)."""
-    return build_network(cfg, seed).full
 
 
 def require_top(net: Network, trainable_from: str) -> keras.Model:

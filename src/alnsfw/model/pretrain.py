@@ -15,8 +15,8 @@ colours, greys) over a gradient background of another family; the class is the p
 classes). Like ImageNet, whose classes include people and textures, it teaches what a figure's
 shape and colour are, not which combination the downstream task cares about.
 
-Everything is drawn from `pretrain.seed` and trained with TF op determinism, so the same config
-gives the same weights.
+Everything is drawn from `pretrain.seed` and trained deterministically (backend.prepare), so the
+same config gives the same weights (on one backend: TensorFlow and JAX round differently).
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ import keras
 import numpy as np
 
 from alnsfw.io import atomic_path
-from alnsfw.model.network import configure_threads, enable_determinism, he_normal_reinit
+from alnsfw.model import backend
+from alnsfw.model.network import he_normal_reinit
+from alnsfw.model.settings import section
 
 log = logging.getLogger(__name__)
 
@@ -179,19 +181,19 @@ def pretrain_trunk(
 ) -> dict[str, float]:
     """Train ResNet50V2 on the proxy task and write its base's weights to `out_weights`.
 
-    `cfg` holds `pretrain` (images, epochs, batch_size, learning_rate, seed, holdout) and
-    `model.input_size` (the size the trunk is trained at and later used at). The file is a Keras
+    `cfg` holds `pretrain` (images, epochs, batch_size, learning_rate, seed, holdout),
+    `model.input_size` (the size the trunk is trained at and later used at) and optionally
+    `compute` (backend, gpu). The file is a Keras
     `.weights.h5` of `ResNet50V2(include_top=False)`, loadable as `model.weights`; it is written
     under a temporary name and renamed when complete. A held-out set of proxy images (drawn after
     the training images) measures whether the proxy task was learnt; its accuracy is logged and
     returned with the training time.
     """
-    pre = cfg["pretrain"]
+    pre = section(cfg, "pretrain")
     size = int(cfg["model"]["input_size"])
     seed = int(pre["seed"])
-    configure_threads(threads)
-    enable_determinism(seed)
-    n_train, n_hold = int(pre["images"]), int(pre.get("holdout", 0))
+    backend.prepare(cfg, seed, threads=threads)
+    n_train, n_hold = int(pre["images"]), int(pre["holdout"])
     images, labels = proxy_dataset(n_train + n_hold, size, seed)
     x_train, y_train = images[:n_train], labels[:n_train]
     log.info(
@@ -203,7 +205,7 @@ def pretrain_trunk(
     )
     model, base = build_proxy_model(size, seed)
     model.compile(
-        optimizer=keras.optimizers.Adam(float(pre.get("learning_rate", 1e-3))),
+        optimizer=keras.optimizers.Adam(float(pre["learning_rate"])),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
@@ -223,7 +225,7 @@ def pretrain_trunk(
     model.fit(
         x_train.astype(np.float32),
         y_train,
-        batch_size=int(pre.get("batch_size", 32)),
+        batch_size=int(pre["batch_size"]),
         epochs=int(pre["epochs"]),
         shuffle=True,
         verbose=0,

@@ -11,10 +11,14 @@ import re
 from pathlib import Path
 from typing import Any
 
+from alnsfw.model.settings import CacheMode, ComputeSettings, ModelSettings, section
+
 #: The last frozen layer whose output is cached: everything up to here runs in inference mode.
 TRUNK_OUTPUT = "conv5_block2_out"
 
-_BUILTIN_WEIGHTS = ("imagenet", "none", "he_normal")
+#: The `model.weights` values that are not files (network.build_base makes each of them); the one
+#: list of them (config.check_config and the rule files ask here).
+BUILTIN_WEIGHTS = ("imagenet", "none", "he_normal")
 #: `model.weights: proxy`: the trunk the workflow pretrains itself (rule pretrain_trunk).
 PROXY = "proxy"
 
@@ -25,11 +29,12 @@ def weights_name(model_cfg: dict[str, Any]) -> str:
     `none` and `he_normal` trunks are drawn from `model.weights_seed`, so the seed is part of the
     name; a weights file is named by its stem without the `.weights.h5` / `.h5` suffixes.
     """
-    weights = str(model_cfg["weights"])
+    m = ModelSettings.from_config({"model": model_cfg})
+    weights = m.weights
     if weights == "imagenet":
         return "imagenet"
-    if weights in _BUILTIN_WEIGHTS:
-        return f"{weights}-s{int(model_cfg.get('weights_seed', 0))}"
+    if weights in BUILTIN_WEIGHTS:
+        return f"{weights}-s{m.weights_seed}"
     stem = Path(weights).name.split(".")[0] or "weights"
     return re.sub(r"[^A-Za-z0-9_-]+", "_", stem)
 
@@ -40,7 +45,7 @@ def proxy_weights_file(cfg: dict[str, Any], folder: str = "results/trunk") -> st
     Named by `pretrain.seed` and `model.input_size` (the trunk is pretrained at the size it is
     used at); the other `pretrain` keys are the rule's params, so changing them reruns it.
     """
-    seed = int(cfg.get("pretrain", {}).get("seed", 0))
+    seed = int(section(cfg, "pretrain")["seed"])
     return f"{folder}/proxy-s{seed}-{int(cfg['model']['input_size'])}px.weights.h5"
 
 
@@ -62,9 +67,9 @@ def feature_tag(cfg: dict[str, Any]) -> str:
     Example: `imagenet-224px-float16`, `he_normal-s0-64px-float16`, `proxy-s0-64px-float16`.
     """
     model = cfg["model"]
-    dtype = cfg.get("compute", {}).get("feature_dtype", "float16")
+    dtype = ComputeSettings.from_config(cfg).feature_dtype
     if str(model["weights"]) == PROXY:
-        name = f"{PROXY}-s{int(cfg.get('pretrain', {}).get('seed', 0))}"
+        name = f"{PROXY}-s{int(section(cfg, 'pretrain')['seed'])}"
     else:
         name = weights_name(model)
     return f"{name}-{int(model['input_size'])}px-{dtype}"
@@ -76,17 +81,11 @@ def feature_files(cfg: dict[str, Any], folder: str = "results/features") -> dict
     `features` when `compute.feature_cache` is on, plus `bank` for `training.augment: bank`;
     empty for the naive path, which reads images only.
     """
-    if not cfg["compute"]["feature_cache"]:
-        return {}
-    tag = feature_tag(cfg)
-    files = {"features": f"{folder}/{tag}.h5"}
-    if cfg["training"]["augment"] == "bank":
-        files["bank"] = f"{folder}/{tag}-bank.h5"
-    return files
+    return CacheMode.from_config(cfg).feature_files(feature_tag(cfg), folder)
 
 
 def trunk_weights_files(cfg: dict[str, Any]) -> list[str]:
     """The trunk's weights file, if `model.weights` is one or `proxy` (an input: a new file reruns
     the caches and, for `proxy`, puts rule pretrain_trunk before them in the DAG)."""
     weights = str(resolved_model(cfg)["weights"])
-    return [] if weights in _BUILTIN_WEIGHTS else [weights]
+    return [] if weights in BUILTIN_WEIGHTS else [weights]

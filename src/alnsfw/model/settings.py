@@ -1,0 +1,204 @@
+"""The model stage's settings, resolved once from the validated config (no Keras import).
+
+Why: the feature-cache mode used to be re-derived from `training.augment` and
+`compute.feature_cache` in eight places, and defaults were repeated as `.get(key, default)` in the
+model code (one of them hid a lost `compute.preload_mb`). Here the mode is one object and the
+`model`, `training` and `compute` sections become typed, frozen settings whose missing keys come
+from the schema (alnsfw.config.schema_defaults), the only place that states a default.
+
+=======  =====================  ===============================  ==========================
+mode     config                 training batches                 predict (val, pool, test)
+=======  =====================  ===============================  ==========================
+naive    feature_cache: false   full model on images             full model on images
+online   cache, augment online  full model, augmented images     top model on cached features
+bank     cache, augment bank    top model, one random view/epoch top model on cached features
+none     cache, augment none    top model on cached features     top model on cached features
+=======  =====================  ===============================  ==========================
+
+(naive trains with online augmentation unless `training.augment: none`.)
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from alnsfw.config import ConfigError, schema_defaults
+
+MODES = ("naive", "online", "bank", "none")
+#: Config overrides that select each mode (benchmarks and tests build configs from them).
+MODE_CONFIG: dict[str, dict[str, Any]] = {
+    "naive": {"training": {"augment": "online"}, "compute": {"feature_cache": False}},
+    "online": {"training": {"augment": "online"}, "compute": {"feature_cache": True}},
+    "bank": {"training": {"augment": "bank"}, "compute": {"feature_cache": True}},
+    "none": {"training": {"augment": "none"}, "compute": {"feature_cache": True}},
+}
+
+
+@cache
+def _schema_section(name: str) -> dict[str, Any]:
+    return schema_defaults(name)
+
+
+def section(cfg: dict[str, Any], name: str) -> dict[str, Any]:
+    """Config section `name` with the schema's defaults under it (nested objects merged too).
+
+    A validated config already holds every default; hand-made partial configs (tests, benchmarks)
+    get the same values from the same place instead of a copy in the code.
+    """
+    return _merged(copy.deepcopy(_schema_section(name)), cfg.get(name) or {})
+
+
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = _merged(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+@dataclass(frozen=True)
+class CacheMode:
+    """Which tensors train and score the model; see the table in the module docstring."""
+
+    name: str  # naive | online | bank | none
+    augment: str  # training.augment: online | bank | none
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> CacheMode:
+        """The mode of `cfg`; the one place that refuses `bank` without the feature cache."""
+        augment = str(section(cfg, "training")["augment"])
+        if section(cfg, "compute")["feature_cache"]:
+            return cls(augment, augment)
+        if augment == "bank":
+            raise ConfigError(
+                "training.augment = 'bank' needs compute.feature_cache: true (the bank holds "
+                "augmented views already passed through the cached trunk). Set "
+                "compute.feature_cache: true, or training.augment to 'online' or 'none'."
+            )
+        return cls("naive", augment)
+
+    @property
+    def uses_cache(self) -> bool:
+        """Scores (and for bank/none trains) from the feature cache file."""
+        return self.name != "naive"
+
+    @property
+    def uses_bank(self) -> bool:
+        """Trains on the augmentation bank file."""
+        return self.name == "bank"
+
+    @property
+    def trains_top(self) -> bool:
+        """Trains the top model on cached tensors (else the full model on images)."""
+        return self.name in ("bank", "none")
+
+    @property
+    def reads_images(self) -> bool:
+        """Reads keyframe images during training."""
+        return not self.trains_top
+
+    @property
+    def augments_images(self) -> bool:
+        """The full model holds the augmentation layers (online augmentation of images)."""
+        return self.augment == "online"
+
+    def feature_files(self, tag: str, folder: str = "results/features") -> dict[str, str]:
+        """The cache files a training job reads, by input name (empty for naive)."""
+        files = {"features": f"{folder}/{tag}.h5"} if self.uses_cache else {}
+        if self.uses_bank:
+            files["bank"] = f"{folder}/{tag}-bank.h5"
+        return files
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """`training.*`: the optimiser, batches, epochs and augmentation of the learner."""
+
+    learning_rate: float
+    batch_size: int
+    max_epochs: int
+    patience: int
+    augment: str
+    bank_views: int
+    augmentation: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> TrainingSettings:
+        """From `cfg["training"]` (schema defaults for missing keys)."""
+        t = section(cfg, "training")
+        return cls(
+            learning_rate=float(t["learning_rate"]),
+            batch_size=int(t["batch_size"]),
+            max_epochs=int(t["max_epochs"]),
+            patience=int(t["patience"]),
+            augment=str(t["augment"]),
+            bank_views=int(t["bank_views"]),
+            augmentation=dict(t["augmentation"]),
+        )
+
+
+@dataclass(frozen=True)
+class ComputeSettings:
+    """`compute.*`: where and how the model runs (backend, device, threads, batch, memory)."""
+
+    backend: str
+    gpu: bool
+    gpu_memory_fraction: float | None
+    threads: int
+    feature_cache: bool
+    feature_dtype: str
+    jit_compile: bool
+    predict_batch_size: int
+    preload_mb: float
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> ComputeSettings:
+        """From `cfg["compute"]` (schema defaults for missing keys)."""
+        c = section(cfg, "compute")
+        fraction = c.get("gpu_memory_fraction")  # schema default null: schema_defaults omits it
+        return cls(
+            backend=str(c["backend"]),
+            gpu=bool(c["gpu"]),
+            gpu_memory_fraction=None if fraction is None else float(fraction),
+            threads=int(c["threads"]),
+            feature_cache=bool(c["feature_cache"]),
+            feature_dtype=str(c["feature_dtype"]),
+            jit_compile=bool(c["jit_compile"]),
+            predict_batch_size=int(c["predict_batch_size"]),
+            preload_mb=float(c["preload_mb"]),
+        )
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """`model.*`: the trunk's weights, input size, trainable split and head."""
+
+    weights: str
+    weights_seed: int
+    input_size: int
+    trainable_from: str
+    bn_momentum: float | str  # a number or "auto"
+    head_batchnorm: bool
+    head_dense: tuple[int, ...]
+    head_dropout: float
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> ModelSettings:
+        """From `cfg["model"]` (schema defaults for missing keys)."""
+        m = section(cfg, "model")
+        head = m["head"]
+        momentum = m["bn_momentum"]
+        return cls(
+            weights=str(m["weights"]),
+            weights_seed=int(m["weights_seed"]),
+            input_size=int(m["input_size"]),
+            trainable_from=str(m["trainable_from"]),
+            bn_momentum=momentum if momentum == "auto" else float(momentum),
+            head_batchnorm=bool(head["batchnorm"]),
+            head_dense=tuple(int(u) for u in head["dense"]),
+            head_dropout=float(head["dropout"]),
+        )
