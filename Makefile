@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CORES ?= all
 
-.PHONY: install run test lint test-slow test-cluster cluster-down bench report clean
+.PHONY: install run test lint test-slow test-cluster cluster-down bench gpu-check report clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ cluster-down:
 ## Speed benchmarks (writes results/bench/*.csv and results/bench/summary.md).
 bench: install
 	$(BIN)/python benchmarks/run_all.py --out results/bench
+
+## The GPU check on a GPU machine with JAX and no TensorFlow (docs/gpu.md): needs no venv;
+## `benchmarks/gpu_slice.sh --prepare` first where there is network. ARGS=--dry-run: tiny, on CPU.
+gpu-check:
+	bash benchmarks/gpu_slice.sh $(ARGS)
 
 ## HTML report of the last run.
 report: install
