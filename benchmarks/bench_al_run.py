@@ -246,9 +246,10 @@ def main() -> None:
         if not Path(path).is_file():
             sys.exit(f"{path} is missing: run `make run` (or snakemake the split) first")
 
-    from alnsfw.model.network import configure_threads
+    from alnsfw.model.backend import select_backend
 
-    configure_threads(args.threads)
+    config = load_config(args.configfile, args.threads)
+    select_backend(config["compute"]["backend"], args.threads)  # before Keras is imported
     import h5py
     import numpy as np
     import pandas as pd
@@ -256,7 +257,6 @@ def main() -> None:
     from alnsfw.al.loop import Split
     from alnsfw.model.features import compute_bank, compute_features
 
-    config = load_config(args.configfile, args.threads)
     weights = args.weights
     if weights == "proxy":  # the trunk rule pretrain_trunk made at the demo's input size
         from alnsfw.model.tags import proxy_weights_file

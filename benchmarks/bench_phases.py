@@ -32,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from alnsfw.model.backend import BACKENDS, select_backend  # noqa: E402  (imports no Keras)
+
 # The paper's protocol on NPDI (../shared/PROTOCOL.md): 16,727 keyframes, 5 folds x 5 seeds,
 # 3 strategies + full supervision; val 20% of training; initial 20% of the pool; 500 per query;
 # at most 5 epochs per cycle, baseline 10 epochs (project default); validation every epoch.
@@ -83,6 +85,7 @@ def config(args: argparse.Namespace, augment: str, cache: bool, jit: bool = Fals
             "augmentation": schema_defaults("training", "augmentation"),
         },
         "compute": {
+            "backend": args.backend,
             "feature_cache": cache,
             "feature_dtype": args.dtype,
             "jit_compile": jit,
@@ -122,6 +125,9 @@ def timed(fn, n: int, repeats: int) -> dict:
 
 def run_variant(args: argparse.Namespace, files: dict, name: str, phases: list[str]) -> list[dict]:
     """Build one Learner, warm it up (tracing), then time each phase (best of --repeats)."""
+    import h5py
+    import numpy as np
+
     from alnsfw.model.learner import build_learner
 
     augment, cache, jit = VARIANTS[name]
@@ -129,14 +135,18 @@ def run_variant(args: argparse.Namespace, files: dict, name: str, phases: list[s
         config(args, augment, cache, jit), files["keyframes"], files["features"], files["bank"], 0
     )
     pool, test = rows(args)
+    with h5py.File(files["keyframes"], "r") as f:
+        onehot = np.eye(2, dtype=np.float32)[f["label"][:]]
     # Warm-up: trace the train and predict functions outside the timings.
-    learner._train_epoch(learner._draw_plan(pool[:64], 1)[0])
+    learner._train_epoch(learner._draw_plan(pool[:64], 1)[0], onehot)
     learner.predict_proba(test[:8])
     out = []
     for phase in phases:
         if phase == "train_epoch":
             plans = iter(learner._draw_plan(pool, args.repeats))
-            result = timed(lambda p=plans: learner._train_epoch(next(p)), len(pool), args.repeats)
+            result = timed(
+                lambda p=plans: learner._train_epoch(next(p), onehot), len(pool), args.repeats
+            )
         elif phase == "score_pool":
             result = timed(lambda: learner.predict_proba(pool), len(pool), args.repeats)
         else:
@@ -149,9 +159,7 @@ def run_variant(args: argparse.Namespace, files: dict, name: str, phases: list[s
 def child(args: argparse.Namespace) -> None:
     """One path's phases in a fresh process; print its peak RSS as JSON."""
     files = json.loads(args.files)
-    from alnsfw.model.network import configure_threads
-
-    configure_threads(args.threads)
+    select_backend(args.backend, args.threads)
     args.repeats = 1
     run_variant(args, files, args.child, ["train_epoch", "score_pool", "test"])
     print("RSS " + json.dumps({"path": args.child, "peak_rss_mb": round(peak_rss_mb(), 1)}))
@@ -185,7 +193,7 @@ def measure_memory(args: argparse.Namespace, files: dict, names: list[str]) -> l
 
 
 def _shared_args(args: argparse.Namespace) -> dict:
-    keys = ("size", "pool", "test", "views", "threads", "dtype", "preload_mb", "repeats")
+    keys = ("size", "pool", "test", "views", "threads", "backend", "dtype", "preload_mb", "repeats")
     return {k: getattr(args, k) for k in keys}
 
 
@@ -310,6 +318,7 @@ def main() -> None:
     parser.add_argument("--test", type=int, help="test images (default pool / 2)")
     parser.add_argument("--views", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--backend", default="tensorflow", choices=BACKENDS, help="Keras backend")
     parser.add_argument("--dtype", default="float16", choices=["float16", "float32"])
     parser.add_argument("--preload-mb", dest="preload_mb", type=float, default=1024)
     parser.add_argument("--repeats", type=int, default=2, help="timings per phase (best kept)")
@@ -324,9 +333,7 @@ def main() -> None:
         child(args)
         return
 
-    from alnsfw.model.network import configure_threads
-
-    configure_threads(args.threads)
+    select_backend(args.backend, args.threads)  # before Keras is imported
     import pandas as pd
 
     from alnsfw.model.features import compute_bank, compute_features

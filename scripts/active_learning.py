@@ -12,6 +12,7 @@ apply_gpu_share(snakemake.config["compute"])
 
 from alnsfw.al.jobs import active_learning_job  # noqa: E402
 from alnsfw.entry import run_logged  # noqa: E402
+from alnsfw.model.settings import with_runtime  # noqa: E402
 
 run_logged(
     active_learning_job,
@@ -23,7 +24,7 @@ run_logged(
         "queries": snakemake.output.queries,
         "predictions": snakemake.output.predictions,
     },
-    config=snakemake.params.config,
+    config=with_runtime(snakemake.params.config, snakemake.config),  # + gpu, memory keys
     fold=int(snakemake.wildcards.fold),
     seed=int(snakemake.wildcards.seed),
     strategy=snakemake.wildcards.strategy,

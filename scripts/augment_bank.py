@@ -6,16 +6,24 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
 
 from alnsfw.entry import run_logged
-from alnsfw.model.features import compute_bank
+from alnsfw.model.backend import select_from_config
+from alnsfw.model.settings import with_runtime
+
+CFG = with_runtime(
+    {
+        "model": snakemake.params.model,
+        "training": snakemake.params.training,
+        "compute": {**snakemake.params.compute, "threads": snakemake.threads},
+    },
+    snakemake.config,
+)
+select_from_config(CFG)  # compute.backend, before Keras is first imported (next line)
+from alnsfw.model.features import compute_bank  # noqa: E402
 
 run_logged(
     compute_bank,
     snakemake.log[0],
     keyframes_h5=snakemake.input.keyframes,
     out_h5=snakemake.output.bank,
-    cfg={
-        "model": snakemake.params.model,
-        "training": snakemake.params.training,
-        "compute": {**snakemake.params.compute, "threads": snakemake.threads},
-    },
+    cfg=CFG,
 )

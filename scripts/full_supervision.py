@@ -12,6 +12,7 @@ apply_gpu_share(snakemake.config["compute"])
 
 from alnsfw.al.jobs import full_supervision_job  # noqa: E402
 from alnsfw.entry import run_logged  # noqa: E402
+from alnsfw.model.settings import with_runtime  # noqa: E402
 
 run_logged(
     full_supervision_job,
@@ -23,7 +24,7 @@ run_logged(
         "history": snakemake.output.history,
         "predictions": snakemake.output.predictions,
     },
-    config=snakemake.params.config,
+    config=with_runtime(snakemake.params.config, snakemake.config),  # + gpu, memory keys
     fold=int(snakemake.wildcards.fold),
     seed=int(snakemake.wildcards.seed),
     features=snakemake.input.get("features"),

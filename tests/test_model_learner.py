@@ -7,6 +7,7 @@ the trunk's output is then 1x1x2048, so every test runs in seconds on 2 shared c
 from __future__ import annotations
 
 import copy
+import os
 
 import h5py
 import keras
@@ -18,6 +19,10 @@ from alnsfw.model.features import RowReader, compute_bank, compute_features, run
 from alnsfw.model.learner import build_learner, cross_entropy
 from alnsfw.model.settings import CacheMode
 
+BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+# Cached vs full model on the same weights: TF runs both graphs op by op (equal to 1e-6); XLA on
+# JAX fuses the trunk differently in the two compiled graphs (measured max 3.6e-6).
+EQUAL_ATOL = 1e-6 if BACKEND == "tensorflow" else 1e-5
 N, SIZE = 64, 32
 TRAIN, VAL, TEST = np.arange(0, 40), np.arange(40, 52), np.arange(52, 64)
 FLOAT16_ATOL = (
@@ -40,6 +45,8 @@ CFG = {
         "augmentation": schema_defaults("training", "augmentation"),
     },
     "compute": {
+        # the process's backend: tests/test_backends.py reruns this file under JAX
+        "backend": BACKEND,
         "feature_cache": True,
         "feature_dtype": "float32",
         "jit_compile": False,
@@ -125,7 +132,7 @@ def test_top_model_on_cache_equals_full_model(data):
     )  # compare trained weights, not only init
     full = np.asarray(fast.net.full(data["images"].astype(np.float32), training=False))
     cached = fast.predict_proba(np.arange(N))
-    np.testing.assert_allclose(cached, full, atol=1e-6)
+    np.testing.assert_allclose(cached, full, atol=EQUAL_ATOL)
     half = learner(data, dtype="float16")
     for target, source in zip(half.net.full.variables, fast.net.full.variables):
         target.assign(source)
@@ -230,7 +237,7 @@ def test_export_full_model_reproduces_top_model(data, tmp_path):
     lrn.export_full_model(path)
     model = keras.saving.load_model(path)
     p = np.asarray(model.predict(data["images"][TEST].astype(np.float32), verbose=0))
-    np.testing.assert_allclose(p, lrn.predict_proba(TEST), atol=1e-6)
+    np.testing.assert_allclose(p, lrn.predict_proba(TEST), atol=EQUAL_ATOL)
 
 
 def test_mode_errors_and_cache_mismatch(data):

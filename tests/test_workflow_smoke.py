@@ -21,6 +21,7 @@ SMOKE = ROOT / "presets" / "smoke.yaml"
 
 
 def snakemake(workdir: Path, *args: str) -> str:
+    """Run the workflow on the smoke preset in `workdir`; the output of a successful run."""
     command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir)]
     command += ["--configfile", str(SMOKE), "--cores", "2", *args]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=workdir)
@@ -91,3 +92,31 @@ def test_html_report(workdir):
     snakemake(workdir, "--report", "results/report.html")
     html = (workdir / "results/report.html").read_text(errors="replace")
     assert "fold0.png" in html and "table2" in html
+
+
+@pytest.fixture(scope="module")
+def jax_workdir(tmp_path_factory):
+    """The same workflow on the JAX backend, with every HDF5 array streamed (preload_mb 0)."""
+    pytest.importorskip("jax")
+    work = tmp_path_factory.mktemp("smoke-workflow-jax")
+    snakemake(work, "--config", "compute={backend: jax, preload_mb: 0}")
+    return work
+
+
+def test_the_workflow_runs_on_jax(jax_workdir):
+    """compute.backend: jax reaches every model job (each logs its backend and devices), and
+    compute.preload_mb, left out of the params so it reruns nothing, still reaches the learner."""
+    results = jax_workdir / "results"
+    for strategy in ("random", "least_confidence", "entropy"):
+        cycles = pd.read_csv(results / f"runs/fold0/seed0/{strategy}/cycles.csv")
+        assert cycles["pct_labelled"].iloc[-1] == 100.0
+    assert (results / "tables/table2.md").stat().st_size > 0
+    logs = sorted((results / "logs").rglob("*.log"))
+    model_logs = [p for p in logs if p.parts[-2] in ("cache_features", "augment_bank")]
+    model_logs += [p for p in logs if "active_learning" in p.parts or "full_supervision" in p.parts]
+    assert len(model_logs) == 2 + 3 + 1
+    for path in model_logs:
+        assert "Keras backend jax sees devices: cpu:0" in path.read_text(), path
+    run_log = (results / "logs/active_learning/fold0/seed0/random.log").read_text()
+    assert "compute.preload_mb 0:" in run_log and "streamed" in run_log
+    assert re.search(r"epoch 1/1: loss .*; stop|epoch 1/1: .*last epoch", run_log)

@@ -4,19 +4,18 @@
 # killed job keeps it and resumes), and removes it once its outputs are written.
 
 
+from alnsfw.model.settings import result_compute  # noqa: E402
+
 # The config sections that change a run's numbers, passed as params so that changing any of them
 # reruns exactly the affected jobs. Left out: al.strategies (which runs exist, not what one
-# computes: adding a strategy must not rerun the others), compute.gpu and compute.runs_per_gpu
-# (where a job runs, alnsfw.packing) and compute.preload_mb (memory use only). compute.threads
-# stays: TF's reductions depend on it.
+# computes: adding a strategy must not rerun the others) and the compute keys that only say where
+# and how fast a job runs (alnsfw.model.settings.RUNTIME_KEYS: gpu, memory), which the scripts
+# add back from the workflow config. compute.threads and compute.backend stay: the numbers'
+# rounding depends on them.
 SHARED_SETTINGS = {
     "training": config["training"],
     "model": resolved_model(config),  # weights: proxy -> the pretrained file
-    "compute": {
-        k: v
-        for k, v in config["compute"].items()
-        if k not in ("gpu", "runs_per_gpu", "preload_mb")
-    },
+    "compute": result_compute(config["compute"]),
 }
 AL_SETTINGS = SHARED_SETTINGS | {
     "al": {k: v for k, v in config["al"].items() if k != "strategies"}

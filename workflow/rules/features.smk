@@ -25,7 +25,7 @@ PROXY_WEIGHTS = proxy_weights_file(config)
 PROXY_NAME = Path(PROXY_WEIGHTS).name.removesuffix(".weights.h5")
 PRETRAIN = config["pretrain"]
 FEATURE_COMPUTE = {
-    k: config["compute"][k] for k in ("feature_dtype", "predict_batch_size")
+    k: config["compute"][k] for k in ("feature_dtype", "predict_batch_size", "backend")
 }
 BANK_PARAMS = {k: config["training"][k] for k in ("augmentation", "bank_views")}
 
@@ -50,6 +50,7 @@ rule pretrain_trunk:
     params:
         pretrain=PRETRAIN,
         input_size=config["model"]["input_size"],
+        compute={"backend": config["compute"]["backend"]},
     message:
         f"Pretraining the trunk once on a synthetic proxy task ({PRETRAIN['images']} images x "
         f"{PRETRAIN['epochs']} epochs, {config['model']['input_size']} px)"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -274,14 +275,11 @@ def run_active_learning(
             learner.reset()
         train_rows = pool.labelled_rows
         fit, train_s = _timed(
-            lambda: learner.fit(
-                train_rows,
-                split.val,
-                settings.max_epochs,
-                settings.patience,
-                train_labels=labels[train_rows],
-                val_labels=labels[split.val],
-            )
+            partial(learner.fit, train_labels=labels[train_rows], val_labels=labels[split.val]),
+            train_rows,
+            split.val,
+            settings.max_epochs,
+            settings.patience,
         )
         proba, test_s = _timed(learner.predict_proba, split.test)
         proba = np.asarray(proba, dtype=np.float64)

@@ -86,6 +86,16 @@ class Learner:
             self.bank = RowReader(bank_h5, "views", preload)
             check_cache(self.bank.attrs, self._fingerprint, cfg, bank_h5)
         self._check_rows(self.n_rows)
+        readers = [r for r in (self.images, self.features, self.bank) if r is not None]
+        log.info(
+            "cache mode %s, compute.preload_mb %g: %s",
+            self.mode,
+            preload,
+            "; ".join(
+                f"{Path(r.path).name} {'in memory' if r.array is not None else 'streamed'}"
+                for r in readers
+            ),
+        )
 
         # Which model trains, which one scores; they share the trainable layers.
         self.train_model = top if self.cache_mode.trains_top else self.net.full

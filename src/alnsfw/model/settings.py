@@ -37,6 +37,24 @@ MODE_CONFIG: dict[str, dict[str, Any]] = {
 }
 
 
+#: `compute` keys that change where and how fast a job runs, not its numbers: the rule files leave
+#: them out of a job's params (changing one reruns nothing) and the job scripts add them back from
+#: the workflow's config (`with_runtime`), so the user's value still reaches the job.
+RUNTIME_KEYS = ("gpu", "gpu_memory_fraction", "preload_mb", "runs_per_gpu")  # runs_per_gpu: packing
+
+
+def result_compute(compute: dict[str, Any]) -> dict[str, Any]:
+    """The `compute` keys that may change a job's numbers (for a rule's params)."""
+    return {k: v for k, v in compute.items() if k not in RUNTIME_KEYS}
+
+
+def with_runtime(cfg: dict[str, Any], workflow_config: dict[str, Any]) -> dict[str, Any]:
+    """`cfg` (a job's params) with the RUNTIME_KEYS of the workflow's `compute` added back."""
+    compute = workflow_config.get("compute") or {}
+    runtime = {k: compute[k] for k in RUNTIME_KEYS if k in compute}
+    return {**cfg, "compute": {**(cfg.get("compute") or {}), **runtime}}
+
+
 @cache
 def _schema_section(name: str) -> dict[str, Any]:
     return schema_defaults(name)

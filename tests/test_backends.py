@@ -1,0 +1,55 @@
+"""The model's guarantees on the JAX backend too: cache == naive, determinism, kill-and-resume.
+
+Keras fixes its backend when it is first imported, and this test process runs on TensorFlow, so
+the checks run in a fresh pytest process with KERAS_BACKEND=jax: the same tests as on TensorFlow
+(tests/test_model_learner.py reads its backend from the environment), not a copy of them. The
+smoke workflow on JAX is in tests/test_workflow_smoke.py.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# One test per guarantee, the cheapest variant of each (the full file takes ~3x longer on JAX,
+# which compiles every new batch shape with XLA).
+JAX_CHECKS = [
+    "test_top_model_on_cache_equals_full_model",  # cached == full model, float32 and float16
+    "test_naive_and_cached_paths_train_identically",  # cached == naive training
+    "test_same_seed_same_results and bank",  # determinism (and another seed differs)
+    "test_save_load_continues_identically and online",  # resume == uninterrupted
+    "test_streaming_from_hdf5_equals_in_memory",  # prefetch thread changes nothing
+]
+
+
+def test_learner_guarantees_hold_on_jax(tmp_path):
+    pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    selection = " or ".join(f"({check})" for check in JAX_CHECKS)
+    command = [sys.executable, "-m", "pytest", "tests/test_model_learner.py", "-q", "-p"]
+    command += ["no:cacheprovider", "-W", "ignore::DeprecationWarning", "-k", selection]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+    assert f"{len(JAX_CHECKS)} passed" in done.stdout, done.stdout[-2000:]  # none deselected
+
+
+def test_backend_is_fixed_at_first_import():
+    """A config asking for another backend than the process's Keras fails with the fix named."""
+    import keras
+
+    from alnsfw.config import ConfigError
+    from alnsfw.model.backend import select_backend
+
+    current = keras.backend.backend()
+    other = "jax" if current != "jax" else "tensorflow"
+    select_backend(current)  # the same backend: fine
+    with pytest.raises(ConfigError, match=f"already imported .* '{current}' backend"):
+        select_backend(other)
+    with pytest.raises(ConfigError, match="choose one of tensorflow, jax, torch"):
+        select_backend("theano")
