@@ -650,11 +650,7 @@ def main() -> None:
             disk_mb=round(Path(spec["out"]).stat().st_size / 2**20, 1),
         )
 
-    protocol = protocol_images(
-        query=cfg["al"]["query_size"] if args.dry_run else 500,
-        epochs=cfg["training"]["max_epochs"],
-        baseline_epochs=cfg["baseline"]["epochs"],
-    )
+    protocol = protocol_images()  # the paper protocol, also in a dry run (only rates shrink)
     record(what="protocol", **{k: v for k, v in protocol.items() if not isinstance(v, dict)})
     rows, rate_rows, projections = [], [], []
     for mode in args.modes.split(","):
