@@ -30,7 +30,9 @@ JAX_CHECKS = [
 
 def test_learner_guarantees_hold_on_jax(tmp_path):
     pytest.importorskip("jax")
+    # XLA's persistent cache: learners of the same shape compile once, not once per test.
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    env |= {"JAX_COMPILATION_CACHE_DIR": str(tmp_path / "xla-cache")}
     selection = " or ".join(f"({check})" for check in JAX_CHECKS)
     command = [sys.executable, "-m", "pytest", "tests/test_model_learner.py", "-q", "-p"]
     command += ["no:cacheprovider", "-W", "ignore::DeprecationWarning", "-k", selection]

@@ -23,6 +23,11 @@ BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 # Cached vs full model on the same weights: TF runs both graphs op by op (equal to 1e-6); XLA on
 # JAX fuses the trunk differently in the two compiled graphs (measured max 3.6e-6).
 EQUAL_ATOL = 1e-6 if BACKEND == "tensorflow" else 1e-5
+# Naive vs cached training, two epochs: TF runs the same kernels on both paths. On JAX the two
+# compiled graphs round differently, and Adam turns rounding-size gradient differences in
+# near-zero components into full-size steps (measured: 3.6e-5 in val_loss, 1.2e-4 in a
+# probability); a wrong path (other augmentation, dropout or features) differs by >1e-2.
+TRAIN_ATOL = 1e-5 if BACKEND == "tensorflow" else 1e-3
 N, SIZE = 64, 32
 TRAIN, VAL, TEST = np.arange(0, 40), np.arange(40, 52), np.arange(52, 64)
 FLOAT16_ATOL = (
@@ -225,9 +230,10 @@ def test_naive_and_cached_paths_train_identically(data):
     a = naive.fit(TRAIN, VAL, **labels_for(data, TRAIN), max_epochs=2, patience=2)["history"]
     b = cached.fit(TRAIN, VAL, **labels_for(data, TRAIN), max_epochs=2, patience=2)["history"]
     for x, y in zip(a, b):
-        assert x["loss"] == pytest.approx(y["loss"], abs=1e-5)
-        assert x["val_loss"] == pytest.approx(y["val_loss"], abs=1e-5)
-    np.testing.assert_allclose(naive.predict_proba(TEST), cached.predict_proba(TEST), atol=1e-5)
+        assert x["loss"] == pytest.approx(y["loss"], abs=TRAIN_ATOL)
+        assert x["val_loss"] == pytest.approx(y["val_loss"], abs=TRAIN_ATOL)
+    p_naive, p_cached = naive.predict_proba(TEST), cached.predict_proba(TEST)
+    np.testing.assert_allclose(p_naive, p_cached, atol=TRAIN_ATOL)
 
 
 def test_export_full_model_reproduces_top_model(data, tmp_path):
