@@ -317,6 +317,11 @@ def worker_main(spec_path: str) -> None:
     Writes <spec>.result.json: wall time, and every fit / predict_proba call with its rows and
     seconds (the per-phase rates are computed from them).
     """
+    import logging
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     spec = json.loads(Path(spec_path).read_text())
     from alnsfw.packing import apply_gpu_share
 
