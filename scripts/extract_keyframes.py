@@ -17,4 +17,5 @@ run_logged(
     inputs=list(snakemake.input),
     out=snakemake.output[0],
     keyframes=snakemake.params.keyframes,
+    on_truncated=snakemake.params.on_truncated,
 )

@@ -53,6 +53,16 @@ def test_one_keyframe_per_shot_at_the_chosen_position(known_cuts, method, thresh
         assert np.abs(kf.images[2].astype(int) - expected.astype(int)).mean() < 8
 
 
+def test_adaptive_finds_every_synthetic_shot_with_a_keyframe_inside_it(known_cuts):
+    for path, video in known_cuts.values():
+        kf = extract_from_video(path, 32, "pad", "adaptive", 3.0, min_shot_seconds=0.3)
+        assert kf.frame.tolist() == [1, 2, 3, 4, 5, 6]
+        assert [int(f) // 7 for f in kf.video_frame] == [0, 1, 2, 3, 4, 5]
+        assert kf.decoded_frames == kf.expected_frames == 42
+        expected = fit_square(video.frames[kf.video_frame[4]], 32, "pad")
+        assert np.abs(kf.images[4].astype(int) - expected.astype(int)).mean() < 8
+
+
 def test_threshold_controls_the_cuts(known_cuts):
     path, _ = known_cuts["vPorn4"]
     assert len(extract_from_video(path, 32, "pad", "histogram", 0.999).frame) == 1

@@ -6,6 +6,7 @@ in the copy, so these tests check the data stage alone (the whole workflow has i
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -29,7 +30,8 @@ TABLES = ("table1.csv", "table1.md", "folds.csv", "folds.md")
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "snakemake", "--configfile", "presets/smoke.yaml", *args]
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=300)
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}  # this checkout's code, not the venv's
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=300, env=env)
     if check and proc.returncode:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc

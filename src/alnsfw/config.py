@@ -18,9 +18,11 @@ def check_config(config: dict[str, Any]) -> None:
     """Raise ConfigError for settings that would only fail later, inside a job."""
     data = config["data"]
     root = Path(data["root"])
-    if data["source"] == "npdi" and not (root / "Database").is_dir():
+    has_copy = (root / "Database").is_dir() or (root / "Frames").is_dir()  # Frames/ alone is fine
+    if data["source"] == "npdi" and not has_copy:
         raise ConfigError(
-            f"data.root = '{root}' holds no NPDI copy (no folder '{root / 'Database'}'). "
+            f"data.root = '{root}' holds no NPDI copy (no folder '{root / 'Database'}' nor "
+            f"'{root / 'Frames'}'). "
             "Download the Pornography-800 dataset from its authors, unpack it so that "
             "Database/vPorn, Database/vNonPornEasy and Database/vNonPornDifficulty exist, and "
             "set data.root to that folder (e.g. --config data='{root: /path/to/NPDI}' or in "
@@ -88,7 +90,7 @@ def check_data_config(config: dict[str, Any]) -> None:
                 f"synthetic.videos has {n_videos} videos in all, fewer than splits.n_folds = "
                 f"{n_folds}: some test folds would be empty. Add videos."
             )
-    elif (Path(data["root"]) / "Database").is_dir():
+    elif (Path(data["root"]) / "Database").is_dir() or (Path(data["root"]) / "Frames").is_dir():
         from alnsfw.data.layout import config_fold_list_paths
 
         for fold, (test, train) in config_fold_list_paths(config).items():

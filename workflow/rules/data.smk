@@ -1,5 +1,6 @@
 # Data stage: (synthetic videos ->) one keyframe shard per video -> keyframes.h5 + manifest ->
 # fold/seed splits, and the ingestion report (Table 1, per-fold counts, contact sheet).
+from alnsfw.data.folds import precheck  # noqa: E402
 from alnsfw.data.layout import (  # noqa: E402
     config_fold_list_paths,
     find_video,
@@ -18,6 +19,12 @@ FOLD_PARAMS = {
 SPLIT_PARAMS = {k: config["splits"][k] for k in ("n_folds", "val_fraction", "val_unit")}
 TABLES = "results/tables"
 CONTACT_SHEET = "results/figures/contact_sheet.png"
+# An existing dataset's fold lists are checked now, before any job: an empty test fold stops
+# here, and listed-but-absent videos (data.on_missing: warn) are named on the console.
+if config["data"]["source"] == "npdi":
+    FOLD_NOTE = precheck(config, [v.name for v in VIDEOS])
+    if FOLD_NOTE:
+        print(FOLD_NOTE, file=sys.stderr)
 
 
 if config["data"]["source"] == "synthetic":
@@ -65,6 +72,7 @@ rule extract_keyframes:
         video_class=lambda wc: find_video(VIDEOS, wc.video).video_class,
         source=lambda wc: find_video(VIDEOS, wc.video).source,
         keyframes=config["keyframes"],
+        on_truncated=config["data"]["on_truncated"],
     message:
         "Keyframes of {wildcards.video}"
     script:

@@ -9,12 +9,13 @@ absent videos are skipped, logged and counted instead of stopping the run.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from alnsfw.data.errors import DataError
-from alnsfw.data.layout import fold_list_paths, natural_key
+from alnsfw.data.layout import VIDEO_EXTENSIONS, fold_list_paths, natural_key
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,28 @@ class FoldPlan:
     train: dict[int, list[str]]
     missing: dict[int, list[str]] = field(default_factory=dict)  # listed, absent (skipped)
     unlisted: list[str] = field(default_factory=list)  # in the data, in no test list
+    lists: dict[int, tuple[Path, Path]] = field(default_factory=dict)  # (test, training) files
+
+    def all_missing(self) -> list[str]:
+        """Every listed-but-absent video once, in natural order."""
+        return sorted({n for names in self.missing.values() for n in names}, key=natural_key)
+
+    def describe_lists(self, fold: int) -> str:
+        """The fold's list files, for messages."""
+        if fold not in self.lists:
+            return "its fold lists"
+        test, train = self.lists[fold]
+        return f"test list '{test}' and training list '{train}'"
+
+
+def list_entry(line: str) -> str:
+    """A video name from one line of a list: comments, whitespace, CR and a BOM removed, and a
+    video file extension (`vPorn10.mp4`) dropped, since lists name videos without one."""
+    name = line.split("#", 1)[0].replace("\ufeff", "").strip()
+    stem, dot, ext = name.rpartition(".")
+    if dot and stem and ext.lower() in VIDEO_EXTENSIONS:
+        return stem
+    return name
 
 
 def read_list(path: str | Path, key: str) -> list[str]:
@@ -38,8 +61,8 @@ def read_list(path: str | Path, key: str) -> list[str]:
             "to data.root), or add the file: one video name per line."
         )
     names: list[str] = []
-    for line in path.read_text().splitlines():
-        name = line.split("#", 1)[0].strip()
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        name = list_entry(line)
         if name and name not in names:
             names.append(name)
     return names
@@ -110,4 +133,44 @@ def load_folds(
         train={f: [n for n in v if n in present] for f, v in train.items()},
         missing={f: sorted(set(v), key=natural_key) for f, v in missing.items()},
         unlisted=unlisted,
+        lists=paths,
     )
+
+
+def check_before_jobs(plan: FoldPlan, folds: Collection[int], on_missing: str) -> str | None:
+    """What the workflow says before any job: an empty test fold is an error naming the fold
+    and its lists; absent listed videos (data.on_missing: warn) give one summary line."""
+    for fold in folds:
+        if not plan.test.get(fold):
+            raise DataError(
+                f"The test set of fold {fold} is empty: {plan.describe_lists(fold)} name no "
+                "video present in the data. Check data.root, the lists and "
+                "data.test_list/data.train_list, or choose other splits.folds."
+            )
+    missing = plan.all_missing()
+    if not missing:
+        return None
+    shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    return (
+        f"WARNING: {len(missing)} video(s) named in the fold lists are not in the data and are "
+        f"skipped (data.on_missing: {on_missing}): {shown}. They are counted in "
+        "results/tables/folds.md and table1.md."
+    )
+
+
+def precheck(config: Mapping[str, Any], names: Collection[str]) -> str | None:
+    """check_before_jobs on the fold lists of an existing dataset, at workflow parse time.
+
+    `names` are the planned videos (a scan of data.root), so a listed video that is absent, or a
+    test fold left empty, is reported before the first job rather than inside one.
+    """
+    data = config["data"]
+    plan = load_folds(
+        data["root"],
+        data["test_list"],
+        data["train_list"],
+        config["splits"]["n_folds"],
+        names,
+        data["on_missing"],
+    )
+    return check_before_jobs(plan, config["splits"]["folds"], data["on_missing"])

@@ -138,11 +138,23 @@ def write_report(
     write_csv(out["table1_csv"], t1)
     with h5py.File(keyframes_h5, "r") as h5:
         size, resize = int(h5.attrs["size"]), str(h5.attrs["resize"])
+        truncated = [v for v in str(h5.attrs.get("truncated_videos", "")).split(",") if v]
     notes = [
         f"{len(manifest)} keyframes of {manifest['video'].nunique()} videos, stored at "
         f"{size}x{size} ({resize}). images_relabelled: frames whose per-frame label differs "
         "from their video's label.",
     ]
+    absent = plan.all_missing()
+    if absent:
+        notes.append(
+            f"{len(absent)} video(s) named in the fold lists are not in the data and were "
+            "skipped (data.on_missing: warn): " + ", ".join(absent)
+        )
+    if truncated:
+        notes.append(
+            f"{len(truncated)} video(s) decode only partly; the frames read were kept "
+            "(data.on_truncated: warn): " + ", ".join(truncated)
+        )
     write_text(out["table1_md"], markdown(t1, "Table 1: images per class", notes))
     ft = folds_table(manifest, splits, plan)
     write_csv(out["folds_csv"], ft)

@@ -8,6 +8,7 @@ deterministic, names included), from a scan of `data.root` for a real NPDI copy.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,38 @@ CLASS_PREFIX: dict[str, str] = {
 SYNTHETIC_EXTENSION = "avi"
 FRAME_EXTENSIONS: tuple[str, ...] = ("jpg", "jpeg", "png", "bmp")
 _FRAME_NAME = re.compile(r"^(?P<video>.+)#(?P<n>\d+)$")
+# A video name becomes a job wildcard and a file name (results/keyframes/shards/<video>.h5), so it
+# must match the `video` wildcard constraint of workflow/rules/common.smk.
+SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+# The schema's default data.video_extensions: fold-list entries that end in one are matched
+# without it (`vPorn10.mp4` is video vPorn10).
+VIDEO_EXTENSIONS: tuple[str, ...] = (
+    "avi", "mp4", "mpg", "mpeg", "flv", "wmv", "mov", "mkv", "webm", "3gp", "rm", "rmvb", "asf",
+    "m4v",
+)  # fmt: skip
+
+
+def safe_name(name: str) -> str:
+    """A suggested rename: accents dropped, every other unsafe character replaced by `_`."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", ascii_name) or "video"
+
+
+def check_names(files: dict[str, Path]) -> None:
+    """Stop, before any job, on video names that cannot be job or file names; say what to rename."""
+    bad = sorted((name, path) for name, path in files.items() if not SAFE_NAME.match(name))
+    if not bad:
+        return
+    examples = "; ".join(
+        f"'{path}' -> '{path.name.replace(name, safe_name(name), 1)}'" for name, path in bad[:5]
+    )
+    raise DataError(
+        f"{len(bad)} video name(s) have spaces, non-ASCII letters or other characters that "
+        "cannot name a job or a result file (allowed: A-Z a-z 0-9 _ - .). Rename the file(s) "
+        f"(and their keyframes and fold-list entries) before running: {examples}"
+        + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
+        + "."
+    )
 
 
 def class_label(video_class: str) -> int:
@@ -159,6 +192,9 @@ def scan_npdi(root: str | Path, extensions: Iterable[str]) -> list[VideoRecord]:
     root = Path(root)
     videos = _scan_videos(root, extensions)
     frames = _scan_frames(root)
+    check_names(
+        {n: p for n, (_, p) in videos.items()} | {n: f[0][1] for n, (_, f) in frames.items()}
+    )
     records = []
     for name in sorted(set(videos) | set(frames), key=natural_key):
         if name in frames:

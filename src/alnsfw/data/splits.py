@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from alnsfw.data.errors import DataError
 from alnsfw.data.folds import FoldPlan
 
 _SPLIT_STREAM = 11  # keeps this stream apart from other users of the same seed
@@ -71,6 +72,14 @@ def make_split(
     val_set = set(val)
     pool = [int(r) for r in train["row"] if r not in val_set]
     test, val = [int(r) for r in test], [int(r) for r in val]
+    for name, rows in (("test set", test), ("training pool", pool), ("validation set", val)):
+        if not rows:
+            raise DataError(
+                f"The {name} of fold {fold} is empty ({len(test_videos)} test and "
+                f"{len(train_videos)} training videos present, {len(train)} training keyframes; "
+                f"{plan.describe_lists(fold)}). Add videos to the lists, fix their names, or "
+                "choose other splits.folds / splits.val_fraction."
+            )
     return {
         "fold": int(fold),
         "seed": int(seed),

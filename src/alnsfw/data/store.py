@@ -135,8 +135,11 @@ def merge_shards(
             values = table[name].to_numpy()
             h5[name][:] = values.astype(object) if dtype is STR else values
         start = 0
+        truncated = []  # videos kept with data.on_truncated: warn
         for shard in ordered:  # one shard in memory at a time
             with h5py.File(shard, "r") as src:
+                if src.attrs.get("truncated", False):
+                    truncated.append(str(src.attrs["video"]))
                 if (int(src.attrs["size"]), src.attrs["resize"]) != (size, attrs["resize"]):
                     raise ValueError(f"shard '{shard}' has another image size or resize mode")
                 images = src["images"][:]
@@ -149,6 +152,7 @@ def merge_shards(
                 "n_relabelled": n_relabelled,
                 "n_videos": n_videos,
                 "frame_labels": str(frame_labels or ""),
+                "truncated_videos": ",".join(truncated),
             }
         )
     write_csv(out_manifest, table[MANIFEST_COLUMNS])
