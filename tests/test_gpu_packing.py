@@ -194,3 +194,16 @@ def test_training_rules_use_the_gpu_env_when_a_gpu_is_asked_for(tmp_path):
     assert gpu["active_learning"] == gpu["full_supervision"] == "model-gpu.yaml"
     assert model_env_file({"gpu": True}).endswith("envs/model-gpu.yaml")
     assert (ROOT / "workflow/rules" / model_env_file({"gpu": True})).resolve().is_file()
+
+
+def test_a_real_run_refuses_mismatched_group_components(tmp_path):
+    """The onstart check stops the run before any job (dry runs cannot see the group settings)."""
+    command = [
+        str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path / "w"), "--cores", "1",
+        "--until", "synthesize_dataset", "--group-components", f"{GROUP}=4",
+        "--configfile", str(ROOT / "presets/smoke.yaml"), str(pack_overlay(tmp_path, 8)),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert f"{GROUP}=4 but compute.runs_per_gpu is 8" in done.stdout + done.stderr
+    assert not (tmp_path / "w" / "resources").exists()  # nothing ran
