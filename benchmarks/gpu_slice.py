@@ -96,7 +96,6 @@ def slice_config(args: argparse.Namespace, work: Path) -> dict:
                 "backend": args.backend,
                 "gpu": args.gpu,
                 "threads": args.threads,
-                "runs_per_gpu": args.pack,
             },
         },
     )
@@ -105,10 +104,12 @@ def slice_config(args: argparse.Namespace, work: Path) -> dict:
     return cfg
 
 
-def run_config(cfg: dict, mode: str) -> dict:
-    """What the training rules pass a job (experiment.smk's params), for one augmentation mode."""
+def run_config(cfg: dict, mode: str, packed: int = 1) -> dict:
+    """What the training rules pass a job (experiment.smk's params, with the runtime compute
+    keys), for one augmentation mode and `packed` jobs sharing the GPU."""
     out = {k: copy.deepcopy(cfg[k]) for k in ("training", "model", "compute", "al", "baseline")}
     out["training"]["augment"] = mode
+    out["compute"]["runs_per_gpu"] = packed
     return out
 
 
@@ -555,7 +556,7 @@ def run_specs(
                 "name": name,
                 "kind": kind,
                 "seed": seed,
-                "config": run_config(cfg, mode),
+                "config": run_config(cfg, mode, n),
                 "keyframes": paths["keyframes"],
                 "split": paths["split"],
                 "features": paths["features"],
