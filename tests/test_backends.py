@@ -55,3 +55,21 @@ def test_backend_is_fixed_at_first_import():
         select_backend(other)
     with pytest.raises(ConfigError, match="choose one of tensorflow, jax, torch"):
         select_backend("theano")
+
+
+def test_devices_are_logged_and_a_missing_gpu_is_an_error(caplog):
+    """compute.gpu: true on a machine whose backend sees no GPU stops with what to do."""
+    import keras
+
+    from alnsfw.config import ConfigError
+    from alnsfw.model.backend import list_devices, prepare
+
+    current = keras.backend.backend()
+    assert any(d.startswith("cpu") for d in list_devices())
+    with caplog.at_level("INFO", logger="alnsfw.model.backend"):
+        prepare({"compute": {"backend": current}}, seed=0)
+    assert f"Keras backend {current} sees devices: cpu" in caplog.text
+    if any(d.startswith(("gpu", "cuda")) for d in list_devices()):
+        pytest.skip("this machine has a GPU")  # tests never depend on one
+    with pytest.raises(ConfigError, match=f"compute.gpu: true, but the {current} backend sees no"):
+        prepare({"compute": {"backend": current, "gpu": True}}, seed=0)

@@ -107,9 +107,10 @@ def test_cache_files_follow_the_contract(data):
         features = f["features"]
         assert features.shape == (N, 1, 1, 2048) and features.dtype == np.float16
         assert f.attrs["layer"] == "conv5_block2_out" and f.attrs["input_size"] == SIZE
+        assert features.fletcher32  # a corrupt chunk fails loudly when read
     with h5py.File(data["bank"], "r") as f, h5py.File(data["float32"], "r") as g:
         views = f["views"]
-        assert views.shape == (N, 2, 1, 1, 2048) and f.attrs["views"] == 2
+        assert views.shape == (N, 2, 1, 1, 2048) and f.attrs["views"] == 2 and views.fletcher32
         plain = g["features"][:8]
         assert not np.allclose(views[:8, 0], plain)  # augmented, not the plain features
         assert not np.allclose(views[:8, 0], views[:8, 1])
@@ -196,6 +197,9 @@ def test_save_load_continues_identically(data, augment, tmp_path):
     resumed.fit(TRAIN, VAL, **labels_for(data, TRAIN), max_epochs=2, patience=2)
     np.testing.assert_array_equal(first.predict_proba(TEST), resumed.predict_proba(TEST))
     assert not list(tmp_path.glob("ckpt/.*tmp*"))
+    with h5py.File(tmp_path / "ckpt" / "learner.h5", "r") as f:
+        arrays = [d for g in f.values() for d in g.values() if d.ndim]
+        assert arrays and all(d.fletcher32 for d in arrays)
 
 
 def test_streaming_from_hdf5_equals_in_memory(data):

@@ -22,6 +22,9 @@ from alnsfw.packing import (  # noqa: E402
 from alnsfw.report.runs import expected_runs  # noqa: E402
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
+# compute.backend: jax compiles every train/predict step with XLA; this on-disk cache lets the
+# jobs of a workflow (same shapes in every run) compile each step once. Jobs inherit it.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(".snakemake/xla-cache").resolve()))
 coerce_cli_scalars(config, yaml.safe_load(SCHEMA.read_text()))
 validate(config, "../schemas/config.schema.yaml")
 check_config(config)

@@ -28,14 +28,6 @@ from typing import Any
 from alnsfw.config import ConfigError, schema_defaults
 
 MODES = ("naive", "online", "bank", "none")
-#: Config overrides that select each mode (benchmarks and tests build configs from them).
-MODE_CONFIG: dict[str, dict[str, Any]] = {
-    "naive": {"training": {"augment": "online"}, "compute": {"feature_cache": False}},
-    "online": {"training": {"augment": "online"}, "compute": {"feature_cache": True}},
-    "bank": {"training": {"augment": "bank"}, "compute": {"feature_cache": True}},
-    "none": {"training": {"augment": "none"}, "compute": {"feature_cache": True}},
-}
-
 
 #: `compute` keys that change where and how fast a job runs, not its numbers: the rule files leave
 #: them out of a job's params (changing one reruns nothing) and the job scripts add them back from
