@@ -202,6 +202,9 @@ def devices(args: argparse.Namespace) -> dict:
 
 def child_env(args: argparse.Namespace) -> dict:
     env = dict(os.environ, KERAS_BACKEND=args.backend, PYTHONPATH=os.pathsep.join(sys.path))
+    # As the workflow does (common.smk): jobs share XLA's compile cache, so the packed runs reuse
+    # what the run alone compiled (same model, same shapes).
+    env.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(args.out) / "xla-cache"))
     if not args.gpu:
         env["JAX_PLATFORMS"] = "cpu"
     return env
