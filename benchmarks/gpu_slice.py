@@ -204,7 +204,8 @@ def child_env(args: argparse.Namespace) -> dict:
     env = dict(os.environ, KERAS_BACKEND=args.backend, PYTHONPATH=os.pathsep.join(sys.path))
     # As the workflow does (common.smk): jobs share XLA's compile cache, so the packed runs reuse
     # what the run alone compiled (same model, same shapes).
-    env.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(args.out) / "xla-cache"))
+    work = Path(args.work) if args.work else Path(args.out) / "work"  # removed at the end
+    env.setdefault("JAX_COMPILATION_CACHE_DIR", str(work / "xla-cache"))
     if not args.gpu:
         env["JAX_PLATFORMS"] = "cpu"
     return env
