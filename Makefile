@@ -6,15 +6,27 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CORES ?= all
 
-.PHONY: install run test lint test-slow test-cluster cluster-down bench gpu-check report clean
+.PHONY: prereqs venv install run test lint test-slow test-cluster cluster-down bench gpu-check report clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+## System prerequisites (Python >= 3.11 with venv + ensurepip, make, git): names the one
+## apt-get command that installs what is missing.
+prereqs:
+	@sh tools/check_prereqs.sh $(PYTHON)
+
+## A working .venv: one whose python runs and has pip. A half-made one (e.g. `python3 -m venv`
+## stopped for lack of ensurepip) is removed and made again, and the install stamp with it.
+venv: prereqs
+	@if ! $(BIN)/python -m pip --version >/dev/null 2>&1; then \
+		if [ -e $(VENV) ]; then echo "$(VENV) is broken (no working python or pip): recreating it"; fi; \
+		rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); \
+	fi
+
+$(STAMP): pyproject.toml | venv
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,slurm]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: venv $(STAMP)
 
 ## Run the default workflow (config.yaml: synthetic demo dataset) end to end.
 run: install
@@ -31,7 +43,7 @@ lint: install
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint
 
-## Checks too slow for CI (paper-scale): see README "Tests".
+## Checks too slow for CI (paper-scale): see docs/development.md.
 test-slow: install
 	$(BIN)/pytest -m slow
 

@@ -16,7 +16,13 @@ include: "workflow/rules/experiment.smk"  # active-learning runs and full-superv
 include: "workflow/rules/report.smk"  # Table 2, figures, summary statistics
 
 
+onstart:
+    check_packing()
+    clean_stale_temporaries()
+
+
 rule all:
+    """Everything the config asks for: Table 2 and its twins, the figures, the protocol page."""
     default_target: True
     input:
         all_targets(),

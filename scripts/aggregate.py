@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
 
-from alnsfw.entry import run_logged
+from alnsfw.entry import run_logged, section_from_params
 from alnsfw.report.aggregate import ReportOptions, aggregate
 from alnsfw.report.runs import expected_runs
 
@@ -15,6 +15,6 @@ run_logged(
     snakemake.log[0],
     runs=expected_runs(p.folds, p.seeds, p.strategies, p.cycles, p.full),
     strategies=p.strategies,
-    options=ReportOptions.from_config(p.report),
+    options=ReportOptions.from_config(section_from_params(p, "report")),
     outputs=dict(snakemake.output.items()),
 )

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
 
-from alnsfw.entry import run_logged
+from alnsfw.entry import run_logged, section_from_params
 from alnsfw.report.figures import write_summary_figure
 from alnsfw.report.runs import expected_runs
 
@@ -17,5 +17,5 @@ run_logged(
     strategies=p.strategies,
     png=snakemake.output.png,
     pdf=snakemake.output.pdf,
-    report=p.report,
+    report=section_from_params(p, "report"),
 )

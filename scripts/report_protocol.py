@@ -5,14 +5,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
 
-from alnsfw.entry import run_logged
+from alnsfw.entry import config_from_params, run_logged
 from alnsfw.report.protocol import write_protocol
 
 out = snakemake.output
 run_logged(
     write_protocol,
     snakemake.log[0],
-    config=snakemake.params.config,
+    config=config_from_params(snakemake.params),
     table1_csv=snakemake.input.table1,
     config_yaml=out.config,
     protocol_md=out.md,

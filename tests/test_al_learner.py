@@ -118,10 +118,14 @@ def run(paths: dict[str, str], run_dir: Path, strategy: str, sleep: float = 0.0)
 
 
 def start(folder: Path, run_dir: Path, sleep: float) -> subprocess.Popen:
+    # This checkout's src first (the venv may hold an editable install of another checkout).
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     return subprocess.Popen(
         [sys.executable, __file__, str(folder), str(run_dir), "entropy", str(sleep)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        env=env,
     )
 
 
@@ -135,27 +139,43 @@ def cycles(run_dir: Path) -> pd.DataFrame:
     return pd.read_csv(run_dir / "cycles.csv").drop(columns=TIMING_COLUMNS)
 
 
+def max_relative_difference(a: Path, b: Path) -> dict[str, float]:
+    """Per file, the largest |x - y| / max(|x|, tiny) over the float columns of two run folders."""
+    out = {}
+    for name in ("cycles", "queries", "predictions"):
+        x, y = (pd.read_csv(d / f"{name}.csv") for d in (a, b))
+        cols = [c for c in x.columns if x[c].dtype.kind == "f" and c not in TIMING_COLUMNS]
+        diff = (x[cols] - y[cols]).abs() / x[cols].abs().clip(lower=1e-12)
+        out[name] = float(np.nanmax(diff.to_numpy())) if cols else 0.0
+    return out
+
+
 def test_real_learner_kill_and_resume(smoke, tmp_path):
     """Uninterrupted here; killed and resumed in two other processes; same CSVs."""
     folder, paths = smoke
     run(paths, tmp_path / "whole", "entropy")
     killed_dir = tmp_path / "killed"
     killed = start(folder, killed_dir, 0.5)
-    state = killed_dir / "checkpoint" / "state.json"
+    first = killed_dir / "checkpoint" / "state-0000.json.sha256"
     deadline = time.monotonic() + 240
-    while not state.exists():
+    while not first.exists():
         assert killed.poll() is None, killed.stdout.read().decode()[-3000:]
         assert time.monotonic() < deadline
         time.sleep(0.02)
     os.kill(killed.pid, signal.SIGKILL)
     killed.wait()
-    saved = json.loads(state.read_text())
+    committed = sorted((killed_dir / "checkpoint").glob("state-*.json.sha256"))[-1]
+    saved = json.loads(committed.with_suffix("").read_text())
     assert not saved["finished"] and not (killed_dir / "cycles.csv").exists()
 
     resumed = start(folder, killed_dir, 0.0)
     output = resumed.communicate(timeout=400)[0].decode()
     assert resumed.returncode == 0, output[-3000:]
     assert f"resuming after cycle {saved['next_cycle'] - 1}" in output
+    print(
+        "resume: largest relative float difference",
+        max_relative_difference(tmp_path / "whole", killed_dir),
+    )
     pd.testing.assert_frame_equal(cycles(tmp_path / "whole"), cycles(killed_dir))
     for name in ("queries", "predictions"):
         assert (tmp_path / "whole" / f"{name}.csv").read_bytes() == (

@@ -203,7 +203,7 @@ def test_crash_and_resume_gives_the_same_csv(data, tmp_path, warm_start):
     run_al(data, tmp_path / "whole", "random", cfg)
     with pytest.raises(KeyboardInterrupt):
         run_al(data, tmp_path / "resumed", "random", cfg, build=CrashAt(3))
-    state = json.loads((tmp_path / "resumed" / "checkpoint" / "state.json").read_text())
+    state = json.loads((tmp_path / "resumed" / "checkpoint" / "state-0002.json").read_text())
     assert state["next_cycle"] == 3 and not (tmp_path / "resumed" / "cycles.csv").exists()
     spy = Spy()
     run_al(data, tmp_path / "resumed", "random", cfg, build=spy)

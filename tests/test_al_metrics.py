@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from alnsfw.metrics import average_ranks, binary_metrics, predicted_labels, roc_auc
+from alnsfw.metrics import binary_metrics, predicted_labels, roc_auc
 
 
 def proba(p_porn):
@@ -39,11 +39,6 @@ def test_no_positive_prediction_gives_zero_not_nan():
 
 def test_exact_half_goes_to_nonporn():
     assert predicted_labels(proba([0.5, 0.50001])).tolist() == [0, 1]
-
-
-def test_average_ranks_with_ties():
-    assert average_ranks([3, 1, 3, 2]).tolist() == [3.5, 1.0, 3.5, 2.0]
-    assert average_ranks([5, 5, 5]).tolist() == [2.0, 2.0, 2.0]
 
 
 def test_roc_auc_counts_ties_as_half():

@@ -22,10 +22,14 @@ DRIVER = Path(__file__).with_name("test_al_fakes.py")
 
 
 def start(data_dir, run_dir, strategy, sleep):
+    # This checkout's src first (the venv may hold an editable install of another checkout).
+    src = str(DRIVER.parents[1] / "src")
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     return subprocess.Popen(
         [sys.executable, str(DRIVER), str(data_dir), str(run_dir), strategy, str(sleep)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        env=env,
     )
 
 
@@ -46,11 +50,13 @@ def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path):
 
     run_dir = tmp_path / "killed"
     process = start(data_dir, run_dir, "least_confidence", sleep)
-    state = run_dir / "checkpoint" / "state.json"
-    wait_for(state, process)
+    wait_for(run_dir / "checkpoint" / "state-0000.json.sha256", process)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    saved = json.loads(state.read_text())
+    newest = sorted((run_dir / "checkpoint").glob("state-*.json"))[-1]
+    if not newest.with_name(newest.name + ".sha256").exists():  # killed mid-save
+        newest = sorted((run_dir / "checkpoint").glob("state-*.json"))[-2]
+    saved = json.loads(newest.read_text())
     n_cycles = len(pd.read_csv(tmp_path / "whole" / "cycles.csv"))
     assert 1 <= saved["next_cycle"] < n_cycles and not saved["finished"]
     assert not (run_dir / "cycles.csv").exists()

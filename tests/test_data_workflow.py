@@ -40,7 +40,9 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
 def copy_workflow(dest: Path) -> Path:
     for name in ("Snakefile", "config.yaml"):
         shutil.copy(REPO / name, dest / name)
-    for name in ("workflow", "scripts", "presets", "profiles", "envs"):
+    # src too: the copy's workflow imports alnsfw from its own src, not from whatever checkout
+    # the venv's editable install points at
+    for name in ("workflow", "scripts", "src", "presets", "profiles", "envs"):
         shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in OTHER_STAGES:
         (dest / "workflow" / "rules" / name).write_text("# not part of the data-stage tests\n")

@@ -30,9 +30,9 @@ UNPINNED_OK = {"python", "pip"}
 # Which env each rule family uses: each must provide what that stage imports.
 REQUIRED = {
     "data": {"numpy", "h5py", "pandas", "opencv-python-headless", "matplotlib", "pyyaml"},
-    "model": {"numpy", "h5py", "pandas", "tensorflow-cpu", "keras"},
-    "model-gpu": {"numpy", "h5py", "pandas", "tensorflow-cpu", "keras"},
-    "report": {"numpy", "pandas", "matplotlib", "pyyaml", "tabulate"},
+    "model": {"numpy", "h5py", "pandas", "tensorflow-cpu", "keras", "scikit-learn"},
+    "model-gpu": {"numpy", "h5py", "pandas", "tensorflow-cpu", "keras", "scikit-learn"},
+    "report": {"numpy", "pandas", "matplotlib", "pyyaml", "tabulate", "scipy"},
 }
 
 SPEC = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(\[[^\]]*\])?\s*(?:(==|=)\s*([^\s;#,]+))?\s*$")

@@ -162,7 +162,7 @@ def test_check_group_components():
         check_group_components({"gpu": True, "runs_per_gpu": 4}, {GROUP: 8})
     with pytest.raises(ValueError, match="compute.runs_per_gpu: 8 and compute.gpu: true"):
         check_group_components({"gpu": False}, {GROUP: 8})
-    assert "check_group_components" in (ROOT / "workflow/rules/common.smk").read_text()
+    assert "check_packing()" in (ROOT / "Snakefile").read_text()
 
 
 def test_training_rules_use_the_gpu_env_when_a_gpu_is_asked_for(tmp_path):

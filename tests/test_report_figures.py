@@ -96,7 +96,8 @@ def test_write_functions_skip_missing_runs(tmp_path):
     Path(next(r.path for r in runs if r.label == "fold0/seed0/entropy")).unlink()
     out = tmp_path / "figures"
     write_fold_figure(runs, 0, STRATEGIES, out / "fold0.png", out / "fold0.pdf", {"dpi": 150})
-    write_summary_figure(runs, STRATEGIES, out / "s.png", out / "s.pdf", {"within_points": 1})
+    report = {"within_points": 1, "dpi": 150}
+    write_summary_figure(runs, STRATEGIES, out / "s.png", out / "s.pdf", report)
     assert all((out / n).stat().st_size > 0 for n in ("fold0.png", "fold0.pdf", "s.png", "s.pdf"))
 
 
@@ -107,3 +108,39 @@ def test_partial_figures_say_so(loaded):
     fig = _mark_partial(fold_figure(cycles, full, 0, STRATEGIES), 2)
     assert "PARTIAL: 2 expected run(s) missing" in fig.axes[0].get_title()
     assert "Fold 0" in fig.axes[0].get_title()
+
+
+def test_one_seed_title_promises_no_band(loaded):
+    cycles, full = loaded
+    one_seed = cycles[cycles["seed"] == 0]
+    fig = fold_figure(one_seed, full, 0, STRATEGIES)
+    title = fig.axes[0].get_title()
+    assert "±" not in title and "one seed" in title, title
+    assert len(fig.axes[0].collections) == 0  # and draws none
+    two = fold_figure(cycles, full, 0, STRATEGIES).axes[0].get_title()
+    assert "± 1 std over 2 seeds" in two, two
+
+
+def test_one_fold_summary_title_promises_no_band(loaded):
+    cycles, full = loaded
+    fig = summary_figure(cycles[cycles["fold"] == 0], full[full["fold"] == 0], STRATEGIES)
+    title = fig.axes[0].get_title()
+    assert "±" not in title, title
+
+
+def test_coinciding_curves_stay_visible(loaded):
+    """Least confidence equal to entropy (as with two classes): the later one is drawn dashed on
+    top and the legend says which curve it coincides with."""
+    cycles, full = loaded
+    same = cycles.copy()
+    entropy = same["strategy"] == "entropy"
+    same.loc[entropy, "accuracy"] = same.loc[
+        same["strategy"] == "least_confidence", "accuracy"
+    ].to_numpy()
+    for fig in (fold_figure(same, full, 0, STRATEGIES), summary_figure(same, full, STRATEGIES)):
+        lines = lines_by_label(fig)
+        [label] = [k for k in lines if k.startswith("Entropy")]
+        assert "same as Least confidence" in label, label
+        assert lines[label].get_linestyle() == "--"
+        assert lines[label].get_zorder() > lines["Least confidence"].get_zorder()
+        assert lines["Random"].get_linestyle() == "-"

@@ -75,6 +75,11 @@ def test_report_rules_and_html_report(workdir):
     assert report.returncode == 0, report.stderr[-3000:]
     html = (workdir / "results/report.html").read_text()
     assert "fold0.png" in html and "table2.html" in html and "protocol.html" in html
+    # front page: Table 2 and the summary figure inline, categories numbered in reading order
+    assert "alnsfw-front" in html and "data:image/png;base64," in html
+    assert "Table 2" in (workdir / "results/report/front.rst").read_text()
+    names = ["1. Learning curves", "2. Tables", "3. Protocol"]
+    assert all(name in html for name in names)
 
 
 @pytest.mark.skipif(not SNAKEMAKE.exists(), reason="snakemake not installed beside python")
@@ -90,3 +95,47 @@ def test_allow_partial_runs_without_missing_runs(workdir):
     missing = pd.read_csv(workdir / "results/tables/missing.csv")
     assert list(missing["method"]) == ["entropy"]
     assert "fold1/seed0/entropy" in (workdir / "results/tables/table2.md").read_text()
+
+
+@pytest.mark.skipif(not SNAKEMAKE.exists(), reason="snakemake not installed beside python")
+def test_rerun_reason_names_the_changed_key(workdir):
+    done = snakemake(workdir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["report"]["within_points"] = 2.0
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    dry = snakemake(workdir, "--dry-run", "--rerun-triggers", "params")
+    out = dry.stdout + dry.stderr
+    assert dry.returncode == 0, out[-3000:]
+    assert "('report.within_points', 2.0)" in out, out[-3000:]
+    reasons = [line for line in out.splitlines() if line.startswith("Reason: Params")]
+    assert len(reasons) == 3, out[-3000:]  # aggregate, plot_summary, report_protocol
+    for line in reasons:
+        assert line.endswith(
+            "before: ('report.within_points', 1.0) now: ('report.within_points', 2.0) "
+        ), line
+
+
+CONTACT_SHEET_PROBE = f"""
+configfile: "config.yaml"
+
+include: "{REPO / "workflow/rules/common.smk"}"
+include: "{REPO / "workflow/rules/data.smk"}"
+
+from snakemake.io import is_flagged
+sheet = workflow.get_rule("ingest_report").output.contact_sheet
+print("CONTACT_SHEET_IN_REPORT", is_flagged(sheet, "report"))
+"""
+
+
+@pytest.mark.skipif(not SNAKEMAKE.exists(), reason="snakemake not installed beside python")
+@pytest.mark.parametrize("included", [True, False])
+def test_contact_sheet_switch(tmp_path, included):
+    """report.contact_sheet: false leaves the keyframe images out of the report (for sharing)."""
+    (tmp_path / "Snakefile").write_text(CONTACT_SHEET_PROBE)
+    preset = yaml.safe_load((REPO / "presets/smoke.yaml").read_text())
+    preset["report"] = {**preset.get("report", {}), "contact_sheet": included}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(preset))
+    done = snakemake(tmp_path, "--list-rules")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"CONTACT_SHEET_IN_REPORT {included}" in done.stdout

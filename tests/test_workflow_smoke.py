@@ -76,7 +76,7 @@ def test_a_finished_workflow_has_nothing_to_do(workdir):
 
 def test_a_report_key_reruns_only_report_rules(workdir):
     out = snakemake(workdir, "-n", "--config", "report={interpolation: nearest}")
-    assert planned_rules(out) <= {"aggregate", "report_protocol", "all"}
+    assert planned_rules(out) <= {"aggregate", "report_protocol", "report_front", "all"}
     assert "aggregate" in planned_rules(out)
 
 

@@ -51,7 +51,22 @@ def check_config(config: dict[str, Any]) -> None:
     from alnsfw.model.settings import CacheMode
 
     CacheMode.from_config(config)  # refuses training.augment: bank without the feature cache
+    check_registry_names(config)
     check_data_config(config)
+
+
+def check_registry_names(config: dict[str, Any]) -> None:
+    """Every name the config picks from a registry is registered (asked of the registry itself,
+    so a strategy added with `@register` is valid at once). The schema can only check the
+    spelling, so without this an unknown name passes `-n` and fails inside its first job."""
+    from alnsfw.al.strategies import STRATEGIES  # NumPy only: no TensorFlow at parse time
+
+    unknown = [name for name in config["al"]["strategies"] if name not in STRATEGIES]
+    if unknown:
+        raise ConfigError(
+            f"al.strategies has unknown {unknown}; registered strategies: {sorted(STRATEGIES)}. "
+            "Fix the spelling, or add the strategy with @register in alnsfw/al/strategies.py."
+        )
 
 
 def _check_pattern(key: str, pattern: str, required: str) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from alnsfw.config import ConfigError
 from alnsfw.data.errors import DataError
+from alnsfw.integrity import explain_corrupt_input
 
 
 def setup_logging(log_file: str | Path | None) -> None:
@@ -32,11 +33,40 @@ def setup_logging(log_file: str | Path | None) -> None:
     logging.captureWarnings(True)
 
 
+def config_from_params(params: Any) -> dict[str, Any]:  # noqa: ANN401
+    """The nested config rebuilt from a rule's ("section.key", value) params (common.smk
+    key_params / leaf_params: one param per key, so that rerun reasons name the key)."""
+    config: dict[str, Any] = {}
+    for value in params:
+        if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
+            *parents, leaf = value[0].split(".")
+            node = config
+            for key in parents:
+                node = node.setdefault(key, {})
+            node[leaf] = value[1]
+    return config
+
+
+def section_from_params(params: Any, section: str) -> dict[str, Any]:  # noqa: ANN401
+    """One section of config_from_params (empty when the rule passes none of its keys)."""
+    return config_from_params(params).get(section, {})
+
+
 def run_logged(func: Callable[..., Any], log_file: str | Path | None, **kwargs: Any) -> Any:  # noqa: ANN401
-    """Call func(**kwargs) with logging set up; a DataError exits 1 with its message only."""
+    """Call func(**kwargs) with logging set up; a DataError exits 1 with its message only.
+
+    An OSError (h5py's error for a truncated file or a chunk failing its checksum) becomes a
+    DataError naming the corrupt input and its rebuild command, when one of the inputs is.
+    """
     setup_logging(log_file)
     try:
-        return func(**kwargs)
+        try:
+            return func(**kwargs)
+        except OSError as exc:
+            corrupt = explain_corrupt_input(kwargs)
+            if corrupt is None:
+                raise
+            raise corrupt from exc
     except (DataError, ConfigError) as exc:
         logging.getLogger(func.__module__).error("%s", exc)
         print(f"ERROR: {exc}", file=sys.stderr)

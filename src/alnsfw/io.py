@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
+# The names atomic_path gives its temporaries: ".<target name>.<8 mkstemp characters>.tmp<suffix>"
+STALE_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp")
 
 
 @contextlib.contextmanager
@@ -56,3 +62,25 @@ def write_csv(target: str | os.PathLike[str], frame: Any) -> None:  # noqa: ANN4
     """Write a pandas DataFrame to `target` atomically, without the index."""
     with atomic_path(target) as tmp:
         frame.to_csv(tmp, index=False)
+
+
+def remove_stale_temporaries(roots: list[str | os.PathLike[str]]) -> list[Path]:
+    """Delete the temporaries of atomic_path left under `roots` by killed jobs; return them.
+
+    A SIGKILLed job never reaches atomic_path's cleanup, and its temporary can be large (3.4 GB
+    for a paper-size feature cache). Call this only when no job is running (the workflow's
+    `onstart`: Snakemake's lock keeps a second run out of the same folder).
+    """
+    removed = []
+    for root in map(Path, roots):
+        if not root.is_dir():
+            continue
+        for dirpath, _, files in os.walk(root):
+            for name in files:
+                if STALE_TEMPORARY.match(name):
+                    path = Path(dirpath) / name
+                    size = path.stat().st_size
+                    path.unlink(missing_ok=True)
+                    removed.append(path)
+                    log.warning("removed stale temporary %s (%.1f MB)", path, size / 1e6)
+    return removed

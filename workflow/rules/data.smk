@@ -30,6 +30,7 @@ if config["data"]["source"] == "npdi":
 if config["data"]["source"] == "synthetic":
 
     rule synthesize_dataset:
+        """Generate the synthetic NPDI-like videos, fold lists and frame labels (data.source: synthetic)."""
         output:
             videos=[v.inputs[0] for v in VIDEOS],
             lists=FOLD_LISTS,
@@ -56,6 +57,7 @@ if config["data"]["source"] == "synthetic":
 
 
 rule extract_keyframes:
+    """One video's keyframes (or its shipped frames), resized, into a shard."""
     input:
         lambda wc: find_video(VIDEOS, wc.video).inputs,
     output:
@@ -80,6 +82,7 @@ rule extract_keyframes:
 
 
 rule merge_keyframes:
+    """All shards into keyframes.h5 and manifest.csv, with the per-frame labels applied."""
     input:
         shards=expand(SHARD, video=[v.name for v in VIDEOS]),
         labels=[str(FRAME_LABELS)] if FRAME_LABELS else [],
@@ -103,6 +106,7 @@ rule merge_keyframes:
 
 
 rule make_splits:
+    """Pool, validation and test rows of one fold and seed."""
     input:
         manifest=MANIFEST,
         lists=FOLD_LISTS,
@@ -126,6 +130,7 @@ rule make_splits:
 
 
 rule ingest_report:
+    """Table 1, per-fold counts and the contact sheet of what was ingested."""
     input:
         keyframes=KEYFRAMES,
         manifest=MANIFEST,
@@ -133,15 +138,26 @@ rule ingest_report:
         lists=FOLD_LISTS,
     output:
         table1_csv=report(
-            f"{TABLES}/table1.csv", caption="../report/table1.rst", category="Data"
+            f"{TABLES}/table1.csv",
+            caption="../report/table1.rst",
+            category=CATEGORY["data"],
         ),
         table1_md=f"{TABLES}/table1.md",
         folds_csv=report(
-            f"{TABLES}/folds.csv", caption="../report/folds.rst", category="Data"
+            f"{TABLES}/folds.csv",
+            caption="../report/folds.rst",
+            category=CATEGORY["data"],
         ),
         folds_md=f"{TABLES}/folds.md",
-        contact_sheet=report(
-            CONTACT_SHEET, caption="../report/contact_sheet.rst", category="Data"
+        # report.contact_sheet: false keeps the dataset's images out of a shared report
+        contact_sheet=(
+            report(
+                CONTACT_SHEET,
+                caption="../report/contact_sheet.rst",
+                category=CATEGORY["data"],
+            )
+            if config["report"]["contact_sheet"]
+            else CONTACT_SHEET
         ),
     log:
         "results/logs/ingest_report/ingest_report.log",

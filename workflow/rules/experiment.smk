@@ -24,6 +24,7 @@ BASELINE_SETTINGS = SHARED_SETTINGS | {"baseline": config["baseline"]}
 
 
 rule active_learning:
+    """One active-learning run (fold, seed, strategy); resumes from its checkpoint."""
     input:
         trunk_weights_files(config),
         **feature_inputs(),
@@ -53,6 +54,7 @@ rule active_learning:
 
 
 rule full_supervision:
+    """The full-supervision reference of one fold and seed: trained on 100% of the pool."""
     input:
         trunk_weights_files(config),
         **feature_inputs(),

@@ -37,6 +37,7 @@ feature_inputs = partial(feature_files, config)
 # Only for model.weights: proxy (trunk_weights_files names its output as the caches' input). No
 # input: the proxy images are generated inside the job, never from the dataset.
 rule pretrain_trunk:
+    """Pretrain the demo's ResNet50V2 trunk on a synthetic proxy task (model.weights: proxy)."""
     output:
         weights=PROXY_WEIGHTS,
     log:
@@ -59,6 +60,7 @@ rule pretrain_trunk:
 
 
 rule cache_features:
+    """The frozen trunk's output for every keyframe, computed once per trunk."""
     input:
         trunk_weights_files(config),
         keyframes=KEYFRAMES,
@@ -82,6 +84,7 @@ rule cache_features:
 
 
 rule augment_bank:
+    """K augmented views of every keyframe through the frozen trunk (training.augment: bank)."""
     input:
         trunk_weights_files(config),
         keyframes=KEYFRAMES,

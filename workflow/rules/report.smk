@@ -1,10 +1,23 @@
 # Results: the paper's Table 2 (+ F1 and ROC-AUC twins), Figures 3-7 (one per fold), a summary
 # figure, learning-curve statistics, strategy-vs-random CIs, and the report's protocol page.
 # `snakemake --report results/report.html` collects everything marked report(...) below.
+from alnsfw.report.aggregate import ReportOptions  # noqa: E402
+
+
 report: "../report/workflow.rst"
 
 
+include: "report_helpers.smk"  # the report's tables, outputs and run lists (lint: no functions here)
+
+
+# The report keys the tables read (the figures read only dpi and within_points).
+AGGREGATE_KEYS = [
+    k for k in ReportOptions.__dataclass_fields__ if k in config["report"]
+]
+
+
 rule aggregate:
+    """Table 2, F1 and ROC-AUC tables, the learning-curve summary and strategy-vs-random CIs."""
     input:
         run_results(FOLDS),
     output:
@@ -12,7 +25,7 @@ rule aggregate:
         missing=report(
             "results/tables/missing.csv",
             caption="../report/missing.rst",
-            category="Tables",
+            category=CATEGORY["tables"],
             subcategory="Coverage",
             labels={"table": "Missing runs", "format": "CSV"},
         ),
@@ -25,12 +38,12 @@ rule aggregate:
         mem_mb=res("default", "mem_mb"),
         runtime=res("default", "runtime"),
     params:
+        **key_params("report", AGGREGATE_KEYS),
         folds=FOLDS,
         seeds=SEEDS,
         strategies=STRATEGIES,
         cycles=lambda wc: CYCLES,
         full=lambda wc: FULL_METRICS,
-        report={k: v for k, v in config["report"].items() if k != "dpi"},
     message:
         "Table 2, F1/ROC-AUC tables, summary and paired CIs over {params.folds} x {params.seeds}"
     script:
@@ -38,13 +51,14 @@ rule aggregate:
 
 
 rule plot_fold:
+    """Learning curves of one fold (the paper's Figures 3-7)."""
     input:
         lambda wc: run_results([int(wc.fold)]),
     output:
         png=report(
             "results/figures/fold{fold}.png",
             caption="../report/fold_figure.rst",
-            category="Figures",
+            category=CATEGORY["figures"],
             subcategory="Learning curves",
             labels={"figure": "Fold {fold}"},
         ),
@@ -58,11 +72,11 @@ rule plot_fold:
         mem_mb=res("default", "mem_mb"),
         runtime=res("default", "runtime"),
     params:
+        **key_params("report", ["dpi"]),
         seeds=SEEDS,
         strategies=STRATEGIES,
         cycles=lambda wc: CYCLES,
         full=lambda wc: FULL_METRICS,
-        report={"dpi": config["report"]["dpi"]},
     message:
         "Learning curves of fold {wildcards.fold} (the paper's Figures 3-7)"
     script:
@@ -70,13 +84,14 @@ rule plot_fold:
 
 
 rule plot_summary:
+    """Learning curves averaged over folds, with the full-supervision line."""
     input:
         run_results(FOLDS),
     output:
         png=report(
             "results/figures/summary.png",
             caption="../report/summary_figure.rst",
-            category="Figures",
+            category=CATEGORY["figures"],
             subcategory="Learning curves",
             labels={"figure": "All folds"},
         ),
@@ -90,12 +105,12 @@ rule plot_summary:
         mem_mb=res("default", "mem_mb"),
         runtime=res("default", "runtime"),
     params:
+        **key_params("report", ["dpi", "within_points"]),
         folds=FOLDS,
         seeds=SEEDS,
         strategies=STRATEGIES,
         cycles=lambda wc: CYCLES,
         full=lambda wc: FULL_METRICS,
-        report={k: config["report"][k] for k in ("dpi", "within_points")},
     message:
         "Learning curves averaged over folds {params.folds}"
     script:
@@ -103,20 +118,21 @@ rule plot_summary:
 
 
 rule report_protocol:
+    """The report's protocol page: settings, Table 1 and the complete config used."""
     input:
         table1=TABLE1,
     output:
         html=report(
             "results/tables/protocol.html",
             caption="../report/protocol.rst",
-            category="Protocol",
+            category=CATEGORY["protocol"],
             labels={"page": "Protocol, config and Table 1"},
         ),
         md="results/tables/protocol.md",
         config=report(
             "results/tables/config_used.yaml",
             caption="../report/config_used.rst",
-            category="Protocol",
+            category=CATEGORY["protocol"],
             labels={"page": "Complete config (YAML)"},
         ),
     log:
@@ -128,25 +144,41 @@ rule report_protocol:
         mem_mb=res("default", "mem_mb"),
         runtime=res("default", "runtime"),
     params:
-        # The whole validated config on purpose: this page documents it, so any change redoes it.
-        config=config,
+        # The whole validated config on purpose: this page documents it, so any change redoes it
+        # (one param per key, so the rerun reason names the key).
+        **leaf_params(config),
     message:
         "Protocol page: settings, Table 1 and the complete config"
     script:
         "../../scripts/report_protocol.py"
 
 
+rule report_front:
+    """Table 2 and the summary figure for the front page of snakemake --report."""
+    input:
+        table2=rules.aggregate.output.table2_html,
+        summary=rules.plot_summary.output.png,
+    output:
+        rst=FRONT_PAGE,
+    log:
+        "results/logs/report_front/report_front.log",
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("default", "mem_mb"),
+        runtime=res("default", "runtime"),
+    message:
+        "Front page of the report: Table 2 and the summary figure"
+    script:
+        "../../scripts/report_front.py"
+
+
+# Everything the report stage makes, taken from the rules themselves.
 TARGETS += [
-    *(
-        f"results/tables/{name}.{fmt}"
-        for name in REPORT_TABLES
-        for fmt in ("csv", "md", "html")
-    ),
-    "results/tables/missing.csv",
-    *expand("results/figures/fold{fold}.{ext}", fold=FOLDS, ext=["png", "pdf"]),
-    "results/figures/summary.png",
-    "results/figures/summary.pdf",
-    "results/tables/protocol.html",
-    "results/tables/protocol.md",
-    "results/tables/config_used.yaml",
+    *map(str, rules.aggregate.output),
+    *expand(rules.plot_fold.output, fold=FOLDS),
+    *map(str, rules.plot_summary.output),
+    *map(str, rules.report_protocol.output),
+    *map(str, rules.report_front.output),
 ]

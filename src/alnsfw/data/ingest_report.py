@@ -19,6 +19,7 @@ from alnsfw.data.folds import FoldPlan
 from alnsfw.data.layout import CLASSES
 from alnsfw.data.store import read_index
 from alnsfw.io import atomic_path, write_csv, write_text
+from alnsfw.markdown import markdown_table
 
 
 def table1(index: pd.DataFrame) -> pd.DataFrame:
@@ -72,12 +73,6 @@ def folds_table(
                 }
             )
     return pd.DataFrame(rows)
-
-
-def markdown(table: pd.DataFrame, title: str, notes: Sequence[str] = ()) -> str:
-    """A titled Markdown table with notes underneath."""
-    body = table.to_markdown(index=False)
-    return f"# {title}\n\n{body}\n" + "".join(f"\n{n}\n" for n in notes)
 
 
 def contact_sheet(
@@ -155,7 +150,7 @@ def write_report(
             f"{len(truncated)} video(s) decode only partly; the frames read were kept "
             "(data.on_truncated: warn): " + ", ".join(truncated)
         )
-    write_text(out["table1_md"], markdown(t1, "Table 1: images per class", notes))
+    write_text(out["table1_md"], markdown_table("Table 1: images per class", t1, notes))
     ft = folds_table(manifest, splits, plan)
     write_csv(out["folds_csv"], ft)
     fold_notes = []
@@ -167,5 +162,5 @@ def write_report(
             f"{len(plan.unlisted)} ingested video(s) are in no test list: "
             + ", ".join(plan.unlisted)
         )
-    write_text(out["folds_md"], markdown(ft, "Images per fold, seed and set", fold_notes))
+    write_text(out["folds_md"], markdown_table("Images per fold, seed and set", ft, fold_notes))
     contact_sheet(keyframes_h5, manifest, out["contact_sheet"])

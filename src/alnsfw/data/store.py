@@ -3,12 +3,12 @@
 One shard per video lets Snakemake redo only the videos that changed; the merge then rewrites the
 whole cache in natural video order, streaming one shard at a time so that the real NPDI (2.5 GB of
 224 px keyframes) never has to fit in memory. Images are chunked one per chunk and gzip-compressed,
-so a reader can fetch any single image cheaply.
+so a reader can fetch any single image cheaply. Every dataset carries Fletcher-32 checksums.
 
 Datasets (all of length N, row i is the same keyframe in each): `images` uint8 [N,S,S,3] RGB;
-`video`, `video_class`, `source` utf-8 strings (read them with `ds.asstr()[:]`); `frame` int32
-(keyframe number from 1); `video_frame` int32 (0-based frame index in the video, -1 for shipped
-keyframes); `label` int8 (per-frame, 1 = porn); `video_label` int8.
+`video`, `video_class`, `source` fixed-length utf-8 strings (read them with `ds.asstr()[:]`);
+`frame` int32 (keyframe number from 1); `video_frame` int32 (0-based frame index in the video,
+-1 for shipped keyframes); `label` int8 (per-frame, 1 = porn); `video_label` int8.
 """
 
 from __future__ import annotations
@@ -43,7 +43,14 @@ MANIFEST_COLUMNS = ["row", "video", "frame", "video_class", "label", "video_labe
 _GZIP_LEVEL = 4
 
 
-def _create(h5: h5py.File, n: int, size: int) -> None:
+def _filters(n: int) -> dict[str, Any]:
+    """Fletcher-32 per chunk: overwritten bytes fail the read (alnsfw.integrity then names the file
+    and its rebuild) instead of feeding other pixels or labels to every later job. An empty
+    dataset (a video without keyframes) cannot be chunked, and has nothing to check."""
+    return {"fletcher32": True} if n else {}
+
+
+def _create_images(h5: h5py.File, n: int, size: int) -> None:
     h5.create_dataset(
         "images",
         shape=(n, size, size, 3),
@@ -51,9 +58,27 @@ def _create(h5: h5py.File, n: int, size: int) -> None:
         chunks=(1, size, size, 3) if n else None,
         compression="gzip" if n else None,
         compression_opts=_GZIP_LEVEL if n else None,
+        **_filters(n),
     )
+
+
+def _write_index(h5: h5py.File, columns: Mapping[str, Any]) -> None:
+    """The INDEX_FIELDS datasets. Strings are fixed-length UTF-8 (HDF5 cannot checksum
+    variable-length strings); `ds.asstr()[:]` reads them as str either way."""
     for name, dtype in INDEX_FIELDS.items():
-        h5.create_dataset(name, shape=(n,), dtype=dtype)
+        values = columns[name]
+        n = len(values)
+        if dtype is STR:
+            encoded = [str(v).encode("utf-8") for v in values]
+            width = max((len(b) for b in encoded), default=1) or 1
+            ds = h5.create_dataset(
+                name, shape=(n,), dtype=h5py.string_dtype("utf-8", width), **_filters(n)
+            )
+            if n:  # h5py has no high-level write of bytes into a fixed-length UTF-8 dataset
+                data = np.array(encoded, dtype=f"S{width}")
+                ds.id.write(h5py.h5s.ALL, h5py.h5s.ALL, data, mtype=ds.id.get_type())
+        else:
+            h5.create_dataset(name, data=np.asarray(values, dtype=dtype), **_filters(n))
 
 
 def write_shard(
@@ -69,15 +94,20 @@ def write_shard(
         raise ValueError(f"keyframe numbers of {video} are not strictly increasing")
     lab = class_label(video_class)
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
-        _create(h5, n, size)
+        _create_images(h5, n, size)
         h5["images"][:] = keyframes.images
-        h5["video"][:] = [video] * n
-        h5["frame"][:] = keyframes.frame
-        h5["video_class"][:] = [video_class] * n
-        h5["label"][:] = np.full(n, lab, np.int8)
-        h5["video_label"][:] = np.full(n, lab, np.int8)
-        h5["source"][:] = keyframes.source
-        h5["video_frame"][:] = keyframes.video_frame
+        _write_index(
+            h5,
+            {
+                "video": [video] * n,
+                "frame": keyframes.frame,
+                "video_class": [video_class] * n,
+                "label": np.full(n, lab, np.int8),
+                "video_label": np.full(n, lab, np.int8),
+                "source": keyframes.source,
+                "video_frame": keyframes.video_frame,
+            },
+        )
         h5.attrs.update({"size": size, "video": video, **attrs})
 
 
@@ -130,10 +160,8 @@ def merge_shards(
         attrs = dict(first.attrs)
     size = int(attrs["size"])
     with atomic_path(out_h5) as tmp, h5py.File(tmp, "w") as h5:
-        _create(h5, len(table), size)
-        for name, dtype in INDEX_FIELDS.items():
-            values = table[name].to_numpy()
-            h5[name][:] = values.astype(object) if dtype is STR else values
+        _create_images(h5, len(table), size)
+        _write_index(h5, {name: table[name].to_numpy() for name in INDEX_FIELDS})
         start = 0
         truncated = []  # videos kept with data.on_truncated: warn
         for shard in ordered:  # one shard in memory at a time

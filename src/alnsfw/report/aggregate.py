@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from alnsfw.io import write_csv, write_text
+from alnsfw.markdown import markdown_table
 from alnsfw.report import render
 from alnsfw.report.runs import RunSpec, load_cycles, load_full, missing_frame, split_existing
 from alnsfw.report.tables import key_percentage_table, paired_table, summary_table
@@ -57,7 +58,7 @@ def coverage_note(present: Sequence[RunSpec], missing: Sequence[RunSpec]) -> str
     """One line saying whether every expected run went in, and which did not."""
     total = len(present) + len(missing)
     if not missing:
-        return f"All {total} expected runs (AL runs and baselines) are included."
+        return f"All {total} expected runs (active learning and full supervision) are included."
     names = ", ".join(r.label for r in missing)
     return (
         f"PARTIAL RESULTS (report.allow_partial): {len(missing)} of {total} expected runs are "
@@ -178,5 +179,5 @@ def _write_all(
     notes: Sequence[str],
 ) -> None:
     write_csv(outputs[f"{name}_csv"], table)
-    write_text(outputs[f"{name}_md"], render.markdown(title, display, notes))
+    write_text(outputs[f"{name}_md"], markdown_table(title, display, notes))
     write_text(outputs[f"{name}_html"], render.html_page(title, display, notes))

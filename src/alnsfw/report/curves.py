@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import stats
 
 INTERPOLATIONS = ("linear", "nearest")
 
@@ -127,10 +128,10 @@ def stays_within_from(
 def bootstrap_ci(
     differences: Sequence[float], resamples: int, seed: int, level: float = 0.95
 ) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean of paired differences.
+    """Percentile bootstrap CI of the mean of paired differences (scipy.stats.bootstrap).
 
     Resampling is over the fold x seed pairs, with a fixed seed so a rerun gives the same
-    interval. With one pair the interval collapses onto it (nothing to resample).
+    interval. With one pair the interval collapses onto it (nothing to resample; scipy needs two).
     """
     d = np.asarray(differences, dtype=float)
     d = d[~np.isnan(d)]
@@ -138,9 +139,12 @@ def bootstrap_ci(
         return float("nan"), float("nan")
     if d.size == 1:
         return float(d[0]), float(d[0])
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, d.size, size=(resamples, d.size))
-    means = d[idx].mean(axis=1)
-    tail = (1.0 - level) / 2.0 * 100.0
-    lo, hi = np.percentile(means, [tail, 100.0 - tail])
-    return float(lo), float(hi)
+    result = stats.bootstrap(
+        (d,),
+        np.mean,
+        n_resamples=resamples,
+        confidence_level=level,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)

@@ -38,7 +38,7 @@ PROTOCOL_KEYS = (
     ("Initial labelled share", ("al", "initial_fraction"), "of the pool, per class"),
     ("Query size", ("al", "query_size"), "samples labelled per cycle"),
     ("Warm start", ("al", "warm_start"), "continue training across cycles"),
-    ("Baseline epochs", ("baseline", "epochs"), "full supervision"),
+    ("Full-supervision epochs", ("baseline", "epochs"), "at most, early stopping"),
     ("Key percentages", ("report", "key_percentages"), "rows of Table 2"),
     ("Interpolation", ("report", "interpolation"), "how cycles are read at key percentages"),
     ("Within points", ("report", "within_points"), "threshold of the summary table"),

@@ -144,15 +144,6 @@ def paired_display(paired: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def markdown(title: str, table: pd.DataFrame, notes: Sequence[str]) -> str:
-    """A titled GitHub-Markdown table followed by its notes as a bullet list."""
-    # numparse off: cells are preformatted strings, keep them as written
-    body = table.to_markdown(index=False, disable_numparse=True) if len(table) else "_(no rows)_"
-    lines = [f"## {title}", "", body, ""]
-    lines += [f"- {note}" for note in notes]
-    return "\n".join(lines) + "\n"
-
-
 def html_page(title: str, table: pd.DataFrame, notes: Sequence[str]) -> str:
     """A small self-contained HTML page (inline CSS) of a table and its notes."""
     style = (

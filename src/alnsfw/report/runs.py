@@ -13,15 +13,25 @@ from dataclasses import dataclass
 import pandas as pd
 
 FULL = "full"
-"""Method name of the fully supervised baseline (al.strategies may not use it)."""
+"""Method name of full supervision (al.strategies may not use it)."""
 
-CYCLE_COLUMNS = ("cycle", "n_labelled", "pct_labelled", "n_test", "accuracy", "f1", "roc_auc")
+# The cycles.csv columns the report reads (a subset of alnsfw.al.loop.CYCLE_COLUMNS, which lists
+# every column a run writes), checked when a run is loaded.
+REPORT_CYCLE_COLUMNS = (
+    "cycle",
+    "n_labelled",
+    "pct_labelled",
+    "n_test",
+    "accuracy",
+    "f1",
+    "roc_auc",
+)
 FULL_COLUMNS = ("n_labelled", "n_test", "accuracy", "f1", "roc_auc")
 
 
 @dataclass(frozen=True, slots=True)
 class RunSpec:
-    """One expected result file: an active-learning run (method = strategy) or a baseline."""
+    """One expected result file: an active-learning run (method = strategy) or full supervision."""
 
     fold: int
     seed: int
@@ -41,7 +51,7 @@ def expected_runs(
     cycles_pattern: str,
     full_pattern: str,
 ) -> list[RunSpec]:
-    """All runs the configuration asks for, strategies first, then the baselines.
+    """All runs the configuration asks for, strategies first, then full supervision.
 
     The patterns are the contract's paths with `{fold}`, `{seed}` and (cycles only) `{strategy}`.
     """
@@ -80,21 +90,21 @@ def load_cycles(runs: Sequence[RunSpec]) -> pd.DataFrame:
         if run.method == FULL:
             continue
         frame = pd.read_csv(run.path)
-        _require(frame, CYCLE_COLUMNS, run.path)
+        _require(frame, REPORT_CYCLE_COLUMNS, run.path)
         frame = frame.sort_values("cycle").reset_index(drop=True)
         frame.insert(0, "strategy", run.method)
         frame.insert(0, "seed", run.seed)
         frame.insert(0, "fold", run.fold)
         frames.append(frame)
     if not frames:
-        return pd.DataFrame(columns=["fold", "seed", "strategy", *CYCLE_COLUMNS])
+        return pd.DataFrame(columns=["fold", "seed", "strategy", *REPORT_CYCLE_COLUMNS])
     cycles = pd.concat(frames, ignore_index=True)
     cycles["accuracy"] = cycles["accuracy"] * 100.0
     return cycles
 
 
 def load_full(runs: Sequence[RunSpec]) -> pd.DataFrame:
-    """The one-row metrics.csv of every given baseline run, with fold and seed columns."""
+    """The one-row metrics.csv of every given full-supervision run, with fold and seed columns."""
     rows = []
     for run in runs:
         if run.method != FULL:

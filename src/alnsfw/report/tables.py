@@ -20,7 +20,7 @@ from alnsfw.report.curves import (
     values_at,
 )
 
-BASELINE_STRATEGY = "random"
+REFERENCE_STRATEGY = "random"  # what the paired table compares each strategy with
 """The strategy every other one is compared with in the paired table (the paper's control)."""
 
 FULL_COLUMN = "full_supervision"
@@ -65,7 +65,7 @@ def key_percentage_table(
     """Table 2 in numbers: one row per key %, mean/std/n per strategy and for full supervision.
 
     Columns: pct_labelled, then `<strategy>_mean|_std|_n` in config order, then
-    `full_supervision_mean|_std|_n` (the same value on every row: the baseline sees 100%).
+    `full_supervision_mean|_std|_n` (the same value on every row: full supervision sees 100%).
     Std is the sample std over the fold x seed runs (NaN with one run).
     """
     values = run_values(cycles, metric, keys, rule, edge_tolerance)
@@ -197,7 +197,7 @@ def paired_table(
     edge_tolerance: float,
     resamples: int,
     seed: int,
-    baseline: str = BASELINE_STRATEGY,
+    reference: str = REFERENCE_STRATEGY,
 ) -> pd.DataFrame:
     """Strategy minus random, paired by fold and seed, with a bootstrap 95% CI of the mean.
 
@@ -217,7 +217,7 @@ def paired_table(
         "ci_high",
         "n_better",
     ]
-    if baseline not in strategies:
+    if reference not in strategies:
         return pd.DataFrame(columns=columns)
     values = run_values(cycles, "accuracy", keys, rule, edge_tolerance)
     alc = pd.DataFrame(
@@ -237,7 +237,7 @@ def paired_table(
     alc["pct_labelled"] = np.nan
     rows = []
     for strategy in strategies:
-        if strategy == baseline:
+        if strategy == reference:
             continue
         for measure, frame, pcts in (
             ("accuracy", values, list(keys)),
@@ -248,7 +248,7 @@ def paired_table(
                     frame["pct_labelled"].isna() if np.isnan(pct) else frame["pct_labelled"] == pct
                 )
                 a = frame[sel & (frame["strategy"] == strategy)].set_index(["fold", "seed"])
-                b = frame[sel & (frame["strategy"] == baseline)].set_index(["fold", "seed"])
+                b = frame[sel & (frame["strategy"] == reference)].set_index(["fold", "seed"])
                 joined = a[["value"]].merge(
                     b[["value"]], left_index=True, right_index=True, suffixes=("", "_base")
                 )

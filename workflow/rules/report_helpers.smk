@@ -1,0 +1,41 @@
+# Helpers of the report stage (workflow/rules/report.smk), kept apart from its rules as
+# `snakemake --lint` asks: the tables it writes, their report entries, and which runs it reads.
+import os
+
+from alnsfw.report.runs import expected_runs  # noqa: E402
+
+REPORT_TABLES = ["table2", "f1", "roc_auc", "summary", "paired"]
+TABLE_TITLES = {
+    "table2": "Table 2 (accuracy)",
+    "f1": "F1",
+    "roc_auc": "ROC-AUC",
+    "summary": "Learning-curve summary",
+    "paired": "Strategy vs random",
+}
+
+
+def run_results(folds):
+    """Result files the report reads for these folds: all of them, or with report.allow_partial
+    only those that exist now (so the report can be made while runs are still going)."""
+    runs = expected_runs(folds, SEEDS, STRATEGIES, CYCLES, FULL_METRICS)
+    paths = [r.path for r in runs]
+    if config["report"]["allow_partial"]:
+        paths = [p for p in paths if os.path.exists(p)]
+    return paths
+
+
+def table_outputs():
+    """Named outputs of `aggregate`: <table>_csv|md|html; csv and html shown in the report."""
+    out = {}
+    for name in REPORT_TABLES:
+        caption = f"../report/{name}.rst"
+        for fmt in ("csv", "html"):
+            out[f"{name}_{fmt}"] = report(
+                f"results/tables/{name}.{fmt}",
+                caption=caption,
+                category=CATEGORY["tables"],
+                subcategory=TABLE_TITLES[name],
+                labels={"table": TABLE_TITLES[name], "format": fmt.upper()},
+            )
+        out[f"{name}_md"] = f"results/tables/{name}.md"
+    return out
