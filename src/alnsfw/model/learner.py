@@ -377,7 +377,10 @@ def _stopping_note(
     """What early stopping decided after `epoch` (0-based), for the job log."""
     best = int(stopper.best_epoch) + 1
     if stop:
-        return f"stop: no better val_loss for {patience + 1} epochs, restoring epoch {best}"
+        return (
+            f"stop: val_loss not better for {stopper.wait} epoch(s) (patience {patience}), "
+            f"restoring epoch {best}"
+        )
     note = "best so far" if stopper.wait == 0 else f"no improvement ({stopper.wait}/{patience})"
     if epoch + 1 == epochs:
         note += f"; last epoch, restoring epoch {best}"
