@@ -1,9 +1,10 @@
 """A NumPy stand-in for the network Learner, and a tiny dataset, for the active-learning tests.
 
 FakeLearner is logistic regression on a feature array stored in a small keyframes.h5 (dataset
-`x` beside `label`). It implements the Learner interface (fit with early stopping restoring the
-best weights, predict_proba, reset, save/load including its RNG state), so the tests prove the
-loop works with any learner and knows nothing about the network. Also runnable as a script
+`x` beside `label` and `video`). It implements the loop's model interface (fit with early
+stopping restoring the best weights, predict_proba, reset, save/load including its RNG state,
+and for the embedding and MC-dropout strategies embed / mc_dropout_proba), so the tests prove
+the loop works with any model and knows nothing about the network. Also runnable as a script
 (`python tests/test_al_fakes.py ...`) for the kill-and-resume test.
 """
 
@@ -16,13 +17,22 @@ import sys
 import time
 from pathlib import Path
 
+if __name__ == "__main__":  # run as a script (kill tests): this checkout's src, not the venv's
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
 import h5py
 import numpy as np
 
 from alnsfw.al.jobs import active_learning_job, full_supervision_job
 
 CONFIG = {
-    "al": {"initial_fraction": 0.2, "query_size": 8, "warm_start": True},
+    "al": {
+        "initial_fraction": 0.2,
+        "query_size": 8,
+        "warm_start": True,
+        "mc_samples": 20,
+        "max_per_video": None,
+    },
     "training": {"max_epochs": 3, "patience": 1, "learning_rate": 0.5, "batch_size": 16},
     "baseline": {"epochs": 6, "patience": None},
     "fake": {"sleep": 0.0},
@@ -54,6 +64,8 @@ class FakeLearner:
         self.resets = 0
         self.fit_calls: list[tuple[np.ndarray, np.ndarray]] = []
         self.predict_calls: list[np.ndarray] = []
+        self.embed_calls: list[np.ndarray] = []
+        self.mc_calls: list[tuple[np.ndarray, int, int]] = []
 
     def _p(self, rows: np.ndarray) -> np.ndarray:
         z = self.x[rows] @ self.w[:-1] + self.w[-1]
@@ -103,6 +115,24 @@ class FakeLearner:
         p = self._p(np.asarray(rows))
         return np.stack([1 - p, p], axis=1)
 
+    def embed(self, rows):
+        """The features themselves as the 'penultimate embedding', and the probabilities."""
+        self.embed_calls.append(np.array(rows))
+        p = self._p(np.asarray(rows))
+        return self.x[np.asarray(rows)].astype(np.float32), np.stack([1 - p, p], axis=1)
+
+    def mc_dropout_proba(self, rows, samples, seed):
+        """Dropout (rate 0.5, inverted) on the input features, `samples` times, from `seed`."""
+        self.mc_calls.append((np.array(rows), samples, seed))
+        x = self.x[np.asarray(rows)]
+        rng = np.random.default_rng(seed)
+        out = np.empty((samples, len(x), 2))
+        for t in range(samples):
+            z = (x * (rng.random(x.shape) >= 0.5) * 2.0) @ self.w[:-1] + self.w[-1]
+            p = 1.0 / (1.0 + np.exp(-z))
+            out[t] = np.stack([1 - p, p], axis=1)
+        return out
+
     def reset(self):
         self.resets += 1
         self.w = self.initial.copy()
@@ -128,9 +158,12 @@ def fake_build(cfg, keyframes, features, bank, seed):
 
 
 def make_dataset(folder: Path, n: int = 130, seed: int = 0) -> tuple[str, str]:
-    """keyframes.h5 (x, label) and a split json: 80 pool (prevalence ~0.6), 20 val, rest test.
+    """keyframes.h5 (x, label, video) and a split json: 80 pool (prevalence ~0.6), 20 val, rest
+    test.
 
-    Two overlapping Gaussian blobs, so the fake learns something but not everything.
+    Two overlapping Gaussian blobs, so the fake learns something but not everything. Rows come
+    in runs of 1-9 consecutive rows per video (names as bytes, like keyframes.h5), so a pool
+    has several keyframes of most videos.
     """
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -140,12 +173,20 @@ def make_dataset(folder: Path, n: int = 130, seed: int = 0) -> tuple[str, str]:
     with h5py.File(keyframes, "w") as h5:
         h5["x"] = x
         h5["label"] = labels
+        videos = video_of_rows(n, np.random.default_rng([seed, 1]))  # leaves `rng` untouched
+        h5["video"] = np.array([f"v{i}".encode() for i in videos])
     rows = rng.permutation(n)
     pool, val, test = np.sort(rows[:80]), np.sort(rows[80:100]), np.sort(rows[100:])
     split = folder / "split.json"
     parts = {"pool": pool, "val": val, "test": test}
     split.write_text(json.dumps({"fold": 0, "seed": 0} | {k: v.tolist() for k, v in parts.items()}))
     return str(keyframes), str(split)
+
+
+def video_of_rows(n: int, rng: np.random.Generator) -> np.ndarray:
+    """A video number per row: consecutive runs of 1-9 rows."""
+    lengths = rng.integers(1, 10, size=n)
+    return np.repeat(np.arange(n), lengths)[:n]
 
 
 def al_outputs(run_dir: Path) -> dict[str, str]:

@@ -15,6 +15,9 @@ import sys
 import time
 from pathlib import Path
 
+if __name__ == "__main__":  # run as a script (kill tests): this checkout's src, not the venv's
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
 import h5py
 import numpy as np
 import pandas as pd
@@ -27,7 +30,13 @@ from alnsfw.config import schema_defaults
 pytest.importorskip("alnsfw.model.learner")
 
 CONFIG = {
-    "al": {"initial_fraction": 0.2, "query_size": 10, "warm_start": True},
+    "al": {
+        "initial_fraction": 0.2,
+        "query_size": 10,
+        "warm_start": True,
+        "mc_samples": 20,
+        "max_per_video": None,
+    },
     "baseline": {"epochs": 3, "patience": None},
     "model": {
         "weights": "he_normal",

@@ -16,7 +16,7 @@ from alnsfw.al.loop import CYCLE_COLUMNS, TIMING_COLUMNS, Split
 CONTRACT_CYCLES = (
     "cycle, n_labelled, pct_labelled, n_labelled_porn, n_labelled_nonporn, n_test, accuracy, "
     "precision, recall, f1, roc_auc, tp, tn, fp, fn, val_loss, epochs, train_seconds, "
-    "score_seconds, test_seconds"
+    "score_seconds, select_seconds, test_seconds"
 )
 CONTRACT_METRICS = (
     "n_labelled, pct_labelled, n_test, accuracy, precision, recall, f1, roc_auc, tp, tn, fp, "

@@ -4,20 +4,36 @@ import numpy as np
 import pytest
 
 from alnsfw.al import strategies
-from alnsfw.al.strategies import STRATEGIES, Ranking, get_strategy, rank_by_score, register
+from alnsfw.al.strategies import (
+    STRATEGIES,
+    PoolView,
+    Ranking,
+    get_strategy,
+    rank_by_score,
+    register,
+)
 
 RNG = np.random.default_rng(0)
 BINARY = np.array([[0.9, 0.1], [0.6, 0.4], [0.5, 0.5], [0.2, 0.8]])
 
 
 def rank(name, probabilities, rng=RNG):
-    return get_strategy(name).rank(np.asarray(probabilities, dtype=float), rng)
+    probabilities = np.asarray(probabilities, dtype=float)
+    view = PoolView(
+        n=len(probabilities), batch_size=len(probabilities), probabilities=probabilities
+    )
+    return get_strategy(name).rank(view, rng)
 
 
-def test_registry_has_the_four_strategies():
-    assert {"random", "least_confidence", "entropy", "margin"} <= set(STRATEGIES)
-    assert not get_strategy("random").needs_model
-    assert get_strategy("entropy").needs_model
+def test_registry_has_the_strategies_and_their_needs():
+    assert {"random", "least_confidence", "entropy", "margin", "bald", "coreset", "badge"} <= set(
+        STRATEGIES
+    )
+    assert not get_strategy("random").needs_model and get_strategy("random").needs == set()
+    assert get_strategy("entropy").needs == {"probabilities"}
+    assert get_strategy("bald").needs == {"mc_probabilities"}
+    assert get_strategy("coreset").needs == {"embeddings", "labelled_embeddings"}
+    assert get_strategy("badge").needs == {"probabilities", "embeddings"}
 
 
 def test_unknown_strategy_names_the_valid_ones():
@@ -67,10 +83,12 @@ def test_rank_by_score_is_stable_on_ties():
 
 
 def test_random_is_a_seeded_permutation_and_needs_no_model():
-    empty = np.empty((50, 0))
-    a = rank("random", empty, np.random.default_rng(3))
-    b = rank("random", empty, np.random.default_rng(3))
-    c = rank("random", empty, np.random.default_rng(4))
+    def random(seed):
+        return get_strategy("random").rank(
+            PoolView(n=50, batch_size=5), np.random.default_rng(seed)
+        )
+
+    a, b, c = random(3), random(3), random(4)
     assert sorted(a.order.tolist()) == list(range(50))
     assert a.order.tolist() == b.order.tolist()
     assert a.order.tolist() != c.order.tolist()
@@ -93,8 +111,8 @@ def test_adding_a_strategy_is_one_function(monkeypatch):
     monkeypatch.setattr(strategies, "STRATEGIES", dict(STRATEGIES))
 
     @register("most_porn")
-    def most_porn(probabilities, rng):
-        return rank_by_score(probabilities[:, 1])
+    def most_porn(view, rng):
+        return rank_by_score(view.probabilities[:, 1])
 
     assert isinstance(rank("most_porn", BINARY), Ranking)
     assert rank("most_porn", BINARY).order.tolist() == [3, 2, 1, 0]

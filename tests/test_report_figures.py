@@ -110,6 +110,16 @@ def test_partial_figures_say_so(loaded):
     assert "Fold 0" in fig.axes[0].get_title()
 
 
+def test_new_strategies_have_fixed_distinct_colours():
+    from alnsfw.report.figures import PAPER_COLOURS
+
+    names = ["random", "least_confidence", "entropy", "margin", "bald", "coreset", "badge"]
+    colours = strategy_colours(names + ["mine", "yours"])
+    assert len(set(colours.values())) == len(names) + 2
+    assert {colours[s] for s in ("bald", "coreset", "badge")}.isdisjoint(PAPER_COLOURS.values())
+    assert strategy_colours(["bald"]) == {"bald": colours["bald"]}  # same in any config
+
+
 def test_one_seed_title_promises_no_band(loaded):
     cycles, full = loaded
     one_seed = cycles[cycles["seed"] == 0]

@@ -53,6 +53,18 @@ def check_config(config: dict[str, Any]) -> None:
     CacheMode.from_config(config)  # refuses training.augment: bank without the feature cache
     check_registry_names(config)
     check_data_config(config)
+    check_strategy_config(config)
+
+
+def check_strategy_config(config: dict[str, Any]) -> None:
+    """`bald` needs dropout in the head to sample from (names: check_registry_names)."""
+    dropout = config["model"]["head"]["dropout"]
+    if "bald" in config["al"]["strategies"] and not float(dropout) > 0:
+        raise ConfigError(
+            f"al.strategies has 'bald', but model.head.dropout = {dropout}: BALD samples the "
+            "model with dropout active, so without dropout every sample is the same and every "
+            "score 0. Set model.head.dropout > 0 (the default is 0.5) or drop 'bald'."
+        )
 
 
 def check_registry_names(config: dict[str, Any]) -> None:

@@ -57,6 +57,18 @@ def res(family, key):
     return table.get(family, {}).get(key, table["default"][key])
 
 
+def al_settings(settings, strategy):
+    """The settings of one strategy's runs: `al.mc_samples` only for strategies that sample
+    (bald), so changing it reruns only their runs (alnsfw.al.strategies declares the needs).
+    """
+    from alnsfw.al.strategies import MC_PROBABILITIES, get_strategy
+
+    if MC_PROBABILITIES in get_strategy(strategy).needs:
+        return settings
+    al = {k: v for k, v in settings["al"].items() if k != "mc_samples"}
+    return settings | {"al": al}
+
+
 def clean_stale_temporaries():
     """Remove what killed jobs' atomic writes left (`onstart`: no job of this run is running)."""
     roots = ["results"]

@@ -46,7 +46,7 @@ rule active_learning:
         mem_mb=res("train", "mem_mb"),
         runtime=res("train", "runtime"),
     params:
-        config=AL_SETTINGS,
+        config=lambda wildcards: al_settings(AL_SETTINGS, wildcards.strategy),
     message:
         "Active learning: fold {wildcards.fold}, seed {wildcards.seed}, {wildcards.strategy}"
     script:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from alnsfw.al.loop import Learner, Split, predictions_table
+from alnsfw.al.loop import LoopModel, Split, predictions_table
 from alnsfw.metrics import METRIC_COLUMNS, binary_metrics
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def history_table(history: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def run_full_supervision(
-    learner: Learner, split: Split, labels: np.ndarray, epochs: int, patience: int
+    learner: LoopModel, split: Split, labels: np.ndarray, epochs: int, patience: int
 ) -> BaselineResult:
     """Train on the whole pool, test once on the fold's test rows."""
     split.check()

@@ -25,19 +25,20 @@ import numpy as np
 
 from alnsfw.al.baseline import baseline_patience, run_full_supervision
 from alnsfw.al.checkpoint import CheckpointStore
-from alnsfw.al.loop import Learner, LoopSettings, Split, run_active_learning
+from alnsfw.al.loop import LoopModel, LoopSettings, Split, run_active_learning
 from alnsfw.al.seeding import RunSeeds, seed_python_numpy
+from alnsfw.al.strategies import VIDEO_IDS, get_strategy
 from alnsfw.io import write_csv
 
 log = logging.getLogger(__name__)
 
-LearnerFactory = Callable[[dict[str, Any], str, str | None, str | None, int], Learner]
+LearnerFactory = Callable[[dict[str, Any], str, str | None, str | None, int], LoopModel]
 CHECKPOINT_DIR = "checkpoint"
 
 
 def build_network_learner(
     config: dict[str, Any], keyframes: str, features: str | None, bank: str | None, seed: int
-) -> Learner:
+) -> LoopModel:
     """The ResNet50V2 learner (alnsfw.model.learner.build_learner), seeded with `seed`.
 
     Selects `compute.backend` before Keras is imported (or verifies it, if it already is), and
@@ -56,6 +57,19 @@ def read_labels(keyframes: str) -> np.ndarray:
     """Per-frame labels (1 = porn) of all keyframe rows: the annotator's answers and test truth."""
     with h5py.File(keyframes, "r") as h5:
         return np.asarray(h5["label"][:], dtype=np.int8)
+
+
+def read_video_ids(keyframes: str) -> np.ndarray:
+    """An integer id per keyframe row, one per video (dataset `video`), for al.max_per_video
+    and strategies that declare video ids; ids only compare equal within this file."""
+    with h5py.File(keyframes, "r") as h5:
+        if "video" not in h5:
+            raise ValueError(
+                f"{keyframes} has no dataset 'video', which al.max_per_video needs; rebuild it "
+                "(rule merge_keyframes) or set al.max_per_video: null"
+            )
+        names = h5["video"].asstr()[:] if h5["video"].dtype.kind in "OS" else h5["video"][:]
+    return np.unique(np.asarray(names), return_inverse=True)[1].astype(np.int64)
 
 
 def read_split(path: str) -> Split:
@@ -106,14 +120,17 @@ def active_learning_job(
     )
     log.info("active learning fold %d seed %d strategy %s, seeds %s", fold, seed, strategy, seeds)
     learner = build(config, keyframes, features, bank, seeds.learner)
+    settings = LoopSettings.from_config(config)
+    needs_videos = settings.max_per_video is not None or VIDEO_IDS in get_strategy(strategy).needs
     result = run_active_learning(
         learner,
         read_split(split),
         read_labels(keyframes),
         strategy,
-        LoopSettings.from_config(config),
+        settings,
         seeds,
         store,
+        videos=read_video_ids(keyframes) if needs_videos else None,
     )
     write_csv(outputs["cycles"], result.cycles)
     write_csv(outputs["queries"], result.queries)

@@ -1,14 +1,19 @@
 """The active-learning loop: train, test, query, reveal, until the training pool is labelled.
 
-As in baal's ActiveLearningLoop, the loop knows nothing about the network: it talks to a Learner
-(fit / predict_proba / reset / save / load) and to a strategy (probabilities -> ranking). The
-same loop therefore drives the full ResNet50V2, the feature-cache path, and the NumPy fake of the
-tests.
+As in baal's ActiveLearningLoop, the loop knows nothing about the network: it talks to a
+`LoopModel` (fit / predict_proba / reset / save / load, plus embed / mc_dropout_proba for the
+strategies that declare them) and to a strategy (PoolView -> ranking). The same loop therefore
+drives the full ResNet50V2, the feature-cache path, and the NumPy fake of the tests.
+
+Three steps, one function each: `start_or_resume` (the cycle-0 state, or the last checkpoint's),
+`run_cycle` (train, test, record, query), `assemble_result` (the three tables);
+`run_active_learning` strings them together and checkpoints after every cycle.
 
 Cycle c (0-based): train on the labelled set (early stopping on the validation rows, which are
 never in the pool), test on the fold's test rows, record a cycles.csv row, then score the
-unlabelled pool and reveal the top `query_size` items (fewer when fewer are left). The cycle that
-trains on 100% of the pool is the last one, and has nothing left to query.
+unlabelled pool (only what the strategy declared it needs) and reveal the `query_size` items it
+selects (fewer when fewer are left; at most `al.max_per_video` per video when that is set).
+The cycle that trains on 100% of the pool is the last one, and has nothing left to query.
 
 After every cycle a checkpoint is saved (alnsfw.al.checkpoint); on start the loop resumes after
 the last saved cycle. Everything random is drawn from generators that are seeded per run and saved
@@ -30,7 +35,17 @@ import pandas as pd
 from alnsfw.al.checkpoint import CheckpointStore
 from alnsfw.al.pool import PoolState, cycle_sizes, initial_labelled_mask
 from alnsfw.al.seeding import RunSeeds
-from alnsfw.al.strategies import get_strategy
+from alnsfw.al.strategies import (
+    EMBEDDINGS,
+    LABELLED_EMBEDDINGS,
+    MC_PROBABILITIES,
+    PROBABILITIES,
+    VIDEO_IDS,
+    PoolView,
+    Strategy,
+    get_strategy,
+    select,
+)
 from alnsfw.metrics import METRIC_COLUMNS, binary_metrics, predicted_labels
 
 log = logging.getLogger(__name__)
@@ -47,15 +62,19 @@ CYCLE_COLUMNS = [
     "epochs",
     "train_seconds",
     "score_seconds",
+    "select_seconds",
     "test_seconds",
 ]
-TIMING_COLUMNS = ["train_seconds", "score_seconds", "test_seconds"]
+TIMING_COLUMNS = ["train_seconds", "score_seconds", "select_seconds", "test_seconds"]
 QUERY_COLUMNS = ["cycle", "row", "score", "rank", "label"]
 PREDICTION_COLUMNS = ["row", "label", "prob_porn", "pred"]
 
 
-class Learner(Protocol):
-    """What the loop needs from a model (implemented by alnsfw.model.learner.Learner)."""
+class LoopModel(Protocol):
+    """What the loop needs from a model (alnsfw.model.learner.Learner and the tests' fake).
+
+    Named apart from that class: this is the interface, `Learner` is one network behind it.
+    """
 
     def fit(
         self,
@@ -85,6 +104,23 @@ class Learner(Protocol):
 
     def load(self, directory: str) -> None:
         """Inverse of save."""
+        ...
+
+
+class EmbeddingModel(LoopModel, Protocol):
+    """A LoopModel that also gives what the embedding and MC-dropout strategies declare.
+
+    Only asked for by strategies that need it (coreset, badge, bald); the loop checks for the
+    methods before the first cycle, so a model without them fails at once, naming the strategy.
+    """
+
+    def embed(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Penultimate embeddings [n, d] and class probabilities [n, 2], in one inference pass."""
+        ...
+
+    def mc_dropout_proba(self, rows: np.ndarray, samples: int, seed: int) -> np.ndarray:
+        """[samples, n, 2] probabilities with dropout active (BatchNorm in inference mode),
+        a function of the weights, the rows and `seed` only."""
         ...
 
 
@@ -126,6 +162,8 @@ class LoopSettings:
     warm_start: bool
     max_epochs: int
     patience: int
+    mc_samples: int | None = None  # al.mc_samples: dropout passes of strategies that sample
+    max_per_video: int | None = None  # al.max_per_video: cap per video and query (None: off)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> LoopSettings:
@@ -137,6 +175,10 @@ class LoopSettings:
             warm_start=bool(al["warm_start"]),
             max_epochs=int(training["max_epochs"]),
             patience=int(training["patience"]),
+            # absent from the params of the runs that do not sample (workflow: al_settings), so
+            # changing it reruns only those that do
+            mc_samples=int(al["mc_samples"]) if "mc_samples" in al else None,
+            max_per_video=None if al["max_per_video"] is None else int(al["max_per_video"]),
         )
 
 
@@ -227,34 +269,193 @@ def _fresh_state(split: Split, labels: np.ndarray, frac: float, seeds: RunSeeds)
     return _RunState(pool, np.random.default_rng(seeds.strategy), [], None)
 
 
+def start_or_resume(
+    model: LoopModel,
+    split: Split,
+    labels: np.ndarray,
+    settings: LoopSettings,
+    seeds: RunSeeds,
+    checkpoints: CheckpointStore | None,
+) -> _RunState:
+    """The state to continue from: the last checkpoint's (its weights loaded into `model`), or
+    cycle 0's (the per-class initial set, `model` as built from `seeds.learner`)."""
+    saved = checkpoints.load() if checkpoints is not None else None
+    if saved is None:
+        return _fresh_state(split, labels, settings.initial_fraction, seeds)
+    state = _RunState.from_dict(saved.state)
+    if not np.array_equal(state.pool.pool_rows, split.pool):
+        raise ValueError("checkpoint pool differs from the split's pool")
+    model.load(str(saved.learner_dir))
+    log.info("resuming after cycle %d from %s", len(state.cycles) - 1, checkpoints.directory)
+    return state
+
+
+def check_model_for(spec: Strategy, model: LoopModel) -> None:
+    """Refuse, before any training, a model that lacks what the strategy declared it needs."""
+    wanted = []
+    if spec.needs & {EMBEDDINGS, LABELLED_EMBEDDINGS}:
+        wanted.append("embed")
+    if MC_PROBABILITIES in spec.needs:
+        wanted.append("mc_dropout_proba")
+    missing = [m for m in wanted if not callable(getattr(model, m, None))]
+    if missing:
+        raise TypeError(
+            f"strategy '{spec.name}' needs {', '.join(missing)} from the model, which "
+            f"{type(model).__name__} does not provide"
+        )
+
+
+def pool_view(
+    spec: Strategy,
+    model: LoopModel,
+    pool: PoolState,
+    settings: LoopSettings,
+    videos: np.ndarray | None,
+    rng: np.random.Generator,
+) -> PoolView:
+    """Compute what `spec` declared, for the unlabelled pool, and nothing else.
+
+    Embeddings and probabilities come from one pass (`embed`); with `labelled_embeddings` that
+    pass covers the whole pool and is split by the labelled mask. MC dropout draws its masks
+    from a seed taken from the run's strategy generator, so it is resumable like everything else.
+    """
+    unlabelled = pool.unlabelled_rows
+    needs = spec.needs
+    fields: dict[str, Any] = {}
+    if needs & {EMBEDDINGS, LABELLED_EMBEDDINGS}:
+        whole = LABELLED_EMBEDDINGS in needs
+        emb, proba = model.embed(pool.pool_rows if whole else unlabelled)  # type: ignore[attr-defined]
+        emb, proba = np.asarray(emb), np.asarray(proba)
+        if whole:
+            fields[LABELLED_EMBEDDINGS] = emb[pool.labelled]
+            emb, proba = emb[~pool.labelled], proba[~pool.labelled]
+        fields[EMBEDDINGS] = emb
+        if PROBABILITIES in needs:
+            fields[PROBABILITIES] = proba
+    elif PROBABILITIES in needs:
+        fields[PROBABILITIES] = np.asarray(model.predict_proba(unlabelled))
+    if MC_PROBABILITIES in needs:
+        if settings.mc_samples is None:
+            raise ValueError(f"strategy '{spec.name}' samples the model: give al.mc_samples")
+        seed = int(rng.integers(2**63 - 1))
+        fields[MC_PROBABILITIES] = np.asarray(
+            model.mc_dropout_proba(unlabelled, settings.mc_samples, seed)  # type: ignore[attr-defined]
+        )
+    if VIDEO_IDS in needs or settings.max_per_video is not None:
+        if videos is None:
+            raise ValueError(
+                f"strategy '{spec.name}' or al.max_per_video needs the video of every keyframe "
+                "row, and none were given"
+            )
+        fields[VIDEO_IDS] = np.asarray(videos)[unlabelled]
+    return PoolView(
+        n=len(unlabelled),
+        batch_size=settings.query_size,
+        max_per_video=settings.max_per_video,
+        **fields,
+    )
+
+
+def run_cycle(
+    model: LoopModel,
+    state: _RunState,
+    split: Split,
+    labels: np.ndarray,
+    spec: Strategy,
+    settings: LoopSettings,
+    videos: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """One cycle: train, test, record a cycles.csv row, query (unless the pool is exhausted).
+
+    Appends the row and the test predictions to `state` and reveals the query in `state.pool`.
+    """
+    pool = state.pool
+    cycle = len(state.cycles)
+    if not settings.warm_start:
+        model.reset()
+    train_rows = pool.labelled_rows
+    fit, train_s = _timed(
+        partial(model.fit, train_labels=labels[train_rows], val_labels=labels[split.val]),
+        train_rows,
+        split.val,
+        settings.max_epochs,
+        settings.patience,
+    )
+    proba, test_s = _timed(model.predict_proba, split.test)
+    proba = np.asarray(proba, dtype=np.float64)
+    n_porn = int(np.sum(labels[train_rows] == 1))
+    row = {
+        "cycle": cycle,
+        "n_labelled": pool.n_labelled,
+        "pct_labelled": pool.pct_labelled(),
+        "n_labelled_porn": n_porn,
+        "n_labelled_nonporn": pool.n_labelled - n_porn,
+        "n_test": len(split.test),
+        **binary_metrics(labels[split.test], proba),
+        "val_loss": float(fit["val_loss"]),
+        "epochs": int(fit["epochs"]),
+        "train_seconds": train_s,
+        "score_seconds": 0.0,
+        "select_seconds": 0.0,
+        "test_seconds": test_s,
+    }
+    if not pool.exhausted:
+        view, row["score_seconds"] = _timed(
+            pool_view, spec, model, pool, settings, videos, state.rng
+        )
+        start = time.perf_counter()
+        ranking = spec.rank(view, state.rng)
+        chosen = select(ranking, view)
+        row["select_seconds"] = time.perf_counter() - start
+        pool.reveal(cycle, pool.unlabelled_rows[chosen], ranking.scores[chosen])
+    state.cycles.append(row)
+    state.predictions = {
+        "prob_porn": proba[:, 1].tolist(),
+        "pred": predicted_labels(proba).astype(int).tolist(),
+    }
+    return row
+
+
+def assemble_result(state: _RunState, split: Split, labels: np.ndarray) -> RunResult:
+    """cycles.csv, queries.csv and the last cycle's predictions.csv of a finished run."""
+    predictions = pd.DataFrame(
+        {
+            "row": split.test,
+            "label": labels[split.test].astype(np.int64),
+            "prob_porn": np.asarray(state.predictions["prob_porn"], dtype=np.float64),
+            "pred": np.asarray(state.predictions["pred"], dtype=np.int64),
+        },
+        columns=PREDICTION_COLUMNS,
+    )
+    return RunResult(
+        cycles=pd.DataFrame(state.cycles, columns=CYCLE_COLUMNS),
+        queries=queries_table(state.pool, labels),
+        predictions=predictions,
+    )
+
+
 def run_active_learning(
-    learner: Learner,
+    model: LoopModel,
     split: Split,
     labels: np.ndarray,
     strategy: str,
     settings: LoopSettings,
     seeds: RunSeeds,
     checkpoints: CheckpointStore | None = None,
+    videos: np.ndarray | None = None,
 ) -> RunResult:
     """Run (or resume) one active-learning run and return its tables.
 
     `labels` are the per-frame labels of all keyframe rows (the simulated annotator and the test
-    truth). `learner` must be freshly built from `seeds.learner`: on resume its saved state is
-    loaded over it; on a fresh start it is used as built.
+    truth); `videos` an integer video id per keyframe row, needed by `al.max_per_video` and by
+    strategies that declare video ids. `model` must be freshly built from `seeds.learner`: on
+    resume its saved state is loaded over it; on a fresh start it is used as built.
     """
     spec = get_strategy(strategy)
+    check_model_for(spec, model)
     split.check()
     labels = np.asarray(labels)
-    saved = checkpoints.load() if checkpoints is not None else None
-    if saved is not None:
-        state = _RunState.from_dict(saved.state)
-        if not np.array_equal(state.pool.pool_rows, split.pool):
-            raise ValueError("checkpoint pool differs from the split's pool")
-        learner.load(str(saved.learner_dir))
-        log.info("resuming after cycle %d from %s", len(state.cycles) - 1, checkpoints.directory)
-    else:
-        state = _fresh_state(split, labels, settings.initial_fraction, seeds)
-
+    state = start_or_resume(model, split, labels, settings, seeds, checkpoints)
     pool = state.pool
     n_cycles = len(state.cycles)
     if not state.finished:
@@ -267,59 +468,14 @@ def run_active_learning(
         settings.query_size,
         n_cycles,
     )
-    test_labels = labels[split.test]
     while not state.finished:
-        cycle = len(state.cycles)
         started = time.perf_counter()
-        if not settings.warm_start:
-            learner.reset()
-        train_rows = pool.labelled_rows
-        fit, train_s = _timed(
-            partial(learner.fit, train_labels=labels[train_rows], val_labels=labels[split.val]),
-            train_rows,
-            split.val,
-            settings.max_epochs,
-            settings.patience,
-        )
-        proba, test_s = _timed(learner.predict_proba, split.test)
-        proba = np.asarray(proba, dtype=np.float64)
-        metrics = binary_metrics(test_labels, proba)
-        n_porn = int(np.sum(labels[train_rows] == 1))
-        row = {
-            "cycle": cycle,
-            "n_labelled": pool.n_labelled,
-            "pct_labelled": pool.pct_labelled(),
-            "n_labelled_porn": n_porn,
-            "n_labelled_nonporn": pool.n_labelled - n_porn,
-            "n_test": len(split.test),
-            **metrics,
-            "val_loss": float(fit["val_loss"]),
-            "epochs": int(fit["epochs"]),
-            "train_seconds": train_s,
-            "score_seconds": 0.0,
-            "test_seconds": test_s,
-        }
-        if not pool.exhausted:
-            unlabelled = pool.unlabelled_rows
-            start = time.perf_counter()
-            if spec.needs_model:
-                probabilities = np.asarray(learner.predict_proba(unlabelled))
-            else:  # random: only the number of items matters; skip the forward pass
-                probabilities = np.empty((len(unlabelled), 0))
-            ranking = spec.rank(probabilities, state.rng)
-            row["score_seconds"] = time.perf_counter() - start
-            top = ranking.order[: settings.query_size]
-            pool.reveal(cycle, unlabelled[top], ranking.scores[top])
-        state.cycles.append(row)
-        state.predictions = {
-            "prob_porn": proba[:, 1].tolist(),
-            "pred": predicted_labels(proba).astype(int).tolist(),
-        }
+        row = run_cycle(model, state, split, labels, spec, settings, videos)
         if checkpoints is not None:
-            checkpoints.save(cycle, state.to_dict(), learner.save)
+            checkpoints.save(row["cycle"], state.to_dict(), model.save)
         log.info(
             "cycle %d/%d: %5.1f%% labelled (%d/%d), accuracy %.4f, %.1f s",
-            cycle,
+            row["cycle"],
             n_cycles - 1,
             row["pct_labelled"],
             row["n_labelled"],
@@ -327,18 +483,4 @@ def run_active_learning(
             row["accuracy"],
             time.perf_counter() - started,
         )
-
-    predictions = pd.DataFrame(
-        {
-            "row": split.test,
-            "label": test_labels.astype(np.int64),
-            "prob_porn": np.asarray(state.predictions["prob_porn"], dtype=np.float64),
-            "pred": np.asarray(state.predictions["pred"], dtype=np.int64),
-        },
-        columns=PREDICTION_COLUMNS,
-    )
-    return RunResult(
-        cycles=pd.DataFrame(state.cycles, columns=CYCLE_COLUMNS),
-        queries=queries_table(pool, labels),
-        predictions=predictions,
-    )
+    return assemble_result(state, split, labels)

@@ -261,6 +261,88 @@ class Learner:
             self.net.full.save(tmp)
 
     # ----------------------------------------------------------------------------------------
+    # Strategy support (issue 13): embeddings and MC-dropout probabilities for given rows.
+    # Self-contained on purpose (Keras APIs only: calling layers, predict_on_batch, no tf.*),
+    # so it moves as one block into a backend-neutral learner. Asked for only by strategies
+    # that declare embeddings or MC samples (coreset, badge, bald).
+
+    def embed(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Penultimate embeddings [n, d] and probabilities [n, 2] of `rows`, one inference pass.
+
+        The embedding is the input of the head's dropout (= of its last Dense layer in
+        inference): 256-d with the default head, the 2048-d pooled trunk with `dense: []`. The
+        probabilities are the last Dense layer applied to it, i.e. predict_proba's.
+        """
+        parts = self._strategy_parts()
+        rows = np.asarray(rows, dtype=np.int64)
+        order = np.unique(rows)
+        source = self.features if self.features is not None else self.images
+        chunks = []
+        for a in range(0, len(order), self.predict_batch):
+            x = source.take(order[a : a + self.predict_batch]).astype(np.float32)
+            chunks.append(np.asarray(parts["embedder"].predict_on_batch(x), dtype=np.float32))
+        width = int(parts["embedder"].output.shape[-1])
+        emb = np.concatenate(chunks) if chunks else np.empty((0, width), np.float32)
+        emb = emb[np.searchsorted(order, rows)]
+        return emb, self._last_layer(emb)
+
+    def mc_dropout_proba(self, rows: np.ndarray, samples: int, seed: int) -> np.ndarray:
+        """[samples, n, 2] probabilities with the head's dropout active, BatchNorm in inference.
+
+        Everything before the dropout is deterministic in inference mode, so it runs once
+        (`embed`) and only dropout and the last Dense layer run `samples` times: the same
+        distribution as `samples` whole passes, at the cost of about one. The masks are drawn
+        from NumPy's generator seeded with `seed` (inverted dropout, like keras' Dropout), so
+        the result is a function of the weights, `rows` and `seed`, and a resumed run redraws it.
+        """
+        emb, _ = self.embed(rows)
+        rate = self._strategy_parts()["rate"]
+        rng = np.random.default_rng(int(seed))
+        out = np.empty((int(samples), len(emb), 2), dtype=np.float32)
+        for t in range(int(samples)):
+            keep = rng.random(emb.shape, dtype=np.float32) >= rate
+            out[t] = self._last_layer(np.where(keep, emb / (1.0 - rate), 0.0).astype(np.float32))
+        return out
+
+    def _last_layer(self, emb: np.ndarray) -> np.ndarray:
+        """The head's last Dense layer (softmax) on embeddings, as a NumPy array."""
+        final = self._strategy_parts()["final"]
+        return np.asarray(keras.ops.convert_to_numpy(final(emb)), dtype=np.float32)
+
+    def _strategy_parts(self) -> dict[str, Any]:
+        """Built once: a model from the scoring input to the embedding (sharing the layers of
+        `predict_model`, so it follows training), the last Dense layer and the dropout rate.
+
+        Needs the head's shape from build_head: ... -> Dropout -> Dense(2, softmax), the head
+        being the last layer of `predict_model` (a chain of layers from its input).
+        """
+        parts = getattr(self, "_strategy_parts_cache", None)
+        if parts is not None:
+            return parts
+        head, model = self.net.head, self.predict_model
+        layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+        final = head.layers[-1]
+        dropout = head.layers[-2]
+        if layers[-1] is not head or not (
+            isinstance(final, keras.layers.Dense) and isinstance(dropout, keras.layers.Dropout)
+        ):
+            raise ValueError(
+                "embeddings and MC dropout need a head that ends Dropout -> Dense and is the "
+                "last layer of the scoring model (alnsfw.model.network.build_head)"
+            )
+        head_pre = keras.Model(head.input, dropout.input, name="head_embedding")
+        x = inputs = keras.Input(shape=tuple(model.input.shape[1:]), name="embed_input")
+        for layer in layers[:-1]:
+            x = layer(x)
+        parts = {
+            "embedder": keras.Model(inputs, head_pre(x), name="embedder"),
+            "final": final,
+            "rate": float(dropout.rate),
+        }
+        self._strategy_parts_cache = parts
+        return parts
+
+    # ----------------------------------------------------------------------------------------
     # Internals
 
     def _check_rows(self, n: int) -> None:

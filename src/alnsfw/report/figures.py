@@ -27,8 +27,18 @@ from alnsfw.report.tables import fold_averaged_curve, fold_averaged_full, fold_c
 PAPER_COLOURS = {"random": "tab:red", "least_confidence": "tab:green", "entropy": "tab:blue"}
 """The paper's colours: random red, least confidence green, entropy blue."""
 
-EXTRA_COLOURS = ("tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
-"""Colours for strategies the paper did not run, in config order (none is red, green or blue)."""
+STRATEGY_COLOURS = {
+    **PAPER_COLOURS,
+    "margin": "tab:olive",
+    "bald": "tab:purple",
+    "coreset": "tab:orange",
+    "badge": "tab:brown",
+}
+"""Fixed colours: the paper's three, and one per built-in strategy it did not run (none red,
+green or blue), so a strategy keeps its colour whatever else a config runs."""
+
+EXTRA_COLOURS = ("tab:pink", "tab:cyan", "tab:gray", "gold", "navy", "teal")
+"""Colours for other strategies, in config order (none of the fixed ones)."""
 
 MARKERS = ("o", "s", "^", "D", "v", "P")
 FULL_STYLE = {"color": "black", "linestyle": ":", "linewidth": 1.6}
@@ -41,10 +51,10 @@ Curve = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def strategy_colours(strategies: Sequence[str]) -> dict[str, str]:
-    """Colour per strategy: the paper's three fixed, any other gets the next extra colour."""
+    """Colour per strategy: fixed for the built-in ones, any other gets the next extra colour."""
     colours, extra = {}, iter(EXTRA_COLOURS * (1 + len(strategies) // len(EXTRA_COLOURS)))
     for s in strategies:
-        colours[s] = PAPER_COLOURS.get(s) or next(extra)
+        colours[s] = STRATEGY_COLOURS.get(s) or next(extra)
     return colours
 
 

@@ -20,6 +20,9 @@ DISPLAY_NAMES = {
     "least_confidence": "Least confidence",
     "entropy": "Entropy",
     "margin": "Margin",
+    "bald": "BALD",
+    "coreset": "Core-set",
+    "badge": "BADGE",
     FULL_COLUMN: "Full supervision",
 }
 
