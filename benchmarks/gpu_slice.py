@@ -82,9 +82,10 @@ def merge(dst: dict, src: dict) -> dict:
 
 def slice_config(args: argparse.Namespace, work: Path) -> dict:
     """The preset over the schema's defaults, adapted to the slice (see the module docstring)."""
-    from alnsfw.config import schema_defaults
+    from alnsfw.config import SCHEMA_PATH, schema_defaults
 
     cfg = merge(schema_defaults(), yaml.safe_load(PRESET.read_text()))
+    _null_defaults(cfg, yaml.safe_load(SCHEMA_PATH.read_text()))
     merge(
         cfg,
         {
@@ -102,6 +103,16 @@ def slice_config(args: argparse.Namespace, work: Path) -> dict:
     if args.dry_run:
         merge(cfg, DRY)
     return cfg
+
+
+def _null_defaults(cfg: dict, node: dict) -> None:
+    """Keys whose schema default is null (schema_defaults leaves them out; the workflow's
+    validation fills them in, and the jobs read them)."""
+    for name, child in node.get("properties", {}).items():
+        if "default" in child and child["default"] is None:
+            cfg.setdefault(name, None)
+        elif isinstance(cfg.get(name), dict):
+            _null_defaults(cfg[name], child)
 
 
 def run_config(cfg: dict, mode: str, packed: int = 1) -> dict:
