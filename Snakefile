@@ -13,6 +13,7 @@ include: "workflow/rules/common.smk"  # config validation, video list, targets
 include: "workflow/rules/data.smk"  # synthetic videos -> keyframes.h5 -> folds and splits
 include: "workflow/rules/features.smk"  # frozen-trunk feature cache and augmentation bank
 include: "workflow/rules/experiment.smk"  # active-learning runs and full-supervision baselines
+include: "workflow/rules/export.smk"  # trained models as standard .keras files
 include: "workflow/rules/report.smk"  # Table 2, figures, summary statistics
 
 

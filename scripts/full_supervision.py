@@ -23,6 +23,7 @@ run_logged(
         "metrics": snakemake.output.metrics,
         "history": snakemake.output.history,
         "predictions": snakemake.output.predictions,
+        "weights": snakemake.output.weights,
     },
     config=with_runtime(snakemake.params.config, snakemake.config),  # + gpu, memory keys
     fold=int(snakemake.wildcards.fold),

@@ -15,12 +15,14 @@ from alnsfw.al.loop import CYCLE_COLUMNS, TIMING_COLUMNS, Split
 
 CONTRACT_CYCLES = (
     "cycle, n_labelled, pct_labelled, n_labelled_porn, n_labelled_nonporn, n_test, accuracy, "
-    "precision, recall, f1, roc_auc, tp, tn, fp, fn, val_loss, epochs, train_seconds, "
+    "precision, recall, f1, roc_auc, tp, tn, fp, fn, n_test_videos, video_accuracy, video_f1, "
+    "video_roc_auc, video_aggregation, video_threshold, val_loss, epochs, train_seconds, "
     "score_seconds, select_seconds, test_seconds"
 )
 CONTRACT_METRICS = (
     "n_labelled, pct_labelled, n_test, accuracy, precision, recall, f1, roc_auc, tp, tn, fp, "
-    "fn, val_loss, epochs, train_seconds, test_seconds"
+    "fn, n_test_videos, video_accuracy, video_f1, video_roc_auc, video_aggregation, "
+    "video_threshold, val_loss, epochs, train_seconds, test_seconds"
 )
 
 

@@ -49,12 +49,17 @@ def test_dry_run_lists_one_job_per_run(tmp_path):
     }
     runs = "results/runs/fold{}/seed{}"
     assert outputs["active_learning"] == {
-        f"{runs.format(f, s)}/{strategy}/{name}.csv"
+        f"{runs.format(f, s)}/{strategy}/{name}"
         for f, s, strategy, name in product(
-            (0, 1), (0, 3), ("random", "margin"), ("cycles", "queries", "predictions")
+            (0, 1),
+            (0, 3),
+            ("random", "margin"),
+            ("cycles.csv", "queries.csv", "predictions.csv", "final_weights.h5"),
         )
     }
     assert outputs["full_supervision"] == {
-        f"{runs.format(f, s)}/full/{name}.csv"
-        for f, s, name in product((0, 1), (0, 3), ("metrics", "history", "predictions"))
+        f"{runs.format(f, s)}/full/{name}"
+        for f, s, name in product(
+            (0, 1), (0, 3), ("metrics.csv", "history.csv", "predictions.csv", "final_weights.h5")
+        )
     }

@@ -114,7 +114,7 @@ def table_outputs(root: Path) -> dict[str, str]:
     """Output paths of `aggregate` under root/results/tables."""
     out = {
         f"{name}_{fmt}": str(root / "results" / "tables" / f"{name}.{fmt}")
-        for name in ("table2", "f1", "roc_auc", "summary", "paired")
+        for name in ("table2", "table2_video", "f1", "roc_auc", "summary", "paired")
         for fmt in ("csv", "md", "html")
     }
     out["missing"] = str(root / "results" / "tables" / "missing.csv")

@@ -68,6 +68,16 @@ def test_every_stage_writes_its_outputs(workdir):
         assert not (results / f"runs/fold0/seed0/{strategy}/checkpoint").exists()
     table2 = pd.read_csv(results / "tables/table2.csv")
     assert {"random_mean", "entropy_mean", "full_supervision_mean"} <= set(table2.columns)
+    # issue 12: one exported model (export.runs default) and the video-level results
+    assert sorted(p.name for p in (results / "models").rglob("*.*")) == ["full.json", "full.keras"]
+    assert (results / "models/fold0/seed0/full.keras").stat().st_size > 0
+    assert not (results / "models/fold0/seed0/random.keras").exists()
+    for method in ("random", "full"):
+        assert (results / f"runs/fold0/seed0/{method}/final_weights.h5").stat().st_size > 0
+    cycles = pd.read_csv(results / "runs/fold0/seed0/entropy/cycles.csv")
+    assert cycles["video_accuracy"].notna().all() and (cycles["n_test_videos"] > 0).all()
+    video = pd.read_csv(results / "tables/table2_video.csv")
+    assert video["full_supervision_mean"].notna().all()
 
 
 def test_a_finished_workflow_has_nothing_to_do(workdir):
@@ -78,6 +88,13 @@ def test_a_report_key_reruns_only_report_rules(workdir):
     out = snakemake(workdir, "-n", "--config", "report={interpolation: nearest}")
     assert planned_rules(out) <= {"aggregate", "report_protocol", "report_front", "all"}
     assert "aggregate" in planned_rules(out)
+
+
+def test_video_curves_rerun_only_the_figures(workdir):
+    out = snakemake(workdir, "-n", "--config", "report={curve_metric: video_accuracy}")
+    rules = planned_rules(out)
+    assert rules <= {"plot_fold", "plot_summary", "report_protocol", "report_front", "all"}
+    assert "plot_fold" in rules
 
 
 def test_a_query_size_change_reruns_runs_not_data(workdir):

@@ -126,3 +126,46 @@ def check_packing():
     must agree with compute.runs_per_gpu, which sets each job's share of the GPU memory. Run at
     `onstart`: command-line group settings are not known while this file is read."""
     check_group_components(config["compute"], workflow.group_settings.group_components)
+
+
+# --- export stage (workflow/rules/export.smk) ---
+MODEL_DIR = "results/models/fold{fold}/seed{seed}"
+
+
+wildcard_constraints:
+    method="|".join([*STRATEGIES, "full"]),
+
+
+def export_results_file(wildcards):
+    """A run's results table: cycles.csv of an AL run, metrics.csv of the baseline."""
+    name = "metrics" if wildcards.method == "full" else "cycles"
+    return f"results/runs/fold{wildcards.fold}/seed{wildcards.seed}/{wildcards.method}/{name}.csv"
+
+
+def export_settings(wildcards):
+    """What export_model needs: the run's own settings (hashed into the JSON) and how to use it."""
+    settings = BASELINE_SETTINGS if wildcards.method == "full" else AL_SETTINGS
+    return settings | {"keyframes": config["keyframes"], "export": config["export"]}
+
+
+def exported_models():
+    """The .keras and .json files of the runs named in export.runs (first_full: see schema)."""
+    out = []
+    for name in config["export"]["runs"]:
+        if name == "first_full":
+            fold, seed, method = FOLDS[0], SEEDS[0], "full"
+        else:
+            f, s, method = name.split("/")
+            fold, seed = int(f[len("fold") :]), int(s[len("seed") :])
+            if (
+                fold not in FOLDS
+                or seed not in SEEDS
+                or method not in [*STRATEGIES, "full"]
+            ):
+                raise ValueError(
+                    f"export.runs names {name}, which is not a configured run (folds {FOLDS}, "
+                    f"seeds {SEEDS}, methods {STRATEGIES + ['full']})"
+                )
+        base = MODEL_DIR.format(fold=fold, seed=seed)
+        out += [f"{base}/{method}.keras", f"{base}/{method}.json"]
+    return out

@@ -16,6 +16,7 @@ SHARED_SETTINGS = {
     "training": config["training"],
     "model": resolved_model(config),  # weights: proxy -> the pretrained file
     "compute": result_compute(config["compute"]),
+    "video": config["video"],  # video-level columns (rule chosen on validation)
 }
 AL_SETTINGS = SHARED_SETTINGS | {
     "al": {k: v for k, v in config["al"].items() if k != "strategies"}
@@ -34,6 +35,7 @@ rule active_learning:
         cycles=f"{RUN_DIR}/{{strategy}}/cycles.csv",
         queries=f"{RUN_DIR}/{{strategy}}/queries.csv",
         predictions=f"{RUN_DIR}/{{strategy}}/predictions.csv",
+        weights=f"{RUN_DIR}/{{strategy}}/final_weights.h5",
     log:
         "results/logs/active_learning/fold{fold}/seed{seed}/{strategy}.log",
     group:
@@ -64,6 +66,7 @@ rule full_supervision:
         metrics=f"{RUN_DIR}/full/metrics.csv",
         history=f"{RUN_DIR}/full/history.csv",
         predictions=f"{RUN_DIR}/full/predictions.csv",
+        weights=f"{RUN_DIR}/full/final_weights.h5",
     log:
         "results/logs/full_supervision/fold{fold}/seed{seed}.log",
     group:

@@ -10,7 +10,7 @@ report: "../report/workflow.rst"
 include: "report_helpers.smk"  # the report's tables, outputs and run lists (lint: no functions here)
 
 
-# The report keys the tables read (the figures read only dpi and within_points).
+# The report keys the tables read (the figures read only dpi, within_points and curve_metric).
 AGGREGATE_KEYS = [
     k for k in ReportOptions.__dataclass_fields__ if k in config["report"]
 ]
@@ -72,7 +72,7 @@ rule plot_fold:
         mem_mb=res("default", "mem_mb"),
         runtime=res("default", "runtime"),
     params:
-        **key_params("report", ["dpi"]),
+        **key_params("report", ["dpi", "curve_metric"]),
         seeds=SEEDS,
         strategies=STRATEGIES,
         cycles=lambda wc: CYCLES,
@@ -105,7 +105,7 @@ rule plot_summary:
         mem_mb=res("default", "mem_mb"),
         runtime=res("default", "runtime"),
     params:
-        **key_params("report", ["dpi", "within_points"]),
+        **key_params("report", ["dpi", "within_points", "curve_metric"]),
         folds=FOLDS,
         seeds=SEEDS,
         strategies=STRATEGIES,

@@ -4,9 +4,10 @@ import os
 
 from alnsfw.report.runs import expected_runs  # noqa: E402
 
-REPORT_TABLES = ["table2", "f1", "roc_auc", "summary", "paired"]
+REPORT_TABLES = ["table2", "table2_video", "f1", "roc_auc", "summary", "paired"]
 TABLE_TITLES = {
     "table2": "Table 2 (accuracy)",
+    "table2_video": "Table 2, video level",
     "f1": "F1",
     "roc_auc": "ROC-AUC",
     "summary": "Learning-curve summary",

@@ -26,6 +26,7 @@ import pandas as pd
 
 from alnsfw.al.loop import LoopModel, Split, predictions_table
 from alnsfw.metrics import METRIC_COLUMNS, binary_metrics
+from alnsfw.predict.video import VIDEO_COLUMNS, VideoIndex, video_columns
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ METRICS_COLUMNS = [
     "pct_labelled",
     "n_test",
     *METRIC_COLUMNS,
+    *VIDEO_COLUMNS,
     "val_loss",
     "epochs",
     "train_seconds",
@@ -72,9 +74,14 @@ def history_table(history: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def run_full_supervision(
-    learner: LoopModel, split: Split, labels: np.ndarray, epochs: int, patience: int
+    learner: LoopModel,
+    split: Split,
+    labels: np.ndarray,
+    epochs: int,
+    patience: int,
+    videos: VideoIndex | None = None,
 ) -> BaselineResult:
-    """Train on the whole pool, test once on the fold's test rows."""
+    """Train on the whole pool, test once on the fold's test rows (and per video, with `videos`)."""
     split.check()
     labels = np.asarray(labels)
     start = time.perf_counter()
@@ -96,6 +103,7 @@ def run_full_supervision(
         "pct_labelled": 100.0,
         "n_test": len(split.test),
         **metrics,
+        **video_columns(videos, learner, split.val, split.test, proba),
         "val_loss": float(fit["val_loss"]),
         "epochs": int(fit["epochs"]),
         "train_seconds": train_s,

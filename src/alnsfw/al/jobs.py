@@ -28,7 +28,9 @@ from alnsfw.al.checkpoint import CheckpointStore
 from alnsfw.al.loop import LoopModel, LoopSettings, Split, run_active_learning
 from alnsfw.al.seeding import RunSeeds, seed_python_numpy
 from alnsfw.al.strategies import VIDEO_IDS, get_strategy
+from alnsfw.config import schema_defaults
 from alnsfw.io import write_csv
+from alnsfw.predict.video import VideoIndex
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,28 @@ def read_labels(keyframes: str) -> np.ndarray:
     """Per-frame labels (1 = porn) of all keyframe rows: the annotator's answers and test truth."""
     with h5py.File(keyframes, "r") as h5:
         return np.asarray(h5["label"][:], dtype=np.int8)
+
+
+def read_videos(keyframes: str, config: dict[str, Any]) -> VideoIndex | None:
+    """Video name and video label of every keyframe row, for the video-level columns.
+
+    None (with a warning) for a keyframes.h5 without them (the tests' tiny NumPy datasets);
+    the workflow's keyframes.h5 always has them. Settings: config `video`, else the schema's.
+    """
+    with h5py.File(keyframes, "r") as h5:
+        if "video" not in h5 or "video_label" not in h5:
+            log.warning("%s has no video / video_label: video-level columns left empty", keyframes)
+            return None
+        video = np.asarray(h5["video"].asstr()[:], dtype=object)
+        video_label = np.asarray(h5["video_label"][:], dtype=np.int64)
+    settings = config.get("video") or schema_defaults("video")
+    return VideoIndex(video, video_label, settings)
+
+
+def save_final_weights(learner: Any, outputs: Mapping[str, str]) -> None:  # noqa: ANN401
+    """The trained weights of the finished run, when the rule asks for them (outputs weights)."""
+    if outputs.get("weights"):
+        learner.save_weights(outputs["weights"])
 
 
 def read_video_ids(keyframes: str) -> np.ndarray:
@@ -131,7 +155,9 @@ def active_learning_job(
         seeds,
         store,
         videos=read_video_ids(keyframes) if needs_videos else None,
+        video_index=read_videos(keyframes, config),
     )
+    save_final_weights(learner, outputs)
     write_csv(outputs["cycles"], result.cycles)
     write_csv(outputs["queries"], result.queries)
     write_csv(outputs["predictions"], result.predictions)
@@ -162,7 +188,9 @@ def full_supervision_job(
         read_labels(keyframes),
         epochs=int(config["baseline"]["epochs"]),
         patience=baseline_patience(config),
+        videos=read_videos(keyframes, config),
     )
+    save_final_weights(learner, outputs)
     write_csv(outputs["metrics"], result.metrics)
     write_csv(outputs["history"], result.history)
     write_csv(outputs["predictions"], result.predictions)

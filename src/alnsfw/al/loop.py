@@ -47,6 +47,7 @@ from alnsfw.al.strategies import (
     select,
 )
 from alnsfw.metrics import METRIC_COLUMNS, binary_metrics, predicted_labels
+from alnsfw.predict.video import VIDEO_COLUMNS, VideoIndex, video_columns
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ CYCLE_COLUMNS = [
     "n_labelled_nonporn",
     "n_test",
     *METRIC_COLUMNS,
+    *VIDEO_COLUMNS,
     "val_loss",
     "epochs",
     "train_seconds",
@@ -364,6 +366,7 @@ def run_cycle(
     spec: Strategy,
     settings: LoopSettings,
     videos: np.ndarray | None = None,
+    video_index: VideoIndex | None = None,
 ) -> dict[str, Any]:
     """One cycle: train, test, record a cycles.csv row, query (unless the pool is exhausted).
 
@@ -392,6 +395,7 @@ def run_cycle(
         "n_labelled_nonporn": pool.n_labelled - n_porn,
         "n_test": len(split.test),
         **binary_metrics(labels[split.test], proba),
+        **video_columns(video_index, model, split.val, split.test, proba),
         "val_loss": float(fit["val_loss"]),
         "epochs": int(fit["epochs"]),
         "train_seconds": train_s,
@@ -443,13 +447,16 @@ def run_active_learning(
     seeds: RunSeeds,
     checkpoints: CheckpointStore | None = None,
     videos: np.ndarray | None = None,
+    video_index: VideoIndex | None = None,
 ) -> RunResult:
     """Run (or resume) one active-learning run and return its tables.
 
     `labels` are the per-frame labels of all keyframe rows (the simulated annotator and the test
     truth); `videos` an integer video id per keyframe row, needed by `al.max_per_video` and by
     strategies that declare video ids. `model` must be freshly built from `seeds.learner`: on
-    resume its saved state is loaded over it; on a fresh start it is used as built.
+    resume its saved state is loaded over it; on a fresh start it is used as built. With
+    `video_index`, every cycle also records video-level metrics (alnsfw.predict.video); without,
+    those columns are empty.
     """
     spec = get_strategy(strategy)
     check_model_for(spec, model)
@@ -470,7 +477,7 @@ def run_active_learning(
     )
     while not state.finished:
         started = time.perf_counter()
-        row = run_cycle(model, state, split, labels, spec, settings, videos)
+        row = run_cycle(model, state, split, labels, spec, settings, videos, video_index)
         if checkpoints is not None:
             checkpoints.save(row["cycle"], state.to_dict(), model.save)
         log.info(

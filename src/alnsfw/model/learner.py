@@ -255,6 +255,15 @@ class Learner:
             state["rng"] = json.loads(f.attrs["rng"])
         self._restore(state)
 
+    def save_weights(self, path: str | Path) -> None:
+        """Write the trained layers' weights to `path` (rule export_model reads them).
+
+        See alnsfw.predict.export: only what training changes, by layer name, atomically.
+        """
+        from alnsfw.predict.export import save_trainable_weights
+
+        save_trainable_weights(self.net, path)
+
     def export_full_model(self, path: str | Path) -> None:
         """Save the full image-in (RGB 0-255), probabilities-out Keras model (`.keras`)."""
         with atomic_path(path) as tmp:

@@ -44,6 +44,11 @@ MARKERS = ("o", "s", "^", "D", "v", "P")
 FULL_STYLE = {"color": "black", "linestyle": ":", "linewidth": 1.6}
 X_LABEL = "Training pool labelled (%)"
 Y_LABEL = "Test accuracy (%)"
+CURVE_METRICS = {
+    # report.curve_metric: (y label, what the title counts, its n column, title wording)
+    "accuracy": (Y_LABEL, "test images", "n_test", "test accuracy"),
+    "video_accuracy": ("Test video accuracy (%)", "test videos", "n_test_videos", "video accuracy"),
+}
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +70,7 @@ def learning_curve_figure(
     strategies: Sequence[str],
     within_points: float | None = None,
     markers: bool = True,
+    y_label: str = Y_LABEL,
 ) -> Figure:
     """Accuracy vs % labelled per strategy (solid, ±1 std band), full supervision dotted black.
 
@@ -122,7 +128,7 @@ def learning_curve_figure(
                 label=f"Full supervision − {within_points:g} point(s)",
             )
     ax.set_xlabel(X_LABEL)
-    ax.set_ylabel(Y_LABEL)
+    ax.set_ylabel(y_label)
     if np.isfinite(full_accuracy):  # axhline does not widen the y range: keep it off the frame
         low, high = ax.get_ylim()
         ax.set_ylim(min(low, full_accuracy - 2), max(high, full_accuracy + 2))
@@ -162,18 +168,26 @@ def _count_text(values: Sequence[int]) -> str:
 
 
 def fold_figure(
-    cycles: pd.DataFrame, full: pd.DataFrame, fold: int, strategies: Sequence[str]
+    cycles: pd.DataFrame,
+    full: pd.DataFrame,
+    fold: int,
+    strategies: Sequence[str],
+    metric: str = "accuracy",
 ) -> Figure:
-    """The paper's figure for one fold: mean over seeds, ±1 std band, test-set size in the title."""
+    """The paper's figure for one fold: mean over seeds, ±1 std band, test-set size in the title.
+
+    `metric` (report.curve_metric): keyframe `accuracy` (the paper's) or `video_accuracy`.
+    """
+    y_label, counted, n_col, wording = CURVE_METRICS[metric]
     sub = cycles[cycles["fold"] == fold]
     full_fold = full[full["fold"] == fold] if len(full) else full
-    curves = {s: fold_curve(sub, fold, s) for s in strategies}
-    n_test = list(sub["n_test"]) + (list(full_fold["n_test"]) if len(full_fold) else [])
+    curves = {s: fold_curve(sub, fold, s, metric) for s in strategies}
+    n_test = list(sub[n_col]) + (list(full_fold[n_col]) if len(full_fold) else [])
     n_seeds = sub["seed"].nunique() if len(sub) else 0
-    full_acc = float(full_fold["accuracy"].mean()) if len(full_fold) else float("nan")
+    full_acc = float(full_fold[metric].mean()) if len(full_fold) else float("nan")
     spread = _spread_text(n_seeds, "seed")
-    title = f"Fold {fold}: {_count_text(n_test)} test images\ntest accuracy, {spread}"
-    return learning_curve_figure(curves, full_acc, title, strategies)
+    title = f"Fold {fold}: {_count_text(n_test)} {counted}\n{wording}, {spread}"
+    return learning_curve_figure(curves, full_acc, title, strategies, y_label=y_label)
 
 
 def summary_figure(
@@ -181,27 +195,30 @@ def summary_figure(
     full: pd.DataFrame,
     strategies: Sequence[str],
     within_points: float | None = None,
+    metric: str = "accuracy",
 ) -> Figure:
     """All folds averaged (seeds first, then folds), ±1 std over folds, with the within line."""
-    curves = {s: fold_averaged_curve(cycles, s) for s in strategies}
+    y_label, counted, n_col, wording = CURVE_METRICS[metric]
+    curves = {s: fold_averaged_curve(cycles, s, metric) for s in strategies}
     folds = sorted(set(cycles["fold"]) | (set(full["fold"]) if len(full) else set()))
     per_fold = [
-        int(cycles.loc[cycles["fold"] == f, "n_test"].iloc[0])
+        int(cycles.loc[cycles["fold"] == f, n_col].iloc[0])
         for f in folds
         if (cycles["fold"] == f).any()
     ]
     title = (
         f"Mean over {len(folds)} fold(s) ({', '.join(map(str, folds))}): "
-        f"{sum(per_fold):,} test images in all\n"
-        f"test accuracy, seeds averaged per fold, {_spread_text(len(folds), 'fold')}"
+        f"{sum(per_fold):,} {counted} in all\n"
+        f"{wording}, seeds averaged per fold, {_spread_text(len(folds), 'fold')}"
     )
     return learning_curve_figure(
         curves,
-        fold_averaged_full(full),
+        fold_averaged_full(full, metric),
         title,
         strategies,
         within_points=within_points,
         markers=False,
+        y_label=y_label,
     )
 
 
@@ -239,7 +256,8 @@ def write_fold_figure(
 ) -> None:
     """Load the fold's existing runs and write its figure (PNG at report.dpi, and PDF)."""
     cycles, full, n_missing = _load_present(runs)
-    fig = _mark_partial(fold_figure(cycles, full, fold, strategies), n_missing)
+    metric = str(report.get("curve_metric", "accuracy"))
+    fig = _mark_partial(fold_figure(cycles, full, fold, strategies, metric), n_missing)
     save_figure(fig, png, pdf, int(report["dpi"]))
 
 
@@ -253,5 +271,6 @@ def write_summary_figure(
     """Load all existing runs and write the fold-averaged figure with the within-points line."""
     cycles, full, n_missing = _load_present(runs)
     within = float(report["within_points"])
-    fig = _mark_partial(summary_figure(cycles, full, strategies, within), n_missing)
+    metric = str(report.get("curve_metric", "accuracy"))
+    fig = _mark_partial(summary_figure(cycles, full, strategies, within, metric), n_missing)
     save_figure(fig, png, pdf, int(report["dpi"]))

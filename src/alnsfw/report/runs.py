@@ -27,6 +27,8 @@ REPORT_CYCLE_COLUMNS = (
     "roc_auc",
 )
 FULL_COLUMNS = ("n_labelled", "n_test", "accuracy", "f1", "roc_auc")
+VIDEO_COLUMNS = ("n_test_videos", "video_accuracy", "video_f1", "video_roc_auc")
+"""Video-level columns (alnsfw.predict.video); NaN for results written before they existed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,7 @@ def load_cycles(runs: Sequence[RunSpec]) -> pd.DataFrame:
         frame = pd.read_csv(run.path)
         _require(frame, REPORT_CYCLE_COLUMNS, run.path)
         frame = frame.sort_values("cycle").reset_index(drop=True)
+        frame = frame.reindex(columns=[*frame.columns, *_absent(frame, VIDEO_COLUMNS)])
         frame.insert(0, "strategy", run.method)
         frame.insert(0, "seed", run.seed)
         frame.insert(0, "fold", run.fold)
@@ -100,6 +103,7 @@ def load_cycles(runs: Sequence[RunSpec]) -> pd.DataFrame:
         return pd.DataFrame(columns=["fold", "seed", "strategy", *REPORT_CYCLE_COLUMNS])
     cycles = pd.concat(frames, ignore_index=True)
     cycles["accuracy"] = cycles["accuracy"] * 100.0
+    cycles["video_accuracy"] = cycles["video_accuracy"] * 100.0
     return cycles
 
 
@@ -111,12 +115,18 @@ def load_full(runs: Sequence[RunSpec]) -> pd.DataFrame:
             continue
         frame = pd.read_csv(run.path)
         _require(frame, FULL_COLUMNS, run.path)
+        frame = frame.reindex(columns=[*frame.columns, *_absent(frame, VIDEO_COLUMNS)])
         row = frame.iloc[0].to_dict()
         rows.append({"fold": run.fold, "seed": run.seed, **row})
     full = pd.DataFrame(rows, columns=["fold", "seed", *FULL_COLUMNS] if not rows else None)
     if rows:
         full["accuracy"] = full["accuracy"] * 100.0
+        full["video_accuracy"] = full["video_accuracy"] * 100.0
     return full
+
+
+def _absent(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+    return [c for c in columns if c not in frame.columns]
 
 
 def missing_frame(missing: Sequence[RunSpec]) -> pd.DataFrame:

@@ -1,0 +1,22 @@
+"""Entry point of rule `export_model`: one run's .keras model and its JSON."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
+
+from alnsfw.entry import run_logged
+from alnsfw.predict.export import export_model
+
+w = snakemake.wildcards
+run_logged(
+    export_model,
+    snakemake.log[0],
+    config=snakemake.params.config,
+    weights=snakemake.input.weights,
+    results=snakemake.input.results,
+    predictions=snakemake.input.predictions,
+    keyframes=snakemake.input.keyframes,
+    outputs={"model": snakemake.output.model, "meta": snakemake.output.meta},
+    run={"fold": int(w.fold), "seed": int(w.seed), "method": w.method},
+)

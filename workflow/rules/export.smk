@@ -1,0 +1,33 @@
+# Export: a run's trained network as one standard .keras file and a JSON beside it (see
+# src/alnsfw/predict/export.py). `all` exports the runs listed in export.runs (default: the
+# full-supervision model of the first fold and seed); any other run on request, e.g.
+#   snakemake --cores 2 results/models/fold1/seed0/entropy.keras
+
+
+rule export_model:
+    input:
+        trunk_weights_files(config),
+        weights=f"{RUN_DIR}/{{method}}/final_weights.h5",
+        results=export_results_file,
+        predictions=f"{RUN_DIR}/{{method}}/predictions.csv",
+        keyframes=KEYFRAMES,
+    output:
+        model=f"{MODEL_DIR}/{{method}}.keras",
+        meta=f"{MODEL_DIR}/{{method}}.json",
+    log:
+        "results/logs/export_model/fold{fold}/seed{seed}/{method}.log",
+    conda:
+        "../../envs/model.yaml"
+    threads: config["compute"]["threads"]
+    resources:
+        mem_mb=res("features", "mem_mb"),
+        runtime=res("features", "runtime"),
+    params:
+        config=export_settings,
+    message:
+        "Export the model of fold {wildcards.fold}, seed {wildcards.seed}, {wildcards.method}"
+    script:
+        "../../scripts/export_model.py"
+
+
+TARGETS.extend(exported_models())
