@@ -164,11 +164,13 @@ def export_model(
     `config`: the run's settings (model, training, compute, ...) plus `video`, `keyframes` and
     `export`; `results`: its cycles.csv or metrics.csv; `run`: fold, seed, method.
     """
+    from alnsfw.model import backend
+
+    backend.prepare(config, seed=0)  # backend and threads, before Keras is imported
     import keras
 
-    from alnsfw.model.network import build_network, configure_threads
+    from alnsfw.model.network import build_network
 
-    configure_threads(int(config.get("compute", {}).get("threads", 1)))
     net = build_network(config, seed=0, augment=False)
     load_trainable_weights(net, weights)
     model = inference_model(net)
