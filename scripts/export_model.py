@@ -6,13 +6,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
 
 from alnsfw.entry import run_logged
+from alnsfw.model.settings import with_runtime
 from alnsfw.predict.export import export_model
 
 w = snakemake.wildcards
 run_logged(
     export_model,
     snakemake.log[0],
-    config=snakemake.params.config,
+    config=with_runtime(snakemake.params.config, snakemake.config),  # + gpu, memory keys
     weights=snakemake.input.weights,
     results=snakemake.input.results,
     predictions=snakemake.input.predictions,

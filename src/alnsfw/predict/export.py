@@ -166,7 +166,7 @@ def export_model(
     """
     from alnsfw.model import backend
 
-    backend.prepare(config, seed=0)  # backend and threads, before Keras is imported
+    backend.prepare(config, seed=0)  # compute.backend (before Keras), threads, devices
     import keras
 
     from alnsfw.model.network import build_network
