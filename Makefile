@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CORES ?= all
 
-.PHONY: prereqs venv install run test lint test-slow test-cluster cluster-down bench report clean
+.PHONY: prereqs venv install run test lint test-slow test-cluster cluster-down bench gpu-check report clean
 
 ## System prerequisites (Python >= 3.11 with venv + ensurepip, make, git): names the one
 ## apt-get command that installs what is missing.
@@ -59,6 +59,11 @@ cluster-down:
 ## Speed benchmarks (writes results/bench/*.csv and results/bench/summary.md).
 bench: install
 	$(BIN)/python benchmarks/run_all.py --out results/bench
+
+## The GPU check on a GPU machine with JAX and no TensorFlow (docs/gpu.md): needs no venv;
+## `benchmarks/gpu_slice.sh --prepare` first where there is network. ARGS=--dry-run: tiny, on CPU.
+gpu-check:
+	bash benchmarks/gpu_slice.sh $(ARGS)
 
 ## HTML report of the last run.
 report: install

@@ -18,6 +18,7 @@ include: "workflow/rules/report.smk"  # Table 2, figures, summary statistics
 
 
 onstart:
+    check_packing()
     clean_stale_temporaries()
 
 

@@ -5,9 +5,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
 
-from alnsfw.al.jobs import active_learning_job
-from alnsfw.entry import run_logged
-from alnsfw.model.settings import with_runtime
+from alnsfw.packing import apply_gpu_share
+
+# Packed onto a shared GPU: this process's memory share, set before Keras is imported.
+apply_gpu_share(snakemake.config["compute"])
+
+from alnsfw.al.jobs import active_learning_job  # noqa: E402
+from alnsfw.entry import run_logged  # noqa: E402
+from alnsfw.model.settings import with_runtime  # noqa: E402
 
 run_logged(
     active_learning_job,

@@ -110,7 +110,7 @@ class _Oracle:
     def __init__(self, p: np.ndarray) -> None:
         self.p = p
 
-    def fit(self, train_rows, val_rows, max_epochs, patience, **labels):
+    def fit(self, train_rows, val_rows, max_epochs, patience, *, train_labels, val_labels):
         return {"epochs": 1, "val_loss": 0.1, "history": []}
 
     def predict_proba(self, rows):

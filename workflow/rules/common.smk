@@ -14,11 +14,19 @@ import yaml  # noqa: E402
 from alnsfw.config import check_config, coerce_cli_scalars  # noqa: E402
 from alnsfw.io import remove_stale_temporaries  # noqa: E402
 from alnsfw.data.layout import planned_videos  # noqa: E402
+from alnsfw.packing import (  # noqa: E402
+    check_group_components,
+    model_env_file,
+    training_group,
+    training_resources,
+)
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 # compute.backend: jax compiles every train/predict step with XLA; this on-disk cache lets the
 # jobs of a workflow (same shapes in every run) compile each step once. Jobs inherit it.
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(".snakemake/xla-cache").resolve()))
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR", str(Path(".snakemake/xla-cache").resolve())
+)
 coerce_cli_scalars(config, yaml.safe_load(SCHEMA.read_text()))
 validate(config, "../schemas/config.schema.yaml")
 check_config(config)
@@ -111,6 +119,13 @@ CATEGORY = {
     "protocol": "3. Protocol",
     "data": "4. Data",
 }
+
+
+def check_packing():
+    """Training jobs packed onto one GPU (docs/gpu.md "Packing"): --group-components gpu_pack=N
+    must agree with compute.runs_per_gpu, which sets each job's share of the GPU memory. Run at
+    `onstart`: command-line group settings are not known while this file is read."""
+    check_group_components(config["compute"], workflow.group_settings.group_components)
 
 
 # --- export stage (workflow/rules/export.smk) ---

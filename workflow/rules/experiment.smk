@@ -38,13 +38,15 @@ rule active_learning:
         weights=f"{RUN_DIR}/{{strategy}}/final_weights.h5",
     log:
         "results/logs/active_learning/fold{fold}/seed{seed}/{strategy}.log",
+    group:
+        training_group(config["compute"])
     conda:
-        "../../envs/model.yaml"
+        model_env_file(config["compute"])
     threads: config["compute"]["threads"]
     resources:
+        **training_resources(config["compute"]),
         mem_mb=res("train", "mem_mb"),
         runtime=res("train", "runtime"),
-        gpu=1 if config["compute"]["gpu"] else 0,
     params:
         config=lambda wildcards: al_settings(AL_SETTINGS, wildcards.strategy),
     message:
@@ -67,13 +69,15 @@ rule full_supervision:
         weights=f"{RUN_DIR}/full/final_weights.h5",
     log:
         "results/logs/full_supervision/fold{fold}/seed{seed}.log",
+    group:
+        training_group(config["compute"])
     conda:
-        "../../envs/model.yaml"
+        model_env_file(config["compute"])
     threads: config["compute"]["threads"]
     resources:
+        **training_resources(config["compute"]),
         mem_mb=res("train", "mem_mb"),
         runtime=res("train", "runtime"),
-        gpu=1 if config["compute"]["gpu"] else 0,
     params:
         config=BASELINE_SETTINGS,
     message:

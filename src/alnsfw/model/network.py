@@ -230,6 +230,12 @@ def build_head(
 # The models
 
 
+def _aug_seed(seed: int) -> int:
+    """Seed of the augmentation layers (they use it .. it + 4): JAX keeps Keras seeds as uint32,
+    so the derived seed must stay below 2**32 (a 32-bit run seed times 10 did not)."""
+    return (int(seed) * 10 + 1) % (2**32 - 5)
+
+
 def build_network(cfg: dict[str, Any], seed: int = 0, augment: bool | None = None) -> Network:
     """Build the full model, trunk and top from config (`model`, `training` sections).
 
@@ -255,7 +261,7 @@ def build_network(cfg: dict[str, Any], seed: int = 0, augment: bool | None = Non
     if augment is None:
         augment = CacheMode.from_config(cfg).augments_images
     augmentation = (
-        build_augmentation(training.augmentation, seed=int(seed) * 10 + 1) if augment else None
+        build_augmentation(training.augmentation, seed=_aug_seed(seed)) if augment else None
     )
     # = keras.applications.resnet_v2.preprocess_input (x / 127.5 - 1) as a serialisable layer,
     # so the exported model loads anywhere without our code.
