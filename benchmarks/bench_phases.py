@@ -419,7 +419,7 @@ def summary(args, phases, ratios, memory, cache_rates, proj, elapsed) -> str:
         "",
         "## Peak resident memory (one child process per path)",
         "",
-        pd.DataFrame(memory).to_markdown(index=False),
+        pd.DataFrame(memory).to_markdown(index=False) if memory else "Skipped (--no-memory).",
         "",
         f"## Projection: the paper's protocol ({work['runs']} runs, {work['cycles_per_run']} "
         f"cycles per AL run, pool {work['pool']}) at {args.size} px on this machine",
