@@ -10,15 +10,23 @@ state); peak resident memory is measured in one child process per path (peak RSS
 it cannot be split within one process). From the measured per-image costs, the script projects
 the paper's full protocol (100 runs on 16,727 keyframes) onto this machine.
 
+Every phase is timed --repeats times (training: --train-repeats epochs), the paths interleaved
+(repeat r times naive, online, bank, none once each before repeat r + 1), so a change in the
+load of a shared machine hits all paths alike. Reported per (path, phase): the median rate and
+its min-max and IQR; each speed-up over naive as the median of the per-repeat ratios, with its
+min-max and IQR (a ratio from a single timing of each side swung from 4.2x to 15.4x between two
+runs on a loaded machine).
+
 Usage: .venv/bin/python benchmarks/bench_phases.py --size 64 --out results/bench
-Writes phases_{size}px.csv, memory_{size}px.csv, projection_{size}px.csv, summary_{size}px.md.
+Writes phases_{size}px.csv (medians and spreads), phases_raw_{size}px.csv (every timing),
+ratios_{size}px.csv, memory_{size}px.csv, projection_{size}px.csv, summary_{size}px.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
-import math
 import os
 import platform
 import resource
@@ -113,55 +121,143 @@ def rows(args: argparse.Namespace):
     return pool, test
 
 
-def timed(fn, n: int, repeats: int) -> dict:
-    """Best of `repeats` timings (the least disturbed by other processes on a shared machine)."""
-    best = math.inf
-    for _ in range(repeats):
+PHASES = ("train_epoch", "score_pool", "test")
+
+
+class Variant:
+    """One path's Learner, built and warmed up (tracing outside the timings), ready to time."""
+
+    def __init__(self, args: argparse.Namespace, files: dict, name: str, epochs: int) -> None:
+        import h5py
+        import numpy as np
+
+        from alnsfw.model.learner import build_learner
+
+        augment, cache, jit = VARIANTS[name]
+        self.name = name
+        self.learner = build_learner(
+            config(args, augment, cache, jit),
+            files["keyframes"],
+            files["features"],
+            files["bank"],
+            0,
+        )
+        self.pool, self.test = rows(args)
+        with h5py.File(files["keyframes"], "r") as f:
+            self.onehot = np.eye(2, dtype=np.float32)[f["label"][:]]
+        self.learner._train_epoch(self.learner._draw_plan(self.pool[:64], 1)[0], self.onehot)
+        self.learner.predict_proba(self.test[:8])
+        self.plans = iter(self.learner._draw_plan(self.pool, max(epochs, 1)))
+
+    def time(self, phase: str) -> dict:
+        """Time one run of `phase` (one epoch, one pass over the pool or the test set)."""
+        if phase == "train_epoch":
+            plan = next(self.plans)
+            fn, n = (lambda: self.learner._train_epoch(plan, self.onehot)), len(self.pool)
+        elif phase == "score_pool":
+            fn, n = (lambda: self.learner.predict_proba(self.pool)), len(self.pool)
+        else:
+            fn, n = (lambda: self.learner.predict_proba(self.test)), len(self.test)
         start = time.perf_counter()
         fn()
-        best = min(best, time.perf_counter() - start)
-    return {"images": n, "seconds": round(best, 3), "images_per_s": round(n / best, 2)}
+        seconds = time.perf_counter() - start
+        return {"path": self.name, "phase": phase, "images": n, "seconds": seconds}
 
 
-def run_variant(args: argparse.Namespace, files: dict, name: str, phases: list[str]) -> list[dict]:
-    """Build one Learner, warm it up (tracing), then time each phase (best of --repeats)."""
-    import h5py
-    import numpy as np
-
-    from alnsfw.model.learner import build_learner
-
-    augment, cache, jit = VARIANTS[name]
-    learner = build_learner(
-        config(args, augment, cache, jit), files["keyframes"], files["features"], files["bank"], 0
-    )
-    pool, test = rows(args)
-    with h5py.File(files["keyframes"], "r") as f:
-        onehot = np.eye(2, dtype=np.float32)[f["label"][:]]
-    # Warm-up: trace the train and predict functions outside the timings.
-    learner._train_epoch(learner._draw_plan(pool[:64], 1)[0], onehot)
-    learner.predict_proba(test[:8])
+def run_interleaved(
+    variants: dict[str, Variant], plan: dict[str, list[str]], repeats: dict[str, int]
+) -> list[dict]:
+    """Time every (path, phase) `repeats[phase]` times, round-robin: repeat r times every path
+    once before repeat r + 1 starts, so a change in the machine's load between repeats (other
+    processes on a shared machine) hits naive and cached alike, and the per-repeat ratio
+    compares two timings taken seconds apart. Returns one raw row per timing."""
     out = []
-    for phase in phases:
-        if phase == "train_epoch":
-            plans = iter(learner._draw_plan(pool, args.repeats))
-            result = timed(
-                lambda p=plans: learner._train_epoch(next(p), onehot), len(pool), args.repeats
-            )
-        elif phase == "score_pool":
-            result = timed(lambda: learner.predict_proba(pool), len(pool), args.repeats)
-        else:
-            result = timed(lambda: learner.predict_proba(test), len(test), args.repeats)
-        out.append({"path": name, "phase": phase, **result})
-        print(f"  {name:9s} {phase:11s} {result['images_per_s']:9.1f} images/s", flush=True)
+    for r in range(max(repeats.values())):
+        for phase in PHASES:
+            if r >= repeats[phase]:
+                continue
+            for name, phases in plan.items():
+                if phase in phases:
+                    row = variants[name].time(phase) | {"repeat": r}
+                    out.append(row)
+                    rate = row["images"] / row["seconds"]
+                    print(f"  r{r} {name:9s} {phase:11s} {rate:9.1f} images/s", flush=True)
     return out
 
 
+def _stats(values: list[float]) -> dict:
+    """Median, min, max and the interquartile range (linear interpolation) of `values`."""
+    import numpy as np
+
+    v = np.asarray(values, dtype=float)
+    q1, med, q3 = np.percentile(v, [25, 50, 75])
+    return {"median": med, "min": v.min(), "max": v.max(), "q1": q1, "q3": q3, "n": len(v)}
+
+
+def summarise(raw: list[dict], reference: str = "naive") -> tuple[list[dict], list[dict]]:
+    """Per (path, phase): the median rate and its spread; per (path, phase) other than the
+    reference: the ratio of rates to the reference, as the median of the per-repeat ratios.
+
+    A ratio from one timing of each side swings with whatever else the machine is doing (4.2x and
+    15.4x in two runs); the median of R paired ratios (same repeat index, timed back to back) is
+    robust to one disturbed timing, and min-max / IQR show how far a single measurement can land.
+    Rows of `raw`: path, phase, repeat, images, seconds. `images_per_s` (and `seconds`) in the
+    result are medians, so the columns keep their meaning of "the rate of this phase".
+    """
+    groups: dict[tuple[str, str], dict[int, dict]] = {}
+    for row in raw:
+        groups.setdefault((row["path"], row["phase"]), {})[row["repeat"]] = row
+    phases, ratios = [], []
+    for (path, phase), by_rep in groups.items():
+        rates = [r["images"] / r["seconds"] for r in by_rep.values()]
+        st = _stats(rates)
+        phases.append(
+            {
+                "path": path,
+                "phase": phase,
+                "images": next(iter(by_rep.values()))["images"],
+                "seconds": round(_stats([r["seconds"] for r in by_rep.values()])["median"], 4),
+                "images_per_s": round(st["median"], 2),
+                "repeats": st["n"],
+                "images_per_s_min": round(st["min"], 2),
+                "images_per_s_max": round(st["max"], 2),
+                "images_per_s_q1": round(st["q1"], 2),
+                "images_per_s_q3": round(st["q3"], 2),
+            }
+        )
+        ref = groups.get((reference, phase))
+        if path == reference or ref is None:
+            continue
+        paired = [
+            (row["images"] / row["seconds"]) / (ref[r]["images"] / ref[r]["seconds"])
+            for r, row in by_rep.items()
+            if r in ref
+        ]
+        if not paired:
+            continue
+        st = _stats(paired)
+        ratios.append(
+            {
+                "path": path,
+                "phase": phase,
+                "ratio": round(st["median"], 3),
+                "ratio_min": round(st["min"], 3),
+                "ratio_max": round(st["max"], 3),
+                "ratio_q1": round(st["q1"], 3),
+                "ratio_q3": round(st["q3"], 3),
+                "pairs": st["n"],
+            }
+        )
+    return phases, ratios
+
+
 def child(args: argparse.Namespace) -> None:
-    """One path's phases in a fresh process; print its peak RSS as JSON."""
+    """One path's phases (one timing each) in a fresh process; print its peak RSS as JSON."""
     files = json.loads(args.files)
     select_backend(args.backend, args.threads)
-    args.repeats = 1
-    run_variant(args, files, args.child, ["train_epoch", "score_pool", "test"])
+    variant = Variant(args, files, args.child, 1)
+    for phase in PHASES:
+        variant.time(phase)
     print("RSS " + json.dumps({"path": args.child, "peak_rss_mb": round(peak_rss_mb(), 1)}))
 
 
@@ -256,31 +352,64 @@ def projection(phases: list[dict], cache_rates: dict, views: int) -> list[dict]:
     return out
 
 
-def summary(args, phases, memory, cache_rates, proj, elapsed) -> str:
+def _spread(median: float, lo: float, hi: float, fmt: str = "{:.1f}", unit: str = "") -> str:
+    """One markdown cell: the median and, in brackets, the min-max over the repeats."""
+    return f"{fmt.format(median)}{unit} ({fmt.format(lo)}–{fmt.format(hi)})"
+
+
+def rate_table(phases: list[dict]):
+    """Paths x phases, each cell "median (min–max)" images/s."""
     import pandas as pd
 
-    table = pd.DataFrame(phases).pivot(index="path", columns="phase", values="images_per_s")
+    frame = pd.DataFrame(phases)
+    frame["cell"] = [
+        _spread(r.images_per_s, r.images_per_s_min, r.images_per_s_max) for r in frame.itertuples()
+    ]
+    table = frame.pivot(index="path", columns="phase", values="cell")
     table = table.reindex([v for v in VARIANTS if v in table.index])
-    table = table[["train_epoch", "score_pool", "test"]]
-    naive = table.loc["naive"]
-    speed = (table / naive).round(1)
+    return table[[c for c in PHASES if c in table.columns]].fillna("")
+
+
+def ratio_table(ratios: list[dict]):
+    """Paths x phases, each cell "median of the per-repeat ratios x (min–max)"."""
+    import pandas as pd
+
+    frame = pd.DataFrame(ratios)
+    frame["cell"] = [
+        _spread(r.ratio, r.ratio_min, r.ratio_max, "{:.1f}", "x") for r in frame.itertuples()
+    ]
+    table = frame.pivot(index="path", columns="phase", values="cell")
+    table = table.reindex([v for v in VARIANTS if v in table.index])
+    return table[[c for c in PHASES if c in table.columns]].fillna("")
+
+
+def summary(args, phases, ratios, memory, cache_rates, proj, elapsed) -> str:
+    import pandas as pd
+
     work = paper_images()
+    command = " ".join(sys.argv[1:])
     lines = [
         f"# Benchmark: naive vs feature cache, {args.size} px",
         "",
-        f"Command: `.venv/bin/python benchmarks/bench_phases.py --size {args.size} "
-        f"--out {args.out}` ({elapsed:.0f} s). Machine: {os.cpu_count()} CPU cores "
+        f"Command: `.venv/bin/python benchmarks/bench_phases.py {command}` ({elapsed:.0f} s). "
+        f"Machine: {os.cpu_count()} CPU cores "
         f"({platform.processor() or platform.machine()}), TF threads {args.threads}; weights "
         f"he_normal (speed does not depend on the weights), batch 32, {args.pool} pool and "
         f"{args.test} test images, cache {args.dtype}, bank K={args.views}.",
         "",
         "## Images per second (same process, same data)",
         "",
-        table.round(1).to_markdown(),
+        f"Each phase timed {args.train_repeats} times (train_epoch) or {args.repeats} times "
+        "(score_pool, test), the paths interleaved (repeat r times every path once before "
+        "repeat r + 1): median (min–max) over the repeats.",
         "",
-        "Speed-up over naive:",
+        rate_table(phases).to_markdown(),
         "",
-        speed.to_markdown(),
+        "Speed-up over naive: the median of the per-repeat ratios (path's rate / naive's rate "
+        "in the same repeat), (min–max) over the repeats. A ratio measured once can land "
+        "anywhere in that range.",
+        "",
+        ratio_table(ratios).to_markdown(),
         "",
         "online trains like naive (full model on augmented images) and scores from the cache. "
         "Scoring is the same for online, bank and none (the top model on cached features).",
@@ -290,7 +419,7 @@ def summary(args, phases, memory, cache_rates, proj, elapsed) -> str:
         "",
         "## Peak resident memory (one child process per path)",
         "",
-        pd.DataFrame(memory).to_markdown(index=False),
+        pd.DataFrame(memory).to_markdown(index=False) if memory else "Skipped (--no-memory).",
         "",
         f"## Projection: the paper's protocol ({work['runs']} runs, {work['cycles_per_run']} "
         f"cycles per AL run, pool {work['pool']}) at {args.size} px on this machine",
@@ -321,7 +450,18 @@ def main() -> None:
     parser.add_argument("--backend", default="tensorflow", choices=BACKENDS, help="Keras backend")
     parser.add_argument("--dtype", default="float16", choices=["float16", "float32"])
     parser.add_argument("--preload-mb", dest="preload_mb", type=float, default=1024)
-    parser.add_argument("--repeats", type=int, default=2, help="timings per phase (best kept)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="timings of each scoring phase (score_pool, test); median and spread reported",
+    )
+    parser.add_argument(
+        "--train-repeats",
+        dest="train_repeats",
+        type=int,
+        help="timed epochs per path (default --repeats at <= 96 px, else min(--repeats, 3))",
+    )
     parser.add_argument("--jit", action="store_true", help="also time the top model with XLA")
     parser.add_argument("--no-memory", action="store_true", help="skip the child processes")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -329,6 +469,10 @@ def main() -> None:
     args = parser.parse_args()
     args.pool = args.pool or (512 if args.size <= 96 else 128)
     args.test = args.test or args.pool // 2
+    if args.train_repeats is None:
+        args.train_repeats = args.repeats if args.size <= 96 else min(args.repeats, 3)
+    if args.repeats < 1 or args.train_repeats < 1:
+        parser.error("--repeats and --train-repeats must be at least 1")
     if args.child:
         child(args)
         return
@@ -357,15 +501,23 @@ def main() -> None:
             "bank": bank["images"] * bank["views"] / bank["seconds"],
         }
         print(f"  cache: {cache_rates['features']:.1f} images/s, bank {cache_rates['bank']:.1f}")
-        phases = run_variant(args, files, "naive", ["train_epoch", "score_pool", "test"])
-        phases += run_variant(args, files, "online", ["train_epoch", "score_pool", "test"])
-        phases += run_variant(args, files, "bank", ["train_epoch"])
-        phases += run_variant(args, files, "none", ["train_epoch"])
+        plan = {"naive": list(PHASES), "online": list(PHASES)}
+        plan |= {"bank": ["train_epoch"], "none": ["train_epoch"]}
         if args.jit:
-            phases += run_variant(args, files, "none+jit", ["train_epoch", "score_pool", "test"])
-        for p in phases:  # bank / none score exactly like online (top model on the cache)
-            if p["path"] == "online" and p["phase"] != "train_epoch":
-                phases += [p | {"path": "bank"}, p | {"path": "none"}]
+            plan["none+jit"] = list(PHASES)
+        repeats = {"train_epoch": args.train_repeats, "score_pool": args.repeats}
+        repeats["test"] = args.repeats
+        variants = {name: Variant(args, files, name, args.train_repeats) for name in plan}
+        raw = run_interleaved(variants, plan, repeats)
+        del variants
+        gc.collect()
+        raw += [  # bank / none score exactly like online (top model on the cache)
+            r | {"path": other}
+            for r in list(raw)
+            if r["path"] == "online" and r["phase"] != "train_epoch"
+            for other in ("bank", "none")
+        ]
+        phases, ratios = summarise(raw)
         memory = (
             []
             if args.no_memory
@@ -377,10 +529,15 @@ def main() -> None:
     elapsed = time.perf_counter() - start
     tag = f"{args.size}px"
     pd.DataFrame(phases).to_csv(out / f"phases_{tag}.csv", index=False)
+    raw_frame = pd.DataFrame(raw)
+    raw_frame["images_per_s"] = (raw_frame["images"] / raw_frame["seconds"]).round(2)
+    raw_frame["seconds"] = raw_frame["seconds"].round(4)
+    raw_frame.to_csv(out / f"phases_raw_{tag}.csv", index=False)
+    pd.DataFrame(ratios).to_csv(out / f"ratios_{tag}.csv", index=False)
     pd.DataFrame(memory).to_csv(out / f"memory_{tag}.csv", index=False)
     pd.DataFrame(proj).to_csv(out / f"projection_{tag}.csv", index=False)
     (out / f"summary_{tag}.md").write_text(
-        summary(args, phases, memory, cache_rates, proj, elapsed)
+        summary(args, phases, ratios, memory, cache_rates, proj, elapsed)
     )
     print((out / f"summary_{tag}.md").read_text())
     print(f"done in {elapsed:.0f} s")

@@ -1,7 +1,8 @@
 """`make bench`: the phase benchmark and the whole-AL-run benchmarks, one summary.md.
 
 Each benchmark runs in its own process (fresh TF, honest peak memory). In order:
-1. phases at --size (default 64 px, the demo keyframe size);
+1. phases at --size (default 64 px, the demo keyframe size), each timed --repeats times with
+   the paths interleaved: median rates and median per-repeat ratios with their spread;
 2. the workflow's keyframes and one split, made with Snakemake if missing (the data stage only:
    keyframes do not depend on rule pretrain_trunk; about a minute on 2 cores);
 3. one whole AL run per mode at the stored keyframe size (all four modes, 2 seeds);
@@ -53,13 +54,16 @@ def main() -> None:
     parser.add_argument("--al-epochs", type=int, default=2, help="max epochs at --al-size")
     parser.add_argument("--al-query", type=int, default=40, help="query size at --al-size")
     parser.add_argument("--budget-min", type=float, default=15.0)
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="timings per phase in bench_phases (median kept)"
+    )
     args = parser.parse_args()
     start = time.perf_counter()
     out = Path(args.out)
     py = sys.executable
     al = [py, str(HERE / "bench_al_run.py"), f"--out={out}", f"--threads={args.threads}"]
     run([py, str(HERE / "bench_phases.py"), f"--size={args.size}", f"--out={out}",
-         f"--threads={args.threads}"])  # fmt: skip
+         f"--threads={args.threads}", f"--repeats={args.repeats}"])  # fmt: skip
     if not (Path(KEYFRAMES).is_file() and Path(SPLIT).is_file()):
         snakemake = str(Path(py).with_name("snakemake"))
         run([snakemake, f"--cores={args.threads}", KEYFRAMES, SPLIT])
