@@ -18,7 +18,7 @@ import pytest
 from alnsfw.data.synthetic import render_video, write_video
 
 REPO = Path(__file__).resolve().parents[1]
-OTHER_STAGES = ("features.smk", "experiment.smk", "report.smk")
+OTHER_STAGES = ("features.smk", "experiment.smk", "export.smk", "report.smk")
 TARGETS = [
     "results/splits/fold0/seed0.json",
     "results/tables/table1.csv",

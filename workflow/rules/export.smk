@@ -5,6 +5,7 @@
 
 
 rule export_model:
+    """One run's trained network as a standard .keras file and a JSON beside it, self-checked."""
     input:
         trunk_weights_files(config),
         weights=f"{RUN_DIR}/{{method}}/final_weights.h5",
