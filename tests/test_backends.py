@@ -73,3 +73,7 @@ def test_devices_are_logged_and_a_missing_gpu_is_an_error(caplog):
         pytest.skip("this machine has a GPU")  # tests never depend on one
     with pytest.raises(ConfigError, match=f"compute.gpu: true, but the {current} backend sees no"):
         prepare({"compute": {"backend": current, "gpu": True}}, seed=0)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="alnsfw.model.backend"):
+        prepare({"compute": {"backend": current, "gpu": True, "missing_gpu": "warn"}}, seed=0)
+    assert "sees no GPU" in caplog.text and "compute.missing_gpu: warn" in caplog.text

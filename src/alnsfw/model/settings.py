@@ -32,7 +32,8 @@ MODES = ("naive", "online", "bank", "none")
 #: `compute` keys that change where and how fast a job runs, not its numbers: the rule files leave
 #: them out of a job's params (changing one reruns nothing) and the job scripts add them back from
 #: the workflow's config (`with_runtime`), so the user's value still reaches the job.
-RUNTIME_KEYS = ("gpu", "gpu_memory_fraction", "preload_mb", "runs_per_gpu")  # runs_per_gpu: packing
+# runs_per_gpu: packing; missing_gpu: what a job does when the backend sees no GPU.
+RUNTIME_KEYS = ("gpu", "gpu_memory_fraction", "missing_gpu", "preload_mb", "runs_per_gpu")
 
 
 def result_compute(compute: dict[str, Any]) -> dict[str, Any]:
@@ -158,6 +159,7 @@ class ComputeSettings:
     backend: str
     gpu: bool
     gpu_memory_fraction: float | None
+    missing_gpu: str
     threads: int
     feature_cache: bool
     feature_dtype: str
@@ -174,6 +176,7 @@ class ComputeSettings:
             backend=str(c["backend"]),
             gpu=bool(c["gpu"]),
             gpu_memory_fraction=None if fraction is None else float(fraction),
+            missing_gpu=str(c["missing_gpu"]),
             threads=int(c["threads"]),
             feature_cache=bool(c["feature_cache"]),
             feature_dtype=str(c["feature_dtype"]),
