@@ -211,7 +211,8 @@ def running_job(comment_part: str) -> str | None:
 def kill_mid_run(workdir: Path, strategy: str, proc: subprocess.Popen, scancel: list[str]) -> str:
     """Wait until the run has checkpointed a cycle but not finished, then scancel its job."""
     run = workdir / RUN / strategy
-    wait_for(lambda: (run / "checkpoint" / "state.json").is_file(), "a checkpoint", 600, proc)
+    committed = run / "checkpoint"  # a cycle's checkpoint counts once its .sha256 is written
+    wait_for(lambda: any(committed.glob("state-*.json.sha256")), "a checkpoint", 600, proc)
     assert not (run / "cycles.csv").exists(), "the run finished before it could be killed"
     job_id = wait_for(lambda: running_job(f"active_learning_wildcards_0_0_{strategy}"),
                       f"the SLURM job of {strategy}", 30, proc)  # fmt: skip
