@@ -194,6 +194,26 @@ def al_outputs(run_dir: Path) -> dict[str, str]:
     return {k: str(run_dir / f"{k}.csv") for k in ("cycles", "queries", "predictions")}
 
 
+class CrashAt:
+    """A learner factory whose learner raises in fit at a given cycle (a simulated kill)."""
+
+    def __init__(self, cycle):
+        self.cycle = cycle
+
+    def __call__(self, *args):
+        learner = fake_build(*args)
+        fit, calls = learner.fit, []
+
+        def crashing_fit(*a, **k):
+            calls.append(1)
+            if len(calls) > self.cycle:
+                raise KeyboardInterrupt("killed")
+            return fit(*a, **k)
+
+        learner.fit = crashing_fit
+        return learner
+
+
 def run_al(data: tuple[str, str], run_dir: Path, strategy: str = "entropy", cfg=None, **kw):
     """active_learning_job with the fake learner (fold 0, seed 0 unless given)."""
     keyframes, split = data

@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from test_al_fakes import config, fake_build, make_dataset, run_al, run_baseline
+from test_al_fakes import CrashAt, config, fake_build, make_dataset, run_al, run_baseline
 
 from alnsfw.al.baseline import HISTORY_COLUMNS, METRICS_COLUMNS, baseline_patience
 from alnsfw.al.jobs import full_supervision_job
@@ -177,26 +177,6 @@ def test_strategies_share_initial_set_and_cycle_zero(data, tmp_path):
 def test_checkpoint_is_removed_after_success(data, tmp_path):
     run_al(data, tmp_path)
     assert not (tmp_path / "checkpoint").exists()
-
-
-class CrashAt:
-    """A learner factory whose learner raises in fit at a given cycle (a simulated kill)."""
-
-    def __init__(self, cycle):
-        self.cycle = cycle
-
-    def __call__(self, *args):
-        learner = fake_build(*args)
-        fit, calls = learner.fit, []
-
-        def crashing_fit(*a, **k):
-            calls.append(1)
-            if len(calls) > self.cycle:
-                raise KeyboardInterrupt("killed")
-            return fit(*a, **k)
-
-        learner.fit = crashing_fit
-        return learner
 
 
 @pytest.mark.parametrize("warm_start", [True, False])

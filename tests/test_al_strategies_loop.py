@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from test_al_fakes import config, fake_build, make_dataset, run_al
+from test_al_fakes import CrashAt, config, fake_build, make_dataset, run_al
 
 from alnsfw.al.jobs import read_video_ids
 from alnsfw.al.loop import TIMING_COLUMNS, LoopSettings, Split, run_active_learning
@@ -96,26 +96,6 @@ def test_the_loop_computes_only_what_the_strategy_declares(
     if mc:
         assert {samples for _, samples, _ in learner.mc_calls} == {20}
         assert len({seed for _, _, seed in learner.mc_calls}) == len(learner.mc_calls)
-
-
-class CrashAt:
-    """A fake whose fit raises at a given cycle (a simulated kill)."""
-
-    def __init__(self, cycle):
-        self.cycle = cycle
-
-    def __call__(self, *args):
-        learner = fake_build(*args)
-        fit, calls = learner.fit, []
-
-        def crashing_fit(*a, **k):
-            calls.append(1)
-            if len(calls) > self.cycle:
-                raise KeyboardInterrupt("killed")
-            return fit(*a, **k)
-
-        learner.fit = crashing_fit
-        return learner
 
 
 @pytest.mark.parametrize("strategy", ["bald", "badge", "coreset"])
