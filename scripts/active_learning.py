@@ -23,6 +23,7 @@ run_logged(
         "cycles": snakemake.output.cycles,
         "queries": snakemake.output.queries,
         "predictions": snakemake.output.predictions,
+        "stopping": snakemake.output.stopping,
         "weights": snakemake.output.weights,
     },
     config=with_runtime(snakemake.params.config, snakemake.config),  # + gpu, memory keys

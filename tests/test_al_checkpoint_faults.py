@@ -57,7 +57,7 @@ def assert_same_outputs(tmp_path, run_dir):
         pd.read_csv(whole["cycles"]).drop(columns=TIMING_COLUMNS),
         pd.read_csv(resumed["cycles"]).drop(columns=TIMING_COLUMNS),
     )
-    for name in ("queries", "predictions"):
+    for name in ("queries", "predictions", "stopping"):
         assert pd.read_csv(whole[name]).equals(pd.read_csv(resumed[name]))
 
 

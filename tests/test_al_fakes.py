@@ -191,7 +191,7 @@ def video_of_rows(n: int, rng: np.random.Generator) -> np.ndarray:
 
 def al_outputs(run_dir: Path) -> dict[str, str]:
     """Output paths of an AL run folder."""
-    return {k: str(run_dir / f"{k}.csv") for k in ("cycles", "queries", "predictions")}
+    return {k: str(run_dir / f"{k}.csv") for k in ("cycles", "queries", "predictions", "stopping")}
 
 
 class CrashAt:

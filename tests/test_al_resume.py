@@ -1,8 +1,8 @@
 """Kill -9 a real active-learning process after its first checkpoint, restart it, compare.
 
 The fake learner sleeps in every fit so the kill lands mid-run; the restarted process must resume
-from the checkpoint (not from scratch) and write the same CSVs as an uninterrupted run, timing
-columns of cycles.csv excepted.
+from the checkpoint (not from scratch) and write the same CSVs as an uninterrupted run (stopping.csv
+byte for byte too), timing columns of cycles.csv excepted.
 """
 
 import json
@@ -68,7 +68,7 @@ def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path):
     whole = pd.read_csv(tmp_path / "whole" / "cycles.csv").drop(columns=TIMING_COLUMNS)
     resumed = pd.read_csv(run_dir / "cycles.csv").drop(columns=TIMING_COLUMNS)
     pd.testing.assert_frame_equal(whole, resumed)
-    for name in ("queries", "predictions"):
+    for name in ("queries", "predictions", "stopping"):
         assert (tmp_path / "whole" / f"{name}.csv").read_bytes() == (
             run_dir / f"{name}.csv"
         ).read_bytes()

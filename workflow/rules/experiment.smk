@@ -35,6 +35,7 @@ rule active_learning:
         cycles=f"{RUN_DIR}/{{strategy}}/cycles.csv",
         queries=f"{RUN_DIR}/{{strategy}}/queries.csv",
         predictions=f"{RUN_DIR}/{{strategy}}/predictions.csv",
+        stopping=STOPPING,
         weights=f"{RUN_DIR}/{{strategy}}/final_weights.h5",
     log:
         "results/logs/active_learning/fold{fold}/seed{seed}/{strategy}.log",
@@ -92,7 +93,7 @@ TARGETS.extend(
         fold=FOLDS,
         seed=SEEDS,
         strategy=STRATEGIES,
-        name=["cycles", "queries", "predictions"],
+        name=["cycles", "queries", "predictions", "stopping"],
     )
 )
 TARGETS.extend(

@@ -129,10 +129,11 @@ def active_learning_job(
     bank: str | None = None,
     build: LearnerFactory = build_network_learner,
 ) -> None:
-    """Run (or resume) active-learning run (fold, seed, strategy) and write its three CSVs.
+    """Run (or resume) active-learning run (fold, seed, strategy) and write its four CSVs.
 
-    `outputs` has keys cycles, queries, predictions; `config` holds at least the `al` and
-    `training` sections plus whatever `build` needs (model, compute).
+    `outputs` has keys cycles, queries, predictions, and optionally stopping and weights;
+    `config` holds at least the `al` and `training` sections plus whatever `build` needs
+    (model, compute).
     """
     seeds = RunSeeds.for_run(seed, fold, strategy)
     seed_python_numpy(seeds.learner)
@@ -161,6 +162,8 @@ def active_learning_job(
     write_csv(outputs["cycles"], result.cycles)
     write_csv(outputs["queries"], result.queries)
     write_csv(outputs["predictions"], result.predictions)
+    if outputs.get("stopping"):  # optional, like weights: benchmarks and old callers omit it
+        write_csv(outputs["stopping"], result.stopping)
     store.remove()
 
 

@@ -6,13 +6,15 @@ strategies that declare them) and to a strategy (PoolView -> ranking). The same 
 drives the full ResNet50V2, the feature-cache path, and the NumPy fake of the tests.
 
 Three steps, one function each: `start_or_resume` (the cycle-0 state, or the last checkpoint's),
-`run_cycle` (train, test, record, query), `assemble_result` (the three tables);
+`run_cycle` (train, test, record, query), `assemble_result` (the four tables);
 `run_active_learning` strings them together and checkpoints after every cycle.
 
 Cycle c (0-based): train on the labelled set (early stopping on the validation rows, which are
-never in the pool), test on the fold's test rows, record a cycles.csv row, then score the
-unlabelled pool (only what the strategy declared it needs) and reveal the `query_size` items it
-selects (fewer when fewer are left; at most `al.max_per_video` per video when that is set).
+never in the pool), test on the fold's test rows, predict the validation rows (for the video rule,
+and as the stop and audit set of the stopping rules: a stopping.csv line), record a cycles.csv
+row, then score the unlabelled pool (only what the strategy declared it needs) and reveal the
+`query_size` items it selects (fewer when fewer are left; at most `al.max_per_video` per video
+when that is set).
 The cycle that trains on 100% of the pool is the last one, and has nothing left to query.
 
 After every cycle a checkpoint is saved (alnsfw.al.checkpoint); on start the loop resumes after
@@ -35,6 +37,7 @@ import pandas as pd
 from alnsfw.al.checkpoint import CheckpointStore
 from alnsfw.al.pool import PoolState, cycle_sizes, initial_labelled_mask
 from alnsfw.al.seeding import RunSeeds
+from alnsfw.al.stopping import CycleRecord, cohen_kappa, mean_uncertainty, wilson_interval
 from alnsfw.al.strategies import (
     EMBEDDINGS,
     LABELLED_EMBEDDINGS,
@@ -70,6 +73,23 @@ CYCLE_COLUMNS = [
 TIMING_COLUMNS = ["train_seconds", "score_seconds", "select_seconds", "test_seconds"]
 QUERY_COLUMNS = ["cycle", "row", "score", "rank", "label"]
 PREDICTION_COLUMNS = ["row", "label", "prob_porn", "pred"]
+# stopping.csv: what the stopping rules read (alnsfw.al.stopping), one line per cycle. The stop
+# set and the audit set are both the validation split; stop_predictions packs its predicted
+# classes as a string of 0/1, in the order of the split's `val` rows.
+STOP_COLUMNS = [
+    "cycle",
+    "n_labelled",
+    "labelled_share",
+    "stop_n",
+    "stop_kappa",
+    "stop_uncertainty",
+    "audit_correct",
+    "audit_accuracy",
+    "audit_ci_low",
+    "audit_ci_high",
+    "stop_predictions",
+]
+STOP_KEY = "stopping"  # where a cycle's row keeps its stopping.csv line (checkpointed with it)
 
 
 class LoopModel(Protocol):
@@ -186,11 +206,12 @@ class LoopSettings:
 
 @dataclass
 class RunResult:
-    """The three tables a run writes (cycles.csv, queries.csv, predictions.csv)."""
+    """The tables a run writes (cycles.csv, queries.csv, predictions.csv, stopping.csv)."""
 
     cycles: pd.DataFrame
     queries: pd.DataFrame
     predictions: pd.DataFrame
+    stopping: pd.DataFrame
 
 
 def predictions_table(rows: np.ndarray, labels: np.ndarray, proba: np.ndarray) -> pd.DataFrame:
@@ -214,6 +235,72 @@ def queries_table(pool: PoolState, labels: np.ndarray) -> pd.DataFrame:
         for rank, (row, score) in enumerate(zip(q.rows, q.scores))
     ]
     return pd.DataFrame.from_records(records, columns=QUERY_COLUMNS)
+
+
+def stop_record(
+    cycle: int,
+    pool: PoolState,
+    val_labels: np.ndarray,
+    val_proba: np.ndarray,
+    previous: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The stopping.csv line of a cycle, from the validation predictions it already made.
+
+    The validation split is the stop set (never queried nor trained on; its labels unused) and
+    the audit set (its accuracy and Wilson interval). Kappa with the previous cycle's line is
+    kept for readers; the rules recompute it from the packed predictions.
+    """
+    pred = predicted_labels(val_proba)
+    correct = int(np.sum(pred == val_labels))
+    low, high = wilson_interval(correct, len(val_labels))
+    kappa = float("nan")
+    if previous is not None:
+        kappa = cohen_kappa(unpack_predictions(previous["stop_predictions"]), pred)
+    return {
+        "cycle": cycle,
+        "n_labelled": pool.n_labelled,
+        "labelled_share": pool.n_labelled / pool.n_pool,
+        "stop_n": len(pred),
+        "stop_kappa": kappa,
+        "stop_uncertainty": mean_uncertainty(val_proba),
+        "audit_correct": correct,
+        "audit_accuracy": correct / len(val_labels),
+        "audit_ci_low": low,
+        "audit_ci_high": high,
+        "stop_predictions": "".join("1" if p else "0" for p in pred),
+    }
+
+
+def unpack_predictions(packed: str) -> np.ndarray:
+    """stopping.csv's stop_predictions (a string of 0/1) as an int8 array."""
+    return (np.frombuffer(str(packed).encode("ascii"), dtype=np.uint8) - ord("0")).astype(np.int8)
+
+
+def cycle_records(stopping: pd.DataFrame) -> list[CycleRecord]:
+    """stopping.csv's lines as the records the stopping rules read.
+
+    Read stopping.csv with `dtype={"stop_predictions": str}`: a packed string like "0011"
+    would otherwise be parsed as the number 11 (refused here, naming the cycle).
+    """
+    lengths = stopping["stop_predictions"].map(lambda v: len(v) if isinstance(v, str) else -1)
+    bad = stopping.loc[lengths != stopping["stop_n"], "cycle"].tolist()
+    if bad:
+        raise ValueError(
+            f"stopping.csv: stop_predictions of cycle(s) {bad} do not hold stop_n classes; "
+            "read the file with dtype={'stop_predictions': str}"
+        )
+    return [
+        CycleRecord(
+            cycle=int(r.cycle),
+            n_labelled=int(r.n_labelled),
+            labelled_share=float(r.labelled_share),
+            stop_predictions=unpack_predictions(r.stop_predictions),
+            pool_uncertainty=float(r.stop_uncertainty),
+            audit_accuracy=float(r.audit_accuracy),
+            audit_ci=(float(r.audit_ci_low), float(r.audit_ci_high)),
+        )
+        for r in stopping.itertuples(index=False)
+    ]
 
 
 def _timed(fn: Any, *args: Any) -> tuple[Any, float]:  # noqa: ANN401
@@ -386,6 +473,8 @@ def run_cycle(
     )
     proba, test_s = _timed(model.predict_proba, split.test)
     proba = np.asarray(proba, dtype=np.float64)
+    val_proba = np.asarray(model.predict_proba(split.val), dtype=np.float64)
+    previous = state.cycles[-1][STOP_KEY] if state.cycles else None
     n_porn = int(np.sum(labels[train_rows] == 1))
     row = {
         "cycle": cycle,
@@ -395,13 +484,14 @@ def run_cycle(
         "n_labelled_nonporn": pool.n_labelled - n_porn,
         "n_test": len(split.test),
         **binary_metrics(labels[split.test], proba),
-        **video_columns(video_index, model, split.val, split.test, proba),
+        **video_columns(video_index, model, split.val, split.test, proba, val_proba=val_proba),
         "val_loss": float(fit["val_loss"]),
         "epochs": int(fit["epochs"]),
         "train_seconds": train_s,
         "score_seconds": 0.0,
         "select_seconds": 0.0,
         "test_seconds": test_s,
+        STOP_KEY: stop_record(cycle, pool, labels[split.val], val_proba, previous),
     }
     if not pool.exhausted:
         view, row["score_seconds"] = _timed(
@@ -421,7 +511,7 @@ def run_cycle(
 
 
 def assemble_result(state: _RunState, split: Split, labels: np.ndarray) -> RunResult:
-    """cycles.csv, queries.csv and the last cycle's predictions.csv of a finished run."""
+    """cycles.csv, queries.csv, the last cycle's predictions.csv and stopping.csv of a run."""
     predictions = pd.DataFrame(
         {
             "row": split.test,
@@ -435,6 +525,7 @@ def assemble_result(state: _RunState, split: Split, labels: np.ndarray) -> RunRe
         cycles=pd.DataFrame(state.cycles, columns=CYCLE_COLUMNS),
         queries=queries_table(state.pool, labels),
         predictions=predictions,
+        stopping=pd.DataFrame([row[STOP_KEY] for row in state.cycles], columns=STOP_COLUMNS),
     )
 
 

@@ -254,14 +254,18 @@ def video_columns(
     val_rows: np.ndarray,
     test_rows: np.ndarray,
     test_proba: np.ndarray,
+    val_proba: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Video-level columns of one trained model: scores the validation rows to choose the rule.
 
     Called once per cycle by the active-learning loop and once by the baseline, with the test
-    probabilities they already computed, so both record the same columns the same way.
+    probabilities they already computed, so both record the same columns the same way; the loop
+    also passes its validation probabilities (`val_proba`), which it needs for the stopping rules.
     """
     if videos is None:
         return empty_columns()
-    val = np.asarray(learner.predict_proba(val_rows), dtype=np.float64)[:, 1]
+    if val_proba is None:
+        val_proba = learner.predict_proba(val_rows)
+    val = np.asarray(val_proba, dtype=np.float64)[:, 1]
     test = np.asarray(test_proba, dtype=np.float64)[:, 1]
     return videos.columns(val_rows, val, test_rows, test)
