@@ -20,4 +20,5 @@ run_logged(
     png=snakemake.output.png,
     pdf=snakemake.output.pdf,
     report=section_from_params(p, "report"),
+    verdicts=snakemake.input.verdicts,
 )

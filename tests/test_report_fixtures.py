@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from alnsfw.al.loop import STOP_COLUMNS
 from alnsfw.report.runs import expected_runs
 
 FOLDS = [0, 1]
@@ -28,6 +29,7 @@ ENTROPY_NOISE = {(0, 0): 0.4, (0, 1): -0.4, (1, 0): 0.8, (1, 1): -0.8}
 FULL_ACCURACY = {0: 86.2, 1: 87.0}
 CYCLES = "results/runs/fold{fold}/seed{seed}/{strategy}/cycles.csv"
 FULL = "results/runs/fold{fold}/seed{seed}/full/metrics.csv"
+STOPPING = "results/runs/fold{fold}/seed{seed}/{strategy}/stopping.csv"
 
 
 def accuracy(strategy: str, fold: int, seed: int, pct: float) -> float:
@@ -97,6 +99,42 @@ def full_frame(fold: int) -> pd.DataFrame:
     )
 
 
+A = "0110100110"  # 10 stop-set items
+
+
+def flipped(packed: str) -> str:
+    return "".join("1" if c == "0" else "0" for c in packed)
+
+
+def stopping_frame(strategy: str, fold: int) -> pd.DataFrame:
+    """A stopping.csv whose rules fire at known cycles (see test_report_stopping)."""
+    rows = []
+    for i, p in enumerate(PCTS):
+        if strategy == "entropy":
+            preds = A if i % 2 else flipped(A)  # kappa -1 every window
+        else:
+            preds = flipped(A) if i == 0 else A  # one change, then stable
+        uncertainty = 0.01 if strategy == "least_confidence" and i >= 2 else 0.2
+        audit = 0.5 + 0.08 * i  # rises by 8 points a cycle, intervals of +-1 point: no plateau
+        n = POOL[fold] * p // 100
+        rows.append(
+            {
+                "cycle": i,
+                "n_labelled": n,
+                "labelled_share": n / POOL[fold],
+                "stop_n": len(A),
+                "stop_kappa": float("nan"),
+                "stop_uncertainty": uncertainty,
+                "audit_correct": 0,
+                "audit_accuracy": audit,
+                "audit_ci_low": audit - 0.01,
+                "audit_ci_high": audit + 0.01,
+                "stop_predictions": preds,
+            }
+        )
+    return pd.DataFrame(rows, columns=STOP_COLUMNS)
+
+
 def make_runs(root: Path, strategies: list[str] | None = None) -> list:
     """Write every hand-made run under `root` and return their RunSpecs (absolute paths)."""
     strategies = strategies or STRATEGIES
@@ -107,6 +145,8 @@ def make_runs(root: Path, strategies: list[str] | None = None) -> list:
             full_frame(run.fold).to_csv(run.path, index=False)
         else:
             cycles_frame(run.method, run.fold, run.seed).to_csv(run.path, index=False)
+            stop = root / STOPPING.format(fold=run.fold, seed=run.seed, strategy=run.method)
+            stopping_frame(run.method, run.fold).to_csv(stop, index=False)
     return runs
 
 

@@ -64,7 +64,7 @@ def workdir(tmp_path):
 def test_report_rules_and_html_report(workdir):
     done = snakemake(workdir)
     assert done.returncode == 0, done.stderr[-3000:]
-    for name in ("table2", "f1", "roc_auc", "summary", "paired"):
+    for name in ("table2", "f1", "roc_auc", "summary", "paired", "stopping"):
         for ext in ("csv", "md", "html"):
             assert (workdir / f"results/tables/{name}.{ext}").stat().st_size > 0
     for fig in ("fold0", "fold1", "summary"):
@@ -75,6 +75,7 @@ def test_report_rules_and_html_report(workdir):
     assert report.returncode == 0, report.stderr[-3000:]
     html = (workdir / "results/report.html").read_text()
     assert "fold0.png" in html and "table2.html" in html and "protocol.html" in html
+    assert "stopping.html" in html and "stopping_runs.csv" in html
     # front page: Table 2 and the summary figure inline, categories numbered in reading order
     assert "alnsfw-front" in html and "data:image/png;base64," in html
     assert "Table 2" in (workdir / "results/report/front.rst").read_text()

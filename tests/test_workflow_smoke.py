@@ -97,6 +97,20 @@ def test_video_curves_rerun_only_the_figures(workdir):
     assert "plot_fold" in rules
 
 
+def test_a_stopping_key_reruns_the_verdicts_and_figures_not_the_runs(workdir):
+    out = snakemake(workdir, "-n", "--config", "stopping={budget: {max_share: 0.5}}")
+    rules = planned_rules(out)
+    assert "stopping" in rules and "plot_fold" in rules
+    assert rules <= {
+        "stopping",
+        "plot_fold",
+        "plot_summary",
+        "report_protocol",
+        "report_front",
+        "all",
+    }
+
+
 def test_a_query_size_change_reruns_runs_not_data(workdir):
     out = snakemake(workdir, "-n", "--config", "al={query_size: 5}")
     rules = planned_rules(out)

@@ -4,7 +4,9 @@ KEYFRAMES = "results/keyframes/keyframes.h5"
 SPLIT = "results/splits/fold{fold}/seed{seed}.json"
 RUN_DIR = "results/runs/fold{fold}/seed{seed}"
 CYCLES = f"{RUN_DIR}/{{strategy}}/cycles.csv"
-STOPPING = f"{RUN_DIR}/{{strategy}}/stopping.csv"  # what the stopping rules read, per cycle
+STOPPING = (
+    f"{RUN_DIR}/{{strategy}}/stopping.csv"  # what the stopping rules read, per cycle
+)
 FULL_METRICS = f"{RUN_DIR}/full/metrics.csv"
 TABLE1 = "results/tables/table1.csv"
 # Written by rule report_front, included by workflow/report/workflow.rst (path from the workdir).

@@ -50,10 +50,41 @@ rule aggregate:
         "../../scripts/aggregate.py"
 
 
+rule stopping:
+    """Every run's stopping verdicts and the stopping table (beside Table 2)."""
+    input:
+        run_results(FOLDS),
+        stopping_results(FOLDS),
+    output:
+        **stopping_outputs(),
+    log:
+        "results/logs/stopping/stopping.log",
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("default", "mem_mb"),
+        runtime=res("default", "runtime"),
+    params:
+        **leaf_params(config["stopping"], ("stopping",)),
+        **key_params("report", ["allow_partial"]),
+        folds=FOLDS,
+        seeds=SEEDS,
+        strategies=STRATEGIES,
+        stopping=lambda wc: STOPPING,
+        cycles=lambda wc: CYCLES,
+        full=lambda wc: FULL_METRICS,
+    message:
+        "Stopping rules on every run of folds {params.folds}, seeds {params.seeds}"
+    script:
+        "../../scripts/stopping.py"
+
+
 rule plot_fold:
     """Learning curves of one fold (the paper's Figures 3-7)."""
     input:
         lambda wc: run_results([int(wc.fold)]),
+        verdicts=rules.stopping.output.runs,
     output:
         png=report(
             "results/figures/fold{fold}.png",
@@ -87,6 +118,7 @@ rule plot_summary:
     """Learning curves averaged over folds, with the full-supervision line."""
     input:
         run_results(FOLDS),
+        verdicts=rules.stopping.output.runs,
     output:
         png=report(
             "results/figures/summary.png",
@@ -177,6 +209,7 @@ rule report_front:
 # Everything the report stage makes, taken from the rules themselves.
 TARGETS += [
     *map(str, rules.aggregate.output),
+    *map(str, rules.stopping.output),
     *expand(rules.plot_fold.output, fold=FOLDS),
     *map(str, rules.plot_summary.output),
     *map(str, rules.report_protocol.output),

@@ -25,6 +25,42 @@ def run_results(folds):
     return paths
 
 
+def stopping_results(folds):
+    """The stopping.csv files of the AL runs of these folds (all, or with report.allow_partial
+    those that exist now), beside run_results' cycles.csv and metrics.csv."""
+    paths = [
+        STOPPING.format(fold=f, seed=s, strategy=st)
+        for f in folds
+        for s in SEEDS
+        for st in STRATEGIES
+    ]
+    if config["report"]["allow_partial"]:
+        paths = [p for p in paths if os.path.exists(p)]
+    return paths
+
+
+def stopping_outputs():
+    """Named outputs of rule `stopping`: per-run verdicts and the table (csv, md, html)."""
+
+    def entry(path, fmt, title):
+        return report(
+            path,
+            caption="../report/stopping.rst",
+            category=CATEGORY["tables"],
+            subcategory="Stopping rules",
+            labels={"table": title, "format": fmt},
+        )
+
+    return {
+        "runs": entry(
+            "results/tables/stopping_runs.csv", "CSV", "Stopping verdicts per run"
+        ),
+        "csv": entry("results/tables/stopping.csv", "CSV", "Stopping rules"),
+        "html": entry("results/tables/stopping.html", "HTML", "Stopping rules"),
+        "md": "results/tables/stopping.md",
+    }
+
+
 def table_outputs():
     """Named outputs of `aggregate`: <table>_csv|md|html; csv and html shown in the report."""
     out = {}

@@ -17,11 +17,13 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from alnsfw.io import atomic_path  # noqa: E402
 from alnsfw.report.render import display_name  # noqa: E402
 from alnsfw.report.runs import RunSpec, load_cycles, load_full, split_existing  # noqa: E402
+from alnsfw.report.stopping import rule_name  # noqa: E402
 from alnsfw.report.tables import fold_averaged_curve, fold_averaged_full, fold_curve  # noqa: E402
 
 PAPER_COLOURS = {"random": "tab:red", "least_confidence": "tab:green", "entropy": "tab:blue"}
@@ -41,6 +43,14 @@ EXTRA_COLOURS = ("tab:pink", "tab:cyan", "tab:gray", "gold", "navy", "teal")
 """Colours for other strategies, in config order (none of the fixed ones)."""
 
 MARKERS = ("o", "s", "^", "D", "v", "P")
+STOP_MARKERS = {
+    "stabilizing_predictions": "*",
+    "overall_uncertainty": "X",
+    "audit_plateau": "h",
+    "budget": "d",
+}
+"""One marker per stopping rule (none of the cycle markers); other rules get STOP_EXTRA."""
+STOP_EXTRA = "p"
 FULL_STYLE = {"color": "black", "linestyle": ":", "linewidth": 1.6}
 X_LABEL = "Training pool labelled (%)"
 Y_LABEL = "Test accuracy (%)"
@@ -53,6 +63,66 @@ CURVE_METRICS = {
 log = logging.getLogger(__name__)
 
 Curve = tuple[np.ndarray, np.ndarray, np.ndarray]
+StopMarks = Mapping[str, Sequence[tuple[str, float]]]  # strategy -> [(rule, % labelled)]
+
+
+def stop_marks(verdicts: pd.DataFrame | None, fold: int | None = None) -> dict[str, list]:
+    """Where each rule stops each strategy: the mean % labelled over the runs where it fired.
+
+    For one fold (`fold`) the mean is over its seeds; for all folds (None) over the folds'
+    means, as the summary curve averages seeds first, then folds. Rules that never fired are
+    left out (the stopping table says "never fired").
+    """
+    if verdicts is None or not len(verdicts):
+        return {}
+    fired = verdicts[verdicts["fired"].astype(bool)]
+    if fold is not None:
+        fired = fired[fired["fold"] == fold]
+    marks: dict[str, list] = {}
+    for (strategy, rule), sub in fired.groupby(["strategy", "rule"], sort=False):
+        x = float(sub.groupby("fold")["pct_labelled"].mean().mean())
+        marks.setdefault(strategy, []).append((rule, x))
+    return marks
+
+
+def _draw_stops(ax: Axes, curves: Mapping[str, Curve], stops: StopMarks, colours: dict) -> None:
+    """Each fired rule's stop point on its strategy's curve (marker per rule), and the legend
+    entries of the rules once, in grey."""
+    seen: list[str] = []
+    order = list(STOP_MARKERS)  # earlier rules drawn larger and below, so coinciding stops show
+    for strategy, marks in stops.items():
+        if strategy not in curves or not len(curves[strategy][0]):
+            continue
+        x, mean, _ = curves[strategy]
+        for rule, at in marks:
+            marker = STOP_MARKERS.get(rule, STOP_EXTRA)
+            rank = order.index(rule) if rule in order else len(order)
+            y = float(np.interp(at, x, mean))
+            ax.plot(
+                [at],
+                [y],
+                linestyle="none",
+                marker=marker,
+                markersize=14 - 2 * rank,
+                markerfacecolor=colours[strategy],
+                markeredgecolor="black",
+                markeredgewidth=0.8,
+                zorder=4 + 0.1 * rank,
+                label="_stop",
+            )
+            if rule not in seen:
+                seen.append(rule)
+    for rule in seen:
+        ax.plot(
+            [],
+            [],
+            linestyle="none",
+            marker=STOP_MARKERS.get(rule, STOP_EXTRA),
+            markersize=9,
+            markerfacecolor="lightgrey",
+            markeredgecolor="black",
+            label=f"Stop: {rule_name(rule)}",
+        )
 
 
 def strategy_colours(strategies: Sequence[str]) -> dict[str, str]:
@@ -71,6 +141,7 @@ def learning_curve_figure(
     within_points: float | None = None,
     markers: bool = True,
     y_label: str = Y_LABEL,
+    stops: StopMarks | None = None,
 ) -> Figure:
     """Accuracy vs % labelled per strategy (solid, ±1 std band), full supervision dotted black.
 
@@ -78,6 +149,7 @@ def learning_curve_figure(
     `within_points`, a grey dashed line marks full supervision minus that many points (the
     threshold of the summary table). Markers show the cycles; curves averaged over folds have
     no cycles of their own (their x values are the union of the folds'), so they go without.
+    With `stops` (stop_marks), each stopping rule's stop point sits on its strategy's curve.
     """
     colours = strategy_colours(strategies)
     fig = Figure(figsize=(8.5, 4.8), layout="constrained")
@@ -127,6 +199,8 @@ def learning_curve_figure(
                 linewidth=1.0,
                 label=f"Full supervision − {within_points:g} point(s)",
             )
+    if stops:
+        _draw_stops(ax, curves, stops, colours)
     ax.set_xlabel(X_LABEL)
     ax.set_ylabel(y_label)
     if np.isfinite(full_accuracy):  # axhline does not widen the y range: keep it off the frame
@@ -173,10 +247,12 @@ def fold_figure(
     fold: int,
     strategies: Sequence[str],
     metric: str = "accuracy",
+    verdicts: pd.DataFrame | None = None,
 ) -> Figure:
     """The paper's figure for one fold: mean over seeds, ±1 std band, test-set size in the title.
 
     `metric` (report.curve_metric): keyframe `accuracy` (the paper's) or `video_accuracy`.
+    With `verdicts` (stopping_runs.csv), the stopping rules' stop points are marked.
     """
     y_label, counted, n_col, wording = CURVE_METRICS[metric]
     sub = cycles[cycles["fold"] == fold]
@@ -187,7 +263,9 @@ def fold_figure(
     full_acc = float(full_fold[metric].mean()) if len(full_fold) else float("nan")
     spread = _spread_text(n_seeds, "seed")
     title = f"Fold {fold}: {_count_text(n_test)} {counted}\n{wording}, {spread}"
-    return learning_curve_figure(curves, full_acc, title, strategies, y_label=y_label)
+    return learning_curve_figure(
+        curves, full_acc, title, strategies, y_label=y_label, stops=stop_marks(verdicts, fold)
+    )
 
 
 def summary_figure(
@@ -196,8 +274,10 @@ def summary_figure(
     strategies: Sequence[str],
     within_points: float | None = None,
     metric: str = "accuracy",
+    verdicts: pd.DataFrame | None = None,
 ) -> Figure:
-    """All folds averaged (seeds first, then folds), ±1 std over folds, with the within line."""
+    """All folds averaged (seeds first, then folds), ±1 std over folds, with the within line;
+    with `verdicts`, the stopping rules' stop points (fold means) on the curves."""
     y_label, counted, n_col, wording = CURVE_METRICS[metric]
     curves = {s: fold_averaged_curve(cycles, s, metric) for s in strategies}
     folds = sorted(set(cycles["fold"]) | (set(full["fold"]) if len(full) else set()))
@@ -219,6 +299,7 @@ def summary_figure(
         within_points=within_points,
         markers=False,
         y_label=y_label,
+        stops=stop_marks(verdicts),
     )
 
 
@@ -238,6 +319,10 @@ def _load_present(runs: Sequence[RunSpec]) -> tuple[pd.DataFrame, pd.DataFrame, 
     return load_cycles(present), load_full(present), len(missing)
 
 
+def _read_verdicts(path: str | None) -> pd.DataFrame | None:
+    return pd.read_csv(path) if path else None
+
+
 def _mark_partial(fig: Figure, n_missing: int) -> Figure:
     """Say in the title that runs are missing, so a partial figure is never taken for final."""
     if n_missing:
@@ -253,11 +338,14 @@ def write_fold_figure(
     png: str | os.PathLike[str],
     pdf: str | os.PathLike[str],
     report: Mapping[str, object],
+    verdicts: str | None = None,
 ) -> None:
-    """Load the fold's existing runs and write its figure (PNG at report.dpi, and PDF)."""
+    """Load the fold's existing runs and write its figure (PNG at report.dpi, and PDF);
+    `verdicts`: stopping_runs.csv, whose stop points are marked."""
     cycles, full, n_missing = _load_present(runs)
     metric = str(report.get("curve_metric", "accuracy"))
-    fig = _mark_partial(fold_figure(cycles, full, fold, strategies, metric), n_missing)
+    marks = _read_verdicts(verdicts)
+    fig = _mark_partial(fold_figure(cycles, full, fold, strategies, metric, marks), n_missing)
     save_figure(fig, png, pdf, int(report["dpi"]))
 
 
@@ -267,10 +355,13 @@ def write_summary_figure(
     png: str | os.PathLike[str],
     pdf: str | os.PathLike[str],
     report: Mapping[str, object],
+    verdicts: str | None = None,
 ) -> None:
-    """Load all existing runs and write the fold-averaged figure with the within-points line."""
+    """Load all existing runs and write the fold-averaged figure with the within-points line
+    (and the stop points of `verdicts`, stopping_runs.csv)."""
     cycles, full, n_missing = _load_present(runs)
     within = float(report["within_points"])
     metric = str(report.get("curve_metric", "accuracy"))
-    fig = _mark_partial(summary_figure(cycles, full, strategies, within, metric), n_missing)
+    marks = _read_verdicts(verdicts)
+    fig = _mark_partial(summary_figure(cycles, full, strategies, within, metric, marks), n_missing)
     save_figure(fig, png, pdf, int(report["dpi"]))
