@@ -153,3 +153,9 @@ def test_cli_strings_are_coerced_to_schema_types():
     assert cfg["report"] == {"within_points": 0.5, "key_percentages": [20.0, 50.0]}
     assert cfg["training"]["augment"] == "none"
     assert cfg["al"]["warm_start"] == "maybe"  # left for validation to reject, naming the key
+    # keys that may also be null ([number, "null"], [integer, "null"])
+    cfg = {"stopping": {"budget": {"max_share": "0.5", "max_labels": "null"}}}
+    cfg["al"] = {"max_per_video": "3"}
+    coerce_cli_scalars(cfg, schema)
+    assert cfg["stopping"]["budget"] == {"max_share": 0.5, "max_labels": None}
+    assert cfg["al"]["max_per_video"] == 3

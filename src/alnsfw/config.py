@@ -161,15 +161,19 @@ def coerce_cli_scalars(config: Any, schema: dict[str, Any]) -> Any:  # noqa: ANN
         return [coerce_cli_scalars(v, schema["items"]) for v in config]
     if not isinstance(config, str):
         return config
-    try:
-        if kind == "boolean" and config.lower() in _BOOLEANS:
-            return _BOOLEANS[config.lower()]
-        if kind == "integer":
-            return int(config)
-        if kind == "number":
-            return float(config)
-    except ValueError:
-        return config
+    kinds = kind if isinstance(kind, list) else [kind]  # e.g. [number, "null"]
+    if "null" in kinds and config.lower() in ("null", "none", "~"):
+        return None
+    for kind in kinds:
+        try:
+            if kind == "boolean" and config.lower() in _BOOLEANS:
+                return _BOOLEANS[config.lower()]
+            if kind == "integer":
+                return int(config)
+            if kind == "number":
+                return float(config)
+        except ValueError:
+            continue
     return config
 
 
