@@ -40,25 +40,21 @@ def stopping_results(folds):
 
 
 def stopping_outputs():
-    """Named outputs of rule `stopping`: per-run verdicts and the table (csv, md, html)."""
-
-    def entry(path, fmt, title):
-        return report(
-            path,
+    """Named outputs of the stopping step: per-run verdicts and the table (csv, md, html)."""
+    out = {"md": "results/tables/stopping.md"}
+    for key, name, fmt, title in (
+        ("runs", "stopping_runs.csv", "CSV", "Stopping verdicts per run"),
+        ("csv", "stopping.csv", "CSV", "Stopping rules"),
+        ("html", "stopping.html", "HTML", "Stopping rules"),
+    ):
+        out[key] = report(
+            f"results/tables/{name}",
             caption="../report/stopping.rst",
             category=CATEGORY["tables"],
             subcategory="Stopping rules",
             labels={"table": title, "format": fmt},
         )
-
-    return {
-        "runs": entry(
-            "results/tables/stopping_runs.csv", "CSV", "Stopping verdicts per run"
-        ),
-        "csv": entry("results/tables/stopping.csv", "CSV", "Stopping rules"),
-        "html": entry("results/tables/stopping.html", "HTML", "Stopping rules"),
-        "md": "results/tables/stopping.md",
-    }
+    return out
 
 
 def table_outputs():
