@@ -9,6 +9,7 @@ from alnsfw.al.stopping import (
     RULES,
     CycleRecord,
     StoppingSettings,
+    check_stopping_config,
     cohen_kappa,
     evaluate_rules,
     kappa_windows,
@@ -16,7 +17,7 @@ from alnsfw.al.stopping import (
     register,
     wilson_interval,
 )
-from alnsfw.config import ConfigError, check_registry_names
+from alnsfw.config import ConfigError
 
 
 def settings(**overrides) -> StoppingSettings:
@@ -147,7 +148,8 @@ def test_settings_from_config_and_unknown_rule_names():
     with pytest.raises(ValueError, match="registered rules"):
         StoppingSettings.from_config({"stopping": {"rules": ["budgte"]}})
     with pytest.raises(ConfigError, match="stopping.rules"):
-        check_registry_names({"al": {"strategies": ["random"]}, "stopping": {"rules": ["x"]}})
+        check_stopping_config({"stopping": {"rules": ["x"]}})
+    check_stopping_config({"stopping": {"rules": ["budget"]}})
 
 
 def test_a_registered_rule_is_valid_at_once():

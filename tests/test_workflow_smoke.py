@@ -55,6 +55,8 @@ def test_every_stage_writes_its_outputs(workdir):
         "tables/table2.md",
         "tables/summary.md",
         "tables/paired.md",
+        "tables/stopping.md",
+        "tables/stopping_runs.csv",
         "figures/fold0.png",
         "figures/fold0.pdf",
         "figures/summary.png",
@@ -65,6 +67,8 @@ def test_every_stage_writes_its_outputs(workdir):
         assert cycles["pct_labelled"].iloc[-1] == 100.0
         assert cycles["n_labelled"].is_monotonic_increasing
         assert (results / f"runs/fold0/seed0/{strategy}/queries.csv").exists()
+        stopping = pd.read_csv(results / f"runs/fold0/seed0/{strategy}/stopping.csv")
+        assert stopping["cycle"].tolist() == cycles["cycle"].tolist()
         assert not (results / f"runs/fold0/seed0/{strategy}/checkpoint").exists()
     table2 = pd.read_csv(results / "tables/table2.csv")
     assert {"random_mean", "entropy_mean", "full_supervision_mean"} <= set(table2.columns)

@@ -12,6 +12,7 @@ sys.path.insert(0, str(REPO / "src"))
 import yaml  # noqa: E402
 
 from alnsfw.config import check_config, coerce_cli_scalars  # noqa: E402
+from alnsfw.al.stopping import check_stopping_config  # noqa: E402
 from alnsfw.io import remove_stale_temporaries  # noqa: E402
 from alnsfw.data.layout import planned_videos  # noqa: E402
 from alnsfw.packing import (  # noqa: E402
@@ -30,6 +31,7 @@ os.environ.setdefault(
 coerce_cli_scalars(config, yaml.safe_load(SCHEMA.read_text()))
 validate(config, "../schemas/config.schema.yaml")
 check_config(config)
+check_stopping_config(config)
 
 
 include: "paths.smk"  # every output path shared by more than one rule file

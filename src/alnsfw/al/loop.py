@@ -503,12 +503,13 @@ def train_and_test(
     val_proba = np.asarray(model.predict_proba(split.val), dtype=np.float64)
     previous = state.cycles[-1][STOP_KEY] if state.cycles else None
     n_porn = int(np.sum(labels[train_rows] == 1))
+    cycle = len(state.cycles)
     state.predictions = {
         "prob_porn": proba[:, 1].tolist(),
         "pred": predicted_labels(proba).astype(int).tolist(),
     }
     return {
-        "cycle": len(state.cycles),
+        "cycle": cycle,
         "n_labelled": pool.n_labelled,
         "pct_labelled": pool.pct_labelled(),
         "n_labelled_porn": n_porn,

@@ -158,6 +158,23 @@ def get_rule(name: str) -> RuleFn:
         ) from None
 
 
+def check_stopping_config(config: Mapping[str, Any]) -> None:
+    """Refuse unknown names in `stopping.rules` before any job (asked of the registry itself).
+
+    Called by the workflow beside alnsfw.config.check_config rather than from it, so the rule
+    scripts that import alnsfw.config do not reach this module's SciPy and scikit-learn.
+    """
+    from alnsfw.config import ConfigError
+
+    rules = (config.get("stopping") or {}).get("rules", [])
+    unknown = [name for name in rules if name not in RULES]
+    if unknown:
+        raise ConfigError(
+            f"stopping.rules has unknown {unknown}; registered stopping rules: {sorted(RULES)}. "
+            "Fix the spelling, or add the rule with @register in alnsfw/al/stopping.py."
+        )
+
+
 def evaluate_rules(records: Sequence[CycleRecord], settings: StoppingSettings) -> list[Verdict]:
     """Every enabled rule's verdict on the records so far (first firing cycle), in config order.
 
