@@ -208,7 +208,7 @@ def cohen_kappa(a: np.ndarray, b: np.ndarray) -> float:
         raise ValueError("the stop set is empty")
     if np.array_equal(a, b):
         return 1.0
-    from sklearn.metrics import cohen_kappa_score  # here: the config check imports RULES
+    from sklearn.metrics import cohen_kappa_score  # here: the Snakefile imports this module
 
     return float(cohen_kappa_score(a, b))
 
@@ -223,7 +223,7 @@ def mean_uncertainty(probabilities: np.ndarray) -> float:
 
 def wilson_interval(correct: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """The Wilson score interval of a proportion correct/n (scipy.stats.binomtest)."""
-    from scipy.stats import binomtest
+    from scipy.stats import binomtest  # here: the Snakefile imports this module
 
     ci = binomtest(int(correct), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
     return float(ci.low), float(ci.high)
