@@ -159,6 +159,11 @@ def test_round_pushes_prediction_and_rank(smoke_data, tmp_path):
     text = report.text()
     for needle in ("round 1", "labelled:", "audit accuracy:", "95% Wilson CI", "open batch: 5"):
         assert needle in text
+    from alnsfw.al.stopping import StoppingSettings
+
+    rules = StoppingSettings.from_config(cfg).rules
+    assert [v.rule for v in report.verdicts] == list(rules) and len(rules) >= 1
+    assert "stop suggestion: " in text and all(f"    {r}: " in text for r in rules)
 
 
 def test_skip_majority_tie_edit_delete(smoke_data, tmp_path):
@@ -193,6 +198,7 @@ def test_skip_majority_tie_edit_delete(smoke_data, tmp_path):
     log = LabelLog(tmp_path / "campaign" / "labels.jsonl")
     kinds = [e["event"] for e in log.events[n_events:]]
     assert sorted(kinds) == ["delete", "label"]
+    assert [e["seq"] for e in log.events] == list(range(len(log.events)))
     labels = resolve(log.votes()).labels
     assert labels[init[0]] == truth[init[0]] and init[3] not in labels
 

@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
 
 from alnsfw.al.checkpoint import CheckpointStore
 from alnsfw.al.loop import (
@@ -47,6 +46,13 @@ from alnsfw.al.loop import (
 )
 from alnsfw.al.pool import PoolState, Query
 from alnsfw.al.seeding import RunSeeds, derive_seed, seed_python_numpy
+from alnsfw.al.stopping import (
+    CycleRecord,
+    StoppingSettings,
+    Verdict,
+    evaluate_rules,
+    wilson_interval,
+)
 from alnsfw.al.strategies import get_strategy
 from alnsfw.campaign.client import ClientError, FileClient, LabelClient
 from alnsfw.campaign.labels import LabelInputError, LabelLog, Resolved, parse_tasks, resolve
@@ -101,11 +107,11 @@ def draw_by_video(
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:
-    """95% Wilson interval of k successes in n (scipy), (nan, nan) without data."""
+    """95% Wilson interval of k correct in n (alnsfw.al.stopping's, i.e. scipy's binomtest),
+    (nan, nan) without data."""
     if n == 0:
         return float("nan"), float("nan")
-    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=0.95, method="wilson")
-    return float(ci.low), float(ci.high)
+    return wilson_interval(int(k), int(n))
 
 
 @dataclass
@@ -180,13 +186,12 @@ class RoundReport:
         return "\n".join(lines)
 
 
-def stopping_verdicts(records: Sequence[dict[str, Any]], config: dict[str, Any]) -> Any:  # noqa: ANN401
-    """(verdicts, note): alnsfw.al.stopping.evaluate_rules on the round records
-    (STOPPING-API.md), or ([], why not) where that module is not available."""
-    try:
-        from alnsfw.al.stopping import CycleRecord, StoppingSettings, evaluate_rules
-    except ImportError:
-        return [], "stopping rules not available in this version (alnsfw.al.stopping missing)"
+def stopping_verdicts(
+    records: Sequence[dict[str, Any]], config: dict[str, Any]
+) -> tuple[list[Verdict], str | None]:
+    """alnsfw.al.stopping.evaluate_rules on the round records (STOPPING-API.md): the stop set is
+    the validation set (held out, never queried nor trained on, as in the simulation), the
+    uncertainty its mean 1 - max p, the audit the labelled audit items."""
     recs = [
         CycleRecord(
             cycle=int(r["cycle"]),
@@ -195,7 +200,7 @@ def stopping_verdicts(records: Sequence[dict[str, Any]], config: dict[str, Any])
             stop_predictions=np.asarray(r["stop_predictions"], dtype=np.int64),
             pool_uncertainty=r["pool_uncertainty"],
             audit_accuracy=r["audit_accuracy"],
-            audit_ci=None if r["audit_ci"] is None else tuple(r["audit_ci"]),
+            audit_ci=None if r["audit_ci"] is None else (r["audit_ci"][0], r["audit_ci"][1]),
         )
         for r in records
     ]
@@ -470,7 +475,9 @@ class Campaign:
             report.message = why_not
             return report
 
+        t_build = time.perf_counter()
         model = self._model(saved)
+        t_build = time.perf_counter() - t_build
         rng = np.random.default_rng(self.seeds.strategy)
         cycles: list[dict[str, Any]] = []
         queries: list[Query] = []
@@ -544,6 +551,7 @@ class Campaign:
         report.verdicts, report.stopping_note = verdicts, note
         report.audit_ci = ci
         report.seconds = {
+            "model load": t_build,
             "pull": t_pull,
             "train": t_train,
             "score": t_score,

@@ -206,7 +206,8 @@ class LabelLog:
         present = {a.annotation_id for a in pulled}
         for aid, old in sorted(current.items()):
             if aid not in present and int(old["task_id"]) in pulled_tasks:
-                events.append({**old, "event": "delete", "time": now, "label": None})
+                gone = {k: v for k, v in old.items() if k != "seq"}
+                events.append({**gone, "event": "delete", "time": now, "label": None})
         return events
 
     def append(self, events: Sequence[dict[str, Any]]) -> None:
@@ -214,7 +215,7 @@ class LabelLog:
         if not events:
             return
         first = len(self.events)
-        stamped = [{"seq": first + i, **e} for i, e in enumerate(events)]
+        stamped = [{**e, "seq": first + i} for i, e in enumerate(events)]
         lines = [json.dumps(e, sort_keys=True) for e in [*self.events, *stamped]]
         write_text(self.path, "\n".join(lines) + "\n")
         self.events.extend(stamped)
