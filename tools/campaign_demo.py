@@ -151,7 +151,9 @@ def main() -> None:
     a.add_argument("--url", default="http://127.0.0.1:8080")
     a.add_argument("--keyframes", default="results/keyframes/keyframes.h5")
     a.add_argument("--truth", default="resources/campaign-demo/truth.csv")
-    a.add_argument("--project", type=int, required=True)
+    a.add_argument(
+        "--campaign", default="results/campaign", help="campaign.dir (for the project id)"
+    )
     a.add_argument("--no-skip", action="store_true")
     args = parser.parse_args()
     if args.cmd == "folder":
@@ -163,7 +165,10 @@ def main() -> None:
         }
         make_folder(Path(args.out), videos)
     else:
-        annotate(args.url, args.keyframes, args.truth, args.project, not args.no_skip)
+        import json
+
+        project = json.loads(Path(args.campaign, "campaign.json").read_text())["project_id"]
+        annotate(args.url, args.keyframes, args.truth, int(project), not args.no_skip)
 
 
 if __name__ == "__main__":
