@@ -27,10 +27,10 @@ from alnsfw.campaign.labels import LabelLog, resolve
 from alnsfw.campaign.tasks import KeyframeIndex
 
 
-def campaign_config(tmp_path, **campaign):
+def campaign_config(tmp_path, al=None, **campaign):
     cfg = validated_config(
         {
-            "al": {"query_size": 5, "initial_fraction": 0.2},
+            "al": {"query_size": 5, "initial_fraction": 0.2, **(al or {})},
             "training": {"max_epochs": 3, "patience": 1, "augment": "none"},
             "campaign": {
                 "dir": str(tmp_path / "campaign"),
@@ -61,10 +61,13 @@ def plan_of(cfg):
     return json.loads((Path(cfg["campaign"]["dir"]) / "campaign.json").read_text())
 
 
-@pytest.mark.parametrize("strategy", ["least_confidence", "random", "coreset"])
-def test_scripted_campaign_equals_simulation(smoke_data, tmp_path, strategy):
+@pytest.mark.parametrize(
+    "strategy, al",
+    [("least_confidence", {}), ("random", {}), ("coreset", {}), ("entropy", {"max_per_video": 1})],
+)
+def test_scripted_campaign_equals_simulation(smoke_data, tmp_path, strategy, al):
     """True-label annotator == simulated run: same queries, same metrics, every cycle."""
-    cfg = campaign_config(tmp_path, strategy=strategy)
+    cfg = campaign_config(tmp_path, al=al, strategy=strategy)
     truth = truth_of(smoke_data)
     seeds = RunSeeds.for_run(0, 0, strategy)
     ls = ScriptedLabelStudio()
