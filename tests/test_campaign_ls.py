@@ -344,6 +344,7 @@ def test_campaign_on_a_real_label_studio(server, tmp_path):
     for path in (work / "campaign").rglob("*"):  # the token is never written
         if path.is_file():
             assert TOKEN.encode() not in path.read_bytes(), path
-    print(f"round times (pull + train + score + push, s): {[round(s, 1) for s in round_seconds]}")
+    walls = [round(s, 1) for s in round_seconds]
+    print(f"alnsfw campaign round, wall s (process start + model load + round): {walls}")
     print(f"whole test body: {time.perf_counter() - t0:.0f} s")
     shutil.rmtree(work, ignore_errors=True)
