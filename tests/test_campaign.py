@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -372,3 +373,26 @@ def test_draw_by_video_spreads_over_videos():
     assert np.bincount(videos[rows], minlength=3).tolist() == [3, 3, 3]
     again = draw_by_video(np.arange(56), videos, 9, np.random.default_rng(0))
     assert rows.tolist() == again.tolist()
+
+
+def test_changed_settings_or_keyframes_are_refused_not_restarted(smoke_data, tmp_path):
+    """A round after a config change stops (keeping every checkpoint) instead of starting over."""
+    cfg = campaign_config(tmp_path)
+    truth = truth_of(smoke_data)
+    ls = ScriptedLabelStudio()
+    new_campaign(cfg, smoke_data, ls).start()
+    ls.answer_all(truth)
+    new_campaign(cfg, smoke_data, ls).round()
+    ls.answer_all(truth)
+    changed = copy.deepcopy(cfg)
+    changed["al"]["query_size"] = 7
+    with pytest.raises(CampaignError, match="settings changed since the last round"):
+        new_campaign(changed, smoke_data, ls).round()
+    assert len(list((tmp_path / "campaign" / "checkpoint").glob("state-*.json"))) == 1
+    other = tmp_path / "other.h5"
+    shutil.copyfile(smoke_data.keyframes, other)
+    with h5py.File(other, "a") as h5:
+        h5.attrs["touched"] = 1
+    with pytest.raises(CampaignError, match="not the keyframes file this campaign started on"):
+        Campaign(cfg, other, ls, fake_factory).round()
+    assert new_campaign(cfg, smoke_data, ls).round().trained

@@ -234,12 +234,39 @@ class Campaign:
     def plan_path(self) -> Path:
         return self.dir / "campaign.json"
 
-    def _plan(self) -> dict[str, Any]:
+    def _plan(self, check_keyframes: bool = True) -> dict[str, Any]:
         if not self.plan_path.is_file():
             raise CampaignError(
                 f"no campaign in {self.dir}: start one with `alnsfw campaign start`"
             )
-        return json.loads(self.plan_path.read_text())
+        plan = json.loads(self.plan_path.read_text())
+        if check_keyframes:
+            with open(self.keyframes, "rb") as f:
+                digest = hashlib.file_digest(f, "sha256").hexdigest()
+            if digest != plan["keyframes_sha256"]:
+                raise CampaignError(
+                    f"{self.keyframes} is not the keyframes file this campaign started on "
+                    f"({plan['keyframes']}; its rows are the items labelled so far): restore it, "
+                    "or start a new campaign in another campaign.dir"
+                )
+        return plan
+
+    def _load(self, store: CheckpointStore) -> Any:  # noqa: ANN401
+        """The last checkpoint; a config change since is refused instead of starting over (the
+        store would discard checkpoints written for other settings)."""
+        states = sorted(store.directory.glob("state-*.json")) if store.directory.is_dir() else []
+        if states:
+            try:
+                written = json.loads(states[-1].read_text()).get("fingerprint")
+            except (OSError, ValueError):
+                written = None  # a damaged file: the store discards it and falls back
+            if written is not None and written != store.fingerprint:
+                raise CampaignError(
+                    f"the settings changed since the last round (al, training, model or "
+                    f"campaign.strategy; {store.directory}): restore them, or start a new "
+                    "campaign in another campaign.dir"
+                )
+        return store.load()
 
     def _tasks(self) -> dict[str, Any]:
         path = self.dir / "tasks.json"
@@ -441,7 +468,7 @@ class Campaign:
         t0 = time.perf_counter()
         plan = self._plan()
         store = self._store(plan)
-        saved = store.load()
+        saved = self._load(store)
         state = saved.state["campaign"] if saved is not None else None
         if state is not None and state["open"] is not None:  # killed between commit and push
             self._push_open(plan, state)
@@ -638,7 +665,7 @@ class Campaign:
             batch_pushed=pushed,
             new_events=n_events,
         )
-        saved = self._store(plan).load() if (self.dir / "checkpoint").is_dir() else None
+        saved = self._load(self._store(plan)) if (self.dir / "checkpoint").is_dir() else None
         if saved is not None:
             last = saved.state["campaign"]["records"][-1]
             report.audit_accuracy = last["audit_accuracy"]
@@ -652,7 +679,7 @@ class Campaign:
     def status(self) -> RoundReport:
         """Where the campaign stands, from its own files (no pull, no training)."""
         plan = self._plan()
-        saved = self._store(plan).load()
+        saved = self._load(self._store(plan))
         round_no = 0 if saved is None else int(saved.state["campaign"]["round"])
         return self._report(plan, round_no, False, 0, 0)
 
@@ -662,7 +689,7 @@ class Campaign:
         from alnsfw.predict.export import export_model
 
         plan = self._plan()
-        saved = self._store(plan).load()
+        saved = self._load(self._store(plan))
         if saved is None:
             raise CampaignError("no trained round yet: run `alnsfw campaign round` first")
         model = self._model(saved)
