@@ -396,3 +396,17 @@ def test_changed_settings_or_keyframes_are_refused_not_restarted(smoke_data, tmp
     with pytest.raises(CampaignError, match="not the keyframes file this campaign started on"):
         Campaign(cfg, other, ls, fake_factory).round()
     assert new_campaign(cfg, smoke_data, ls).round().trained
+
+
+def test_status_reads_files_only(smoke_data, tmp_path):
+    cfg = campaign_config(tmp_path)
+    truth = truth_of(smoke_data)
+    ls = ScriptedLabelStudio()
+    new_campaign(cfg, smoke_data, ls).start()
+    ls.answer_all(truth)
+    done = new_campaign(cfg, smoke_data, ls).round()
+    ls.fail = "down"  # status never talks to the server
+    status = new_campaign(cfg, smoke_data, None).status()
+    assert status.round == 1 and status.status_only and "no pull, no training" in status.text()
+    assert status.audit_accuracy == done.audit_accuracy and status.n_labelled == done.n_labelled
+    assert status.open_unlabelled == done.open_unlabelled == 5

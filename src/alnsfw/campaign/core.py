@@ -136,14 +136,20 @@ class RoundReport:
     verdicts: list[Any] = field(default_factory=list)
     stopping_note: str | None = None
     message: str = ""
+    status_only: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
 
     def text(self) -> str:
         """The lines a person reads after a round."""
         share = 100.0 * self.n_labelled / self.n_pool if self.n_pool else 0.0
+        head = (
+            f"{'trained' if self.trained else 'not trained'}; "
+            f"{self.new_events} label event(s) pulled"
+        )
+        if self.status_only:
+            head = "status from the campaign's files (no pull, no training)"
         lines = [
-            f"round {self.round}: {'trained' if self.trained else 'not trained'}; "
-            f"{self.new_events} label event(s) pulled",
+            f"round {self.round}: {head}",
             f"  labelled: {self.n_labelled} of {self.n_pool} pool keyframes ({share:.1f}%)",
         ]
         if self.audit_accuracy is not None and self.audit_ci is not None:
@@ -681,7 +687,9 @@ class Campaign:
         plan = self._plan()
         saved = self._load(self._store(plan))
         round_no = 0 if saved is None else int(saved.state["campaign"]["round"])
-        return self._report(plan, round_no, False, 0, 0)
+        report = self._report(plan, round_no, False, 0, 0)
+        report.status_only = True
+        return report
 
     # ---------------------------------------------------------------- export
     def export(self, out_dir: str | Path) -> dict[str, Any]:
