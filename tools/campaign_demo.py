@@ -112,8 +112,9 @@ def annotate(url: str, keyframes: str, truth_csv: str, project: int, skip: bool 
     open_tasks = [t for t in sorted(export.json(), key=lambda t: t["id"]) if not t["annotations"]]
     for k, task in enumerate(open_tasks):
         row = task["data"]["alnsfw_row"]
+        skipped_here = False
         for who in (1, 2):
-            if who == 2 and k % 3:
+            if who == 2 and (k % 3 or skipped_here):
                 continue
             wrong = who == 2 and (k // 3) % 4 == 1
             label = 1 - int(truth[row]) if wrong else int(truth[row])
@@ -131,7 +132,7 @@ def annotate(url: str, keyframes: str, truth_csv: str, project: int, skip: bool 
             if who == 2:
                 body["completed_by"] = second
             elif skip and not skipped and task["data"].get("purpose") == "query":
-                body, skipped = {"result": [], "was_cancelled": True}, True
+                body, skipped, skipped_here = {"result": [], "was_cancelled": True}, True, True
             r = requests.post(
                 f"{url}/api/tasks/{task['id']}/annotations/", json=body, headers=auth, timeout=30
             )
