@@ -34,6 +34,10 @@ onstart:
     clean_stale_temporaries()
 
 
+onsuccess:
+    where_results_are()
+
+
 rule all:
     """Everything the config asks for: Table 2 and its twins, the figures, the protocol page."""
     default_target: True

@@ -72,3 +72,25 @@ def table_outputs():
             )
         out[f"{name}_md"] = f"results/tables/{name}.md"
     return out
+
+
+def where_results_are():
+    """The closing lines of a successful run (Snakefile `onsuccess`): where Table 2, the
+    figures and the report are, so a new user need not search results/. Only files that exist
+    are named (a run with --until stops earlier); the HTML report is made by `make report`.
+    """
+    found = [
+        ("Table 2", "results/tables/table2.md"),
+        ("summary figure", "results/figures/summary.png"),
+        ("per-fold figures", "results/figures/"),
+        ("HTML report", "results/report.html"),
+    ]
+    lines = [f"  {what}: {path}" for what, path in found if os.path.exists(path)]
+    if not os.path.exists("results/report.html") and os.path.exists(
+        "results/tables/table2.md"
+    ):
+        lines.append(
+            "  HTML report: run `make report` (snakemake --report results/report.html)"
+        )
+    if lines:
+        print("Results:", *lines, sep="\n")
