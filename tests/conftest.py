@@ -1,12 +1,17 @@
-"""Shared fixtures. `smoke_data`: a tiny synthetic dataset, its keyframe cache and one split.
+"""Shared fixtures. `smoke_data`: a tiny synthetic dataset, its keyframe cache and one split;
+`smoke_workflow`: one finished Snakemake run of presets/smoke.yaml (see docs/development.md).
 
-Built once per test session through library calls only (no Snakemake), in a few seconds, so the
-model and active-learning tests can run on real pipeline files instead of hand-made ones.
+Both are built once per test session. `smoke_data` uses library calls only (no Snakemake), in a
+few seconds, so the model and active-learning tests run on real pipeline files instead of
+hand-made ones; `smoke_workflow` is the one end-to-end run every workflow test reads.
 """
 
 from __future__ import annotations
 
 import copy
+import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,3 +102,40 @@ def smoke_data(tmp_path_factory: pytest.TempPathFactory) -> SmokeData:
     """A tiny synthetic dataset (12 videos, ~40 keyframes of 32x32) with keyframes.h5 and the
     fold 0 / seed 0 split. Session-scoped and read-only: copy files before changing them."""
     return build_smoke_data(tmp_path_factory.mktemp("smoke_data"))
+
+
+# --- the smoke workflow: presets/smoke.yaml end to end through Snakemake, once per session ------
+
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+SMOKE_PRESET = REPO / "presets" / "smoke.yaml"
+
+
+def smoke_snakemake(
+    workdir: Path, *args: str, check: bool = True, timeout: int = 900
+) -> subprocess.CompletedProcess:
+    """Run this checkout's Snakefile on presets/smoke.yaml in `workdir` (2 cores).
+
+    `check`: fail the test with the end of the output if Snakemake fails."""
+    command = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    command += ["--configfile", str(SMOKE_PRESET), "--cores", "2", *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=workdir)
+    if check:
+        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    return done
+
+
+@pytest.fixture(scope="session")
+def smoke_workflow(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The working directory of one finished `snakemake` run of presets/smoke.yaml (every rule,
+    about a minute of CPU on 2 cores), shared by every test that only reads its outputs or
+    dry-runs against it. Read-only: a test that changes a file works on `copy_smoke_workflow`."""
+    work = tmp_path_factory.mktemp("smoke-workflow")
+    smoke_snakemake(work)
+    return work
+
+
+def copy_smoke_workflow(smoke_workflow: Path, dest: Path) -> Path:
+    """A private copy of the finished smoke run (outputs, inputs, .snakemake metadata; file
+    times kept, so Snakemake sees it up to date), for tests that change files and rerun."""
+    shutil.copytree(smoke_workflow, dest, symlinks=True, ignore=shutil.ignore_patterns("locks"))
+    return dest

@@ -1,12 +1,12 @@
-"""The data stage through Snakemake, in a temporary copy of the workflow (presets/smoke.yaml).
+"""The data stage through Snakemake on presets/smoke.yaml: up to date after a run, one changed
+video reruns only its shard, a corrupt video fails alone, a bad config fails before any job.
 
-Only the data targets are requested, and the other stages' rule files are replaced by empty ones
-in the copy, so these tests check the data stage alone (the whole workflow has its own tests).
+The built data comes from the session's smoke run (`smoke_workflow`, tests/conftest.py): tests
+that change a video work on a private copy of it, and only the data targets are requested.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SNAKEMAKE, copy_smoke_workflow
 
 from alnsfw.data.synthetic import render_video, write_video
 
 REPO = Path(__file__).resolve().parents[1]
-OTHER_STAGES = ("features.smk", "experiment.smk", "export.smk", "report.smk")
 TARGETS = [
     "results/splits/fold0/seed0.json",
     "results/tables/table1.csv",
@@ -29,11 +29,12 @@ TABLES = ("table1.csv", "table1.md", "folds.csv", "folds.md")
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--configfile", "presets/smoke.yaml", *args]
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}  # this checkout's code, not the venv's
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=300, env=env)
+    """This checkout's Snakefile on the smoke preset in `workdir` (cores given by the caller)."""
+    command = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    command += ["--configfile", str(REPO / "presets/smoke.yaml"), *args]
+    proc = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=300)
     if check and proc.returncode:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(f"{' '.join(command)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
 
 
@@ -44,17 +45,13 @@ def copy_workflow(dest: Path) -> Path:
     # the venv's editable install points at
     for name in ("workflow", "scripts", "src", "presets", "profiles", "envs"):
         shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in OTHER_STAGES:
-        (dest / "workflow" / "rules" / name).write_text("# not part of the data-stage tests\n")
     return dest
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """A workflow copy whose data targets have been built once."""
-    workdir = copy_workflow(tmp_path_factory.mktemp("workflow"))
-    snakemake(workdir, "--cores", "2", *TARGETS)
-    return workdir
+@pytest.fixture
+def built(smoke_workflow, tmp_path):
+    """A private copy of the session's finished smoke run, whose data targets are built."""
+    return copy_smoke_workflow(smoke_workflow, tmp_path / "work")
 
 
 def pending_outputs(workdir: Path) -> dict[str, str]:
@@ -64,7 +61,8 @@ def pending_outputs(workdir: Path) -> dict[str, str]:
     return {r[0]: r[2] for r in rows[1:] if r[5] != "no update"}
 
 
-def test_data_targets_are_built(built):
+def test_data_targets_are_built(smoke_workflow):
+    built = smoke_workflow  # read only
     for target in TARGETS + ["results/keyframes/keyframes.h5", "results/tables/folds.md"]:
         assert (built / target).stat().st_size > 0
     assert len(list((built / "results/keyframes/shards").glob("*.h5"))) == 12

@@ -166,7 +166,7 @@ def test_early_stopping_restores_the_best_weights(data):
     assert cross_entropy(val, data["labels"][VAL]) == pytest.approx(result["val_loss"], abs=1e-5)
 
 
-@pytest.mark.parametrize("augment", ["none", "bank"])
+@pytest.mark.parametrize("augment", ["bank"])  # bank: every seeded draw of "none" + the views
 def test_same_seed_same_results(data, augment):
     cfg = config(augment)
     runs_ = []

@@ -7,6 +7,7 @@ depend on the data/model stages and takes seconds; the full pipeline is the lead
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -42,8 +43,8 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.fixture
-def workdir(tmp_path):
+def report_workdir(tmp_path: Path) -> Path:
+    """Hand-made runs, Table 1, the Snakefile and the config in `tmp_path` (nothing run yet)."""
     make_runs(tmp_path)
     tables = tmp_path / "results" / "tables"
     tables.mkdir(parents=True, exist_ok=True)
@@ -60,10 +61,23 @@ def workdir(tmp_path):
     return tmp_path
 
 
-@pytest.mark.skipif(not SNAKEMAKE.exists(), reason="snakemake not installed beside python")
-def test_report_rules_and_html_report(workdir):
+@pytest.fixture
+def workdir(tmp_path):
+    return report_workdir(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory):
+    """The report rules run once on the hand-made runs; read only (copy it to change it)."""
+    workdir = report_workdir(tmp_path_factory.mktemp("reported"))
     done = snakemake(workdir)
     assert done.returncode == 0, done.stderr[-3000:]
+    return workdir
+
+
+@pytest.mark.skipif(not SNAKEMAKE.exists(), reason="snakemake not installed beside python")
+def test_report_rules_and_html_report(reported, tmp_path):
+    workdir = reported
     for name in ("table2", "f1", "roc_auc", "summary", "paired", "stopping"):
         for ext in ("csv", "md", "html"):
             assert (workdir / f"results/tables/{name}.{ext}").stat().st_size > 0
@@ -71,9 +85,9 @@ def test_report_rules_and_html_report(workdir):
         for ext in ("png", "pdf"):
             assert (workdir / f"results/figures/{fig}.{ext}").stat().st_size > 0
     assert "Table 1" in (workdir / "results/tables/protocol.html").read_text()
-    report = snakemake(workdir, "--report", "results/report.html")
+    report = snakemake(workdir, "--report", str(tmp_path / "report.html"))  # outside `reported`
     assert report.returncode == 0, report.stderr[-3000:]
-    html = (workdir / "results/report.html").read_text()
+    html = (tmp_path / "report.html").read_text()
     assert "fold0.png" in html and "table2.html" in html and "protocol.html" in html
     assert "stopping.html" in html and "stopping_runs.csv" in html
     # front page: Table 2 and the summary figure inline, categories numbered in reading order
@@ -99,9 +113,9 @@ def test_allow_partial_runs_without_missing_runs(workdir):
 
 
 @pytest.mark.skipif(not SNAKEMAKE.exists(), reason="snakemake not installed beside python")
-def test_rerun_reason_names_the_changed_key(workdir):
-    done = snakemake(workdir)
-    assert done.returncode == 0, done.stderr[-3000:]
+def test_rerun_reason_names_the_changed_key(reported, tmp_path):
+    workdir = tmp_path / "copy"  # a finished run, file times and .snakemake metadata kept
+    shutil.copytree(reported, workdir, symlinks=True, ignore=shutil.ignore_patterns("locks"))
     config = yaml.safe_load((workdir / "config.yaml").read_text())
     config["report"]["within_points"] = 2.0
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
