@@ -29,6 +29,7 @@ import pandas as pd
 
 from alnsfw.data.keyframes import extract_from_video, fit_square
 from alnsfw.io import write_csv
+from alnsfw.predict.runtime import load_engine
 from alnsfw.predict.video import VideoRule
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,10 @@ class MediaError(ValueError):
 
 @dataclass
 class Bundle:
-    """An exported model and the JSON written beside it (alnsfw.predict.export)."""
+    """An exported model and the JSON written beside it (alnsfw.predict.export).
+
+    `model` is an engine of alnsfw.predict.runtime (predict_on_batch -> [n, 2]).
+    """
 
     model: Any
     meta: dict[str, Any]
@@ -66,8 +70,12 @@ class Bundle:
         return str(self.meta["input"].get("resize", "pad"))
 
 
-def load_bundle(model_path: str | Path) -> Bundle:
-    """Load `MODEL.keras` with keras.saving.load_model and read `MODEL.json` beside it."""
+def load_bundle(model_path: str | Path, threads: int | None = None) -> Bundle:
+    """Load `MODEL.onnx` (ONNX Runtime) or `MODEL.keras` (Keras) and read `MODEL.json` beside it.
+
+    Both files come from rule export_model and share one JSON; the `.onnx` one needs only the
+    light install (alnsfw[predict]). `threads`: ONNX Runtime's intra-op threads (default: all).
+    """
     path = Path(model_path)
     meta_path = path.with_suffix(".json")
     if not path.is_file():
@@ -75,12 +83,11 @@ def load_bundle(model_path: str | Path) -> Bundle:
     if not meta_path.is_file():
         raise FileNotFoundError(
             f"{meta_path} is missing: keep the JSON that rule export_model writes beside the "
-            ".keras file (it holds the input size, the class order and the video rule)."
+            ".onnx and .keras files (it holds the input size, the class order and the video rule)."
         )
     meta = json.loads(meta_path.read_text())
-    import keras  # only now: a wrong path fails fast, without loading the backend
-
-    return Bundle(keras.saving.load_model(path, compile=False), meta, path)
+    # only now: a wrong path fails fast, without loading ONNX Runtime or the Keras backend
+    return Bundle(load_engine(path, threads), meta, path)
 
 
 @dataclass(frozen=True)

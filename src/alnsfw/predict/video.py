@@ -30,8 +30,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from alnsfw.metrics import roc_auc
-
 AGGREGATIONS = ("mean", "max", "topk_mean", "fraction")
 VIDEO_COLUMNS = [
     "n_test_videos",
@@ -142,6 +140,8 @@ def video_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> d
             "video_f1": float("nan"),
             "video_roc_auc": float("nan"),
         }
+    from alnsfw.metrics import roc_auc  # scikit-learn: the workflow's, not the light install's
+
     pred = (scores >= threshold).astype(np.int64)
     tp = int(np.sum((pred == 1) & (labels == 1)))
     fp = int(np.sum((pred == 1) & (labels == 0)))
