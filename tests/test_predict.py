@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alnsfw.al.jobs import full_supervision_job
 from alnsfw.cli import main
 from alnsfw.data.keyframes import extract_from_video
 from alnsfw.predict.export import export_model

@@ -41,7 +41,7 @@ class Target:
     def parse(cls, text: str) -> Target:
         """`accuracy`, `recall=0.95`, `fpr=0.05`, `threshold=0.7`, or a bare number (threshold)."""
         match = _TARGET.match(str(text))
-        kind, number = (match.groups() if match else (None, None))
+        kind, number = match.groups() if match else (None, None)
         if kind is None and number is not None:
             kind = "threshold"
         try:
@@ -49,7 +49,8 @@ class Target:
         except ValueError:
             value = None
         ok = kind == "accuracy" and number is None
-        ok = ok or (kind in ("recall", "fpr", "threshold") and value is not None and 0 <= value <= 1)
+        bounded = value is not None and 0 <= value <= 1
+        ok = ok or (kind in ("recall", "fpr", "threshold") and bounded)
         if not ok:
             raise ValueError(
                 f"operating point {text!r}: use accuracy, recall=R (e.g. recall=0.95: catch 95% "

@@ -29,9 +29,7 @@ class OnnxModel:
             # ONNX Runtime otherwise takes every core of the machine, shared or not.
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(
-            str(path), options, providers=["CPUExecutionProvider"]
-        )
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
 
     def predict_on_batch(self, x: np.ndarray) -> np.ndarray:

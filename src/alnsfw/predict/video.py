@@ -62,6 +62,21 @@ class VideoRule:
         """The video score of one video's frame probabilities (NaN for a video without frames)."""
         return aggregate(prob_porn, self.aggregation, self.top_k, self.frame_threshold)
 
+    def settled(self, prob_porn: Sequence[float] | np.ndarray, remaining: int) -> bool:
+        """True when no P(porn) of the `remaining` frames can change the verdict (early exit).
+
+        Every aggregation rises with each frame's score, so the lowest final score has all the
+        remaining frames at 0 and the highest has them at 1. An over-estimate of `remaining` is
+        safe (the bounds only widen), an under-estimate is not.
+        """
+        p = np.asarray(prob_porn, dtype=np.float64).ravel()
+        if p.size == 0:
+            return False
+        m = max(int(remaining), 0)
+        lowest = self.score(np.concatenate([p, np.zeros(m)]))
+        highest = self.score(np.concatenate([p, np.ones(m)]))
+        return bool(lowest >= self.threshold or highest < self.threshold)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain values, for the exported model's JSON."""
         return {
