@@ -34,4 +34,39 @@ rule export_model:
         "../../scripts/export_model.py"
 
 
+rule operating_points:
+    """Per fold: the full-supervision model's operating point and test precision/recall at it."""
+    input:
+        expand(f"{MODEL_DIR}/full.json", fold=FOLDS, seed=SEEDS[:1]),
+    output:
+        csv=report(
+            "results/tables/operating_points.csv",
+            caption="../report/operating_points.rst",
+            category=CATEGORY["tables"],
+            subcategory="Operating points",
+            labels={"table": "Operating points", "format": "CSV"},
+        ),
+        md="results/tables/operating_points.md",
+        html=report(
+            "results/tables/operating_points.html",
+            caption="../report/operating_points.rst",
+            category=CATEGORY["tables"],
+            subcategory="Operating points",
+            labels={"table": "Operating points", "format": "HTML"},
+        ),
+    log:
+        "results/logs/operating_points/operating_points.log",
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("default", "mem_mb"),
+        runtime=res("default", "runtime"),
+    message:
+        "Operating points of the full-supervision models, one per fold"
+    script:
+        "../../scripts/operating_points.py"
+
+
 TARGETS.extend(exported_models())
+TARGETS.extend(rules.operating_points.output)

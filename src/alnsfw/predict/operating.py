@@ -18,12 +18,18 @@ Rule for each target, on the validation curve, verdict = porn when score >= thre
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+
+from alnsfw.io import write_csv, write_text
+from alnsfw.markdown import markdown_table
 
 KINDS = ("accuracy", "recall", "fpr", "threshold")
 ABOVE_ALL = 1.0 + 1e-6  # scores are in [0, 1]: a threshold no score reaches (roc_curve's inf)
@@ -102,12 +108,12 @@ def _rates(curve: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 def summary(tpr: float, fpr: float, n_pos: int, n_neg: int) -> dict[str, float]:
     """precision, recall, fpr and accuracy of one point of a curve (from its rates and counts)."""
-    tp, fp = tpr * n_pos, fpr * n_neg
+    tp, fp = round(tpr * n_pos), round(fpr * n_neg)  # the counts behind the stored rates
     return {
-        "precision": float(tp / (tp + fp)) if tp + fp > 0 else 1.0,
-        "recall": float(tpr),
-        "fpr": float(fpr),
-        "accuracy": float((tp + (n_neg - fp)) / (n_pos + n_neg)),
+        "precision": tp / (tp + fp) if tp + fp > 0 else 1.0,
+        "recall": tp / n_pos,
+        "fpr": fp / n_neg,
+        "accuracy": (tp + (n_neg - fp)) / (n_pos + n_neg),
     }
 
 
@@ -163,3 +169,60 @@ def pick(meta: Mapping[str, Any], target: Target) -> dict[str, float]:
             "before operating points existed): export it again, or give a threshold"
         )
     return {unit: choose(curves[unit], target)["threshold"] for unit in ("frame", "video")}
+
+
+TABLE_COLUMNS = [
+    "fold", "seed", "method", "target", "unit", "threshold", "val_precision", "val_recall",
+    "test_precision", "test_recall", "test_fpr", "test_accuracy", "n_test",
+]  # fmt: skip
+
+
+def points_table(metas: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per model JSON and unit (frame, video): the operating point, its validation
+    precision/recall and the test precision/recall at it (results/tables/operating_points)."""
+    rows = []
+    for meta in metas:
+        point, run = meta.get("operating_point"), meta["source_run"]
+        if not point:
+            raise ValueError(
+                f"the model JSON of fold{run['fold']}/seed{run['seed']}/{run['method']} has no "
+                "operating_point: export it again"
+            )
+        for unit in ("frame", "video"):
+            val, test = point[unit], point["test"][unit]
+            rows.append(
+                {
+                    "fold": run["fold"],
+                    "seed": run["seed"],
+                    "method": run["method"],
+                    "target": point["target"],
+                    "unit": unit,
+                    "threshold": val["threshold"],
+                    "val_precision": val.get("precision"),
+                    "val_recall": val.get("recall"),
+                    "test_precision": test["precision"],
+                    "test_recall": test["recall"],
+                    "test_fpr": test["fpr"],
+                    "test_accuracy": test["accuracy"],
+                    "n_test": test["n"],
+                }
+            )
+    return rows
+
+
+def write_points_table(metas: list[str], csv: str, md: str, html: str) -> None:
+    """results/tables/operating_points.{csv,md,html} from model JSON paths (written atomically)."""
+    table = pd.DataFrame(
+        points_table([json.loads(Path(m).read_text()) for m in metas]), columns=TABLE_COLUMNS
+    )
+    write_csv(csv, table)
+    shown = table.copy()
+    for col in TABLE_COLUMNS[5:-1]:
+        shown[col] = shown[col].map(lambda v: "" if v is None or v != v else f"{v:.4g}")
+    notes = [
+        "threshold, val_*: chosen on the run's validation split for the target "
+        "(export.operating_point); test_*: the fold's test set at that threshold",
+        "unit frame: keyframes; unit video: whole videos, score = the run's video aggregation",
+    ]
+    write_text(md, markdown_table("Operating points", shown, notes))
+    write_text(html, shown.to_html(index=False))
