@@ -290,3 +290,67 @@ def test_serve_refuses_a_truncated_video_with_422(server):
     got = httpx.post(f"{url}/predict", content=data[: len(data) // 2], timeout=60)
     assert got.status_code in (415, 422), got.text
     assert "video" in got.json()["error"]
+
+
+# --- operating points -----------------------------------------------------------------------
+
+
+def test_target_parsing_names_the_fix():
+    from alnsfw.predict.operating import Target
+
+    assert Target.parse("recall=0.95") == Target("recall", 0.95)
+    assert Target.parse("fpr=0.05") == Target("fpr", 0.05)
+    assert Target.parse("accuracy") == Target("accuracy")
+    assert Target.parse("0.7") == Target.parse("threshold=0.7") == Target("threshold", 0.7)
+    for bad in ("recall", "recall=1.5", "precision=0.9", "accuracy=0.9", ""):
+        with pytest.raises(ValueError, match="use accuracy, recall=R"):
+            Target.parse(bad)
+
+
+def test_operating_points_meet_their_targets_on_random_scores():
+    from sklearn.metrics import precision_score, recall_score
+
+    from alnsfw.predict.operating import Target, choose, measures, roc_points
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 400)
+    scores = np.clip(0.35 * labels + rng.normal(0.35, 0.2, 400), 0, 1)
+    curve = roc_points(labels, scores)
+    for r in (0.5, 0.8, 0.95, 1.0):
+        point = choose(curve, Target("recall", r))
+        pred = scores >= point["threshold"]
+        assert recall_score(labels, pred) >= r
+        assert point["recall"] == pytest.approx(recall_score(labels, pred))
+        assert point["precision"] == pytest.approx(precision_score(labels, pred))
+        # the highest such threshold: one step up loses the target
+        higher = [t for t in curve["threshold"] if t > point["threshold"]]
+        assert not higher or recall_score(labels, scores >= min(higher)) < r
+    for f in (0.0, 0.05, 0.2):
+        point = choose(curve, Target("fpr", f))
+        assert measures(labels, scores, point["threshold"])["fpr"] <= f
+    best = choose(curve, Target("accuracy"))
+    grid = [measures(labels, scores, t)["accuracy"] for t in np.linspace(0, 1, 201)]
+    assert best["accuracy"] >= max(grid) - 1e-12
+
+
+def test_model_json_holds_the_point_and_predict_overrides_it(exported, smoke_data, tmp_path):
+    from alnsfw.cli import main
+    from alnsfw.predict.operating import Target, pick
+
+    meta = json.loads(exported["model"].with_suffix(".json").read_text())
+    point = meta["operating_point"]
+    assert point["target"] == "accuracy" and point["n_validation"]["frames"] > 0
+    assert {"precision", "recall", "threshold"} <= set(point["frame"])
+    assert {"precision", "recall", "fpr", "n"} <= set(point["test"]["frame"])
+    assert point["validation_curves"]["frame"]["n_pos"] > 0
+    paths, _ = _keyframe_pngs(smoke_data, tmp_path / "imgs")
+    onnx_path = str(exported["model"].with_suffix(".onnx"))
+    args = ["predict", "--model", onnx_path, "--no-progress", str(tmp_path / "imgs")]
+    assert main([*args, "--out", str(tmp_path / "a"), "--operating-point", "threshold=0"]) == 0
+    assert main([*args, "--out", str(tmp_path / "b"), "--operating-point", "1"]) == 0
+    assert (pd.read_csv(tmp_path / "a" / "frames.csv")["verdict"] == "porn").all()
+    high = pd.read_csv(tmp_path / "b" / "frames.csv")
+    assert (high["verdict"] == np.where(high["prob_porn"] >= 1.0, "porn", "non_porn")).all()
+    recall = pick(meta, Target("recall", 1.0))["frame"]
+    assert recall <= pick(meta, Target("recall", 0.5))["frame"]
+    assert main([*args, "--out", str(tmp_path / "c"), "--operating-point", "recall=2"]) == 2
