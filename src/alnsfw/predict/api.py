@@ -100,14 +100,15 @@ class Classifier:
         return read_image_file(Path(image), size, resize)
 
     def probabilities(self, inputs: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
-        """P(porn) of prepared inputs, in batches of batch_size. A short last batch is padded
-        with zeros so the engine always sees one batch shape (Keras compiles it once)."""
+        """P(porn) of prepared inputs, in batches of batch_size. For Keras a short last batch is
+        padded with zeros so it always sees one batch shape (compiled once); ONNX Runtime takes
+        any batch as it is (engine.fixed_batch)."""
         n = len(inputs)
         out = np.zeros(n, dtype=np.float64)
         for start in range(0, n, self.batch_size):
             x = np.stack(inputs[start : start + self.batch_size]).astype(np.float32)
             k = len(x)
-            if k < self.batch_size:
+            if k < self.batch_size and getattr(self.bundle.model, "fixed_batch", True):
                 pad = np.zeros((self.batch_size - k,) + x.shape[1:], np.float32)
                 x = np.concatenate([x, pad])
             with self._lock:

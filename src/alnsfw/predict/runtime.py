@@ -20,6 +20,9 @@ FORMATS = (".onnx", ".keras")
 class OnnxModel:
     """An exported `.onnx` classifier in an onnxruntime InferenceSession (CPU)."""
 
+    # any batch size runs as is: padding one image to a batch of 32 would cost 32 forward passes
+    fixed_batch = False
+
     def __init__(self, path: str | Path, threads: int | None = None) -> None:
         import onnxruntime as ort
 
@@ -40,6 +43,9 @@ class OnnxModel:
 
 class KerasModel:
     """An exported `.keras` classifier (TensorFlow or the configured Keras backend)."""
+
+    # pad short batches to one shape: each new shape makes the backend trace the model again
+    fixed_batch = True
 
     def __init__(self, path: str | Path) -> None:
         import keras  # only here: the light install has no Keras
