@@ -127,7 +127,7 @@ def test_predict_images_and_folder_match_the_model(bundle, smoke_data, tmp_path)
     direct = bundle.model.predict_on_batch(images)[:, 1]
     result = predict(bundle, [paths[0], tmp_path / "imgs"], out_dir=tmp_path / "out")
     frames = pd.read_csv(tmp_path / "out" / "frames.csv")
-    assert list(frames.columns) == ["input", "kind", "frame", "time_s", "prob_porn"]
+    assert list(frames.columns) == ["input", "kind", "frame", "time_s", "prob_porn", "verdict"]
     assert len(frames) == 1 + len(paths)  # the file given twice is scored twice, as asked
     assert (frames["kind"] == "image").all() and frames["frame"].isna().all()
     by_path = frames.drop_duplicates("input").set_index("input")["prob_porn"]
