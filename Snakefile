@@ -17,6 +17,18 @@ include: "workflow/rules/export.smk"  # trained models as standard .keras files
 include: "workflow/rules/report.smk"  # Table 2, figures, summary statistics
 
 
+# Short jobs (splits, tables, plots, report pages) run inside the Snakemake process, not as
+# sbatch jobs of their own: on a cluster their queue wait would dwarf their seconds of work.
+localrules:
+    make_splits,
+    ingest_report,
+    aggregate,
+    plot_fold,
+    plot_summary,
+    report_protocol,
+    report_front,
+
+
 onstart:
     check_packing()
     clean_stale_temporaries()

@@ -129,15 +129,23 @@ def slurm_ids(log_text: str) -> list[str]:
     return [m.group(1) for m in SUBMITTED.finditer(log_text)]
 
 
-def planned_jobs(log_text: str) -> Counter:
-    """Snakemake's "Job stats" table (jobs per rule) at the top of a run's log, minus `all`."""
+def local_rules() -> set[str]:
+    """The Snakefile's `localrules:` (short jobs run by the submitting process), and `all`."""
+    text = (ROOT / "Snakefile").read_text()
+    block = re.search(r"^localrules:\n((?:[ \t]+\w+,?\n)+)", text, re.M)
+    assert block, "the Snakefile declares no localrules"
+    return {"all", *re.findall(r"\w+", block.group(1))}
+
+
+def planned_jobs(log_text: str, skip: frozenset[str] = frozenset({"all"})) -> Counter:
+    """Snakemake's "Job stats" table (jobs per rule) at the top of a run's log, minus `skip`."""
     table = log_text[log_text.index("Job stats:") :].splitlines()[3:]
     counts = Counter()
     for line in table:
         name, count = line.split()
         if name == "total":
             return counts
-        if name != "all":  # a local rule: it runs in the submitting process
+        if name not in skip:  # local rules run in the submitting process
             counts[name] = int(count)
     raise AssertionError("no end to the Job stats table")
 
@@ -272,9 +280,12 @@ def test_every_job_went_through_sbatch(slurm_run, local_run):
     jobs = sacct(ids)
     assert sorted(j["JobIDRaw"] for j in jobs) == sorted(ids), "sacct misses submitted jobs"
     submitted = Counter(rule_of(j["Comment"]) for j in jobs)
-    # The jobs the local run executed, each as its own SLURM job.
-    assert submitted == planned_jobs((local_run / "snakemake-local.log").read_text())
-    assert submitted == planned_jobs(log_text)
+    # The jobs the local run executed, each as its own SLURM job, but the local rules.
+    local = frozenset(local_rules())
+    assert submitted == planned_jobs((local_run / "snakemake-local.log").read_text(), local)
+    assert submitted == planned_jobs(log_text, local)
+    assert not local & set(submitted), "a local rule was submitted to SLURM"
+    assert planned_jobs(log_text)["aggregate"] >= 1  # ... and it did run, locally
     assert submitted["active_learning"] == 3 and submitted["full_supervision"] == 1
     for job in jobs:
         assert job["State"] == "COMPLETED", job

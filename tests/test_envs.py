@@ -5,6 +5,7 @@ pyproject.toml's dependencies, at the same version. Names are compared after PEP
 normalisation, and through NAME_TO_PYPI where conda-forge's name (or a variant wheel) differs.
 """
 
+import functools
 import re
 import tomllib
 from pathlib import Path
@@ -62,6 +63,17 @@ def pyproject_pins() -> dict[str, str]:
     return pins
 
 
+def pinned_anywhere() -> dict[str, str]:
+    """pyproject.toml's pins, main dependencies and every extra (jax, gpu, ...)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = {}
+    for dep in [*project["dependencies"], *sum(project["optional-dependencies"].values(), [])]:
+        name, op, version = parse_spec(dep.split(";")[0])
+        if op == "==":
+            pins[normalise(name)] = version
+    return pins
+
+
 def env_packages(path: Path) -> dict[str, tuple[str | None, str | None]]:
     """All packages of an env file (conda and pip sections): name -> (operator, version)."""
     env = yaml.safe_load(path.read_text())
@@ -85,7 +97,7 @@ def test_there_is_an_env_per_rule_family():
 
 @pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: p.name)
 def test_env_pins_equal_pyproject(path):
-    pins = pyproject_pins()
+    pins = pinned_anywhere()
     packages = env_packages(path)
     for name, (op, version) in packages.items():
         if name in UNPINNED_OK:
@@ -120,3 +132,137 @@ def test_spec_parsing_and_name_mapping():
     assert normalise("PyYAML") == "pyyaml"
     assert normalise("py_opencv") == "opencv-python-headless"
     assert normalise("tensorflow") == "tensorflow-cpu"
+
+
+# --- Each rule's env provides what that rule really imports --------------------------------------
+# Derived, not listed by hand: the rule's script, then every alnsfw module it reaches (imports
+# anywhere in a module count, function-local ones included, because a job may run that function),
+# and the third-party top-level modules they name, mapped to their distributions.
+
+RULE_BLOCK = re.compile(r"^([ \t]*)rule (\w+):\n((?:\1[ \t]+.*\n|[ \t]*\n)*)", re.M)
+DIRECTIVE = re.compile(r"^\s*(conda|script):\s*\n\s*(.+?)\s*$", re.M)
+# Top-level modules that are optional at run time (guarded by try/except ImportError, or only
+# reached on a backend the user chose): the env must still provide them if listed here with a
+# reason, so nothing is skipped silently.
+OPTIONAL_IMPORTS: dict[str, str] = {
+    "torch": "compute.backend: torch is wired in model/backend.py but not installed or tested "
+    "(docs/gpu.md); a user who picks it installs PyTorch into the env",
+}
+
+
+def conda_envs(value: str) -> list[str]:
+    """Env stems a rule's `conda:` directive can name: a literal path, or model_env_file(...)."""
+    if value.startswith('"'):
+        return [Path(value.strip('"')).stem]
+    assert value.startswith("model_env_file("), f"unknown conda: expression {value!r}"
+    from alnsfw.packing import model_env_file
+
+    return [Path(model_env_file({"gpu": gpu})).stem for gpu in (False, True)]
+
+
+def rule_envs_and_scripts() -> dict[str, tuple[str, Path]]:
+    """'rule[env]' -> (env stem, script path) for every rule with both directives."""
+    found = {}
+    for smk in [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]:
+        text = smk.read_text()
+        for match in RULE_BLOCK.finditer(text):
+            directives = dict(DIRECTIVE.findall(match.group(3)))
+            if "conda" in directives and "script" in directives:
+                script = (smk.parent / directives["script"].strip('"')).resolve()
+                for env in conda_envs(directives["conda"]):
+                    found[f"{match.group(2)}[{env}]"] = (env, script)
+    return found
+
+
+def module_imports(path: Path) -> set[str]:
+    """Absolute module names imported anywhere in a Python file."""
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def alnsfw_module_path(name: str) -> Path | None:
+    base = ROOT / "src" / Path(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def third_party_imports(script: Path) -> set[str]:
+    """Top-level third-party modules reached from a script through alnsfw, transitively."""
+    import sys
+
+    seen: set[Path] = set()
+    todo = [script]
+    third: set[str] = set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for name in module_imports(path):
+            top = name.split(".")[0]
+            if top == "alnsfw":
+                parts = name.split(".")
+                for i in range(1, len(parts) + 1):  # the package __init__s run too
+                    module = alnsfw_module_path(".".join(parts[:i]))
+                    if module:
+                        todo.append(module)
+            elif top not in sys.stdlib_module_names and top != "__future__":
+                third.add(top)
+    return third
+
+
+@functools.cache
+def _distributions() -> dict[str, list[str]]:
+    from importlib.metadata import packages_distributions
+
+    return packages_distributions()
+
+
+def distribution_of(module: str) -> str:
+    dists = _distributions().get(module)
+    assert dists, f"no installed distribution provides the module {module!r}"
+    # tensorflow-cpu installs the `tensorflow` module; several dists may share a namespace
+    return normalise(sorted(dists)[0])
+
+
+RULES = rule_envs_and_scripts()
+
+
+def test_rules_with_envs_were_found():
+    rules = {key.split("[")[0] for key in RULES}
+    assert {"extract_keyframes", "active_learning", "pretrain_trunk", "aggregate"} <= rules
+    assert "active_learning[model-gpu]" in RULES
+    for rule, (env, script) in RULES.items():
+        assert (ROOT / "envs" / f"{env}.yaml").exists(), f"rule {rule}: no envs/{env}.yaml"
+        assert script.exists(), f"rule {rule}: no {script}"
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_rule_env_provides_every_import_of_the_rule(rule):
+    env, script = RULES[rule]
+    provided = set(env_packages(ROOT / "envs" / f"{env}.yaml"))
+    modules = third_party_imports(script) - set(OPTIONAL_IMPORTS)
+    needed = {distribution_of(m) for m in modules} - MAIN_PROCESS_ONLY
+    missing = needed - provided
+    assert not missing, (
+        f"rule {rule} ({script.relative_to(ROOT)}) imports {sorted(missing)}, "
+        f"which envs/{env}.yaml does not provide: add them, pinned as in pyproject.toml"
+    )
+
+
+def test_import_derivation_follows_function_local_imports(tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text("import numpy\ndef f():\n    from alnsfw.report.tables import x\n")
+    found = third_party_imports(script)
+    assert "numpy" in found
+    assert "pandas" in found  # alnsfw.report.tables imports pandas

@@ -16,8 +16,21 @@ from collections.abc import Sequence
 from alnsfw.predict.video import AGGREGATIONS
 
 
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml), the one CITATION.cff cites."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("alnsfw")
+    except PackageNotFoundError:  # a checkout on sys.path, not installed
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alnsfw", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {_version()}", help="print the version"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser(
         "predict",

@@ -79,6 +79,15 @@ def check_registry_names(config: dict[str, Any]) -> None:
             f"al.strategies has unknown {unknown}; registered strategies: {sorted(STRATEGIES)}. "
             "Fix the spelling, or add the strategy with @register in alnsfw/al/strategies.py."
         )
+    from alnsfw.al.stopping import RULES  # NumPy/SciPy only, like the strategies
+
+    rules = (config.get("stopping") or {}).get("rules", [])
+    unknown = [name for name in rules if name not in RULES]
+    if unknown:
+        raise ConfigError(
+            f"stopping.rules has unknown {unknown}; registered stopping rules: {sorted(RULES)}. "
+            "Fix the spelling, or add the rule with @register in alnsfw/al/stopping.py."
+        )
 
 
 def _check_pattern(key: str, pattern: str, required: str) -> None:

@@ -9,6 +9,13 @@ Three steps, one function each: `start_or_resume` (the cycle-0 state, or the las
 `run_cycle` (train, test, record, query), `assemble_result` (the three tables);
 `run_active_learning` strings them together and checkpoints after every cycle.
 
+The seam between asking and answering: `run_cycle` is `train_and_test` (train on the labels
+received so far, test, the cycles.csv row), `propose_query` (score the candidates, choose the
+batch; nothing is labelled yet) and `receive_labels` (the annotator's answers arrive). The
+simulation's annotator knows every label, so `run_cycle` calls the three in a row; a campaign
+(alnsfw.campaign) calls the first two, sends the batch to people, and passes what they labelled
+to `receive_labels` in its next round: one loop, two sources of labels.
+
 Cycle c (0-based): train on the labelled set (early stopping on the validation rows, which are
 never in the pool), test on the fold's test rows, record a cycles.csv row, then score the
 unlabelled pool (only what the strategy declared it needs) and reveal the `query_size` items it
@@ -307,6 +314,15 @@ def check_model_for(spec: Strategy, model: LoopModel) -> None:
         )
 
 
+def candidate_rows(pool: PoolState, exclude: np.ndarray | None = None) -> np.ndarray:
+    """Unlabelled pool rows a query may choose, ascending: all of them, minus `exclude` (a
+    campaign's rows still out for labelling, or just skipped); positions of a ranking index this."""
+    unlabelled = pool.unlabelled_rows
+    if exclude is None or len(exclude) == 0:
+        return unlabelled
+    return unlabelled[~np.isin(unlabelled, np.asarray(exclude, dtype=np.int64))]
+
+
 def pool_view(
     spec: Strategy,
     model: LoopModel,
@@ -314,14 +330,15 @@ def pool_view(
     settings: LoopSettings,
     videos: np.ndarray | None,
     rng: np.random.Generator,
+    exclude: np.ndarray | None = None,
 ) -> PoolView:
-    """Compute what `spec` declared, for the unlabelled pool, and nothing else.
+    """Compute what `spec` declared, for the candidate rows (`candidate_rows`), and nothing else.
 
     Embeddings and probabilities come from one pass (`embed`); with `labelled_embeddings` that
     pass covers the whole pool and is split by the labelled mask. MC dropout draws its masks
     from a seed taken from the run's strategy generator, so it is resumable like everything else.
     """
-    unlabelled = pool.unlabelled_rows
+    unlabelled = candidate_rows(pool, exclude)
     needs = spec.needs
     fields: dict[str, Any] = {}
     if needs & {EMBEDDINGS, LABELLED_EMBEDDINGS}:
@@ -330,7 +347,8 @@ def pool_view(
         emb, proba = np.asarray(emb), np.asarray(proba)
         if whole:
             fields[LABELLED_EMBEDDINGS] = emb[pool.labelled]
-            emb, proba = emb[~pool.labelled], proba[~pool.labelled]
+            keep = np.isin(pool.pool_rows, unlabelled)
+            emb, proba = emb[keep], proba[keep]
         fields[EMBEDDINGS] = emb
         if PROBABILITIES in needs:
             fields[PROBABILITIES] = proba
@@ -358,22 +376,31 @@ def pool_view(
     )
 
 
-def run_cycle(
+@dataclass(frozen=True)
+class Proposal:
+    """A query that was chosen but whose labels have not arrived: rows, most informative first."""
+
+    cycle: int
+    rows: np.ndarray
+    scores: np.ndarray
+    score_seconds: float
+    select_seconds: float
+
+
+def train_and_test(
     model: LoopModel,
     state: _RunState,
     split: Split,
     labels: np.ndarray,
-    spec: Strategy,
     settings: LoopSettings,
-    videos: np.ndarray | None = None,
     video_index: VideoIndex | None = None,
 ) -> dict[str, Any]:
-    """One cycle: train, test, record a cycles.csv row, query (unless the pool is exhausted).
+    """Train on the labelled pool rows, test on `split.test`: the cycles.csv row of this cycle.
 
-    Appends the row and the test predictions to `state` and reveals the query in `state.pool`.
+    `labels` only has to be right on the labelled pool rows, `split.val` and `split.test` (a
+    campaign marks the rest -1). Stores the test predictions in `state`; appends nothing.
     """
     pool = state.pool
-    cycle = len(state.cycles)
     if not settings.warm_start:
         model.reset()
     train_rows = pool.labelled_rows
@@ -387,8 +414,12 @@ def run_cycle(
     proba, test_s = _timed(model.predict_proba, split.test)
     proba = np.asarray(proba, dtype=np.float64)
     n_porn = int(np.sum(labels[train_rows] == 1))
-    row = {
-        "cycle": cycle,
+    state.predictions = {
+        "prob_porn": proba[:, 1].tolist(),
+        "pred": predicted_labels(proba).astype(int).tolist(),
+    }
+    return {
+        "cycle": len(state.cycles),
         "n_labelled": pool.n_labelled,
         "pct_labelled": pool.pct_labelled(),
         "n_labelled_porn": n_porn,
@@ -403,20 +434,63 @@ def run_cycle(
         "select_seconds": 0.0,
         "test_seconds": test_s,
     }
-    if not pool.exhausted:
-        view, row["score_seconds"] = _timed(
-            pool_view, spec, model, pool, settings, videos, state.rng
-        )
-        start = time.perf_counter()
-        ranking = spec.rank(view, state.rng)
-        chosen = select(ranking, view)
-        row["select_seconds"] = time.perf_counter() - start
-        pool.reveal(cycle, pool.unlabelled_rows[chosen], ranking.scores[chosen])
+
+
+def propose_query(
+    model: LoopModel,
+    state: _RunState,
+    spec: Strategy,
+    settings: LoopSettings,
+    cycle: int,
+    videos: np.ndarray | None = None,
+    exclude: np.ndarray | None = None,
+) -> Proposal:
+    """Score the candidates (unlabelled, not in `exclude`) and choose the next batch.
+
+    Draws from `state.rng` but labels nothing: the query is in flight until `receive_labels`.
+    """
+    view, score_s = _timed(pool_view, spec, model, state.pool, settings, videos, state.rng, exclude)
+    start = time.perf_counter()
+    ranking = spec.rank(view, state.rng)
+    chosen = select(ranking, view)
+    select_s = time.perf_counter() - start
+    return Proposal(
+        cycle=int(cycle),
+        rows=candidate_rows(state.pool, exclude)[chosen],
+        scores=np.asarray(ranking.scores)[chosen],
+        score_seconds=score_s,
+        select_seconds=select_s,
+    )
+
+
+def receive_labels(state: _RunState, proposal: Proposal, rows: np.ndarray | None = None) -> None:
+    """The annotator answered `rows` of the proposal (all of them by default): mark them
+    labelled and record them as that cycle's query, in the proposal's order."""
+    keep = np.ones(len(proposal.rows), dtype=bool)
+    if rows is not None:
+        keep = np.isin(proposal.rows, np.asarray(rows, dtype=np.int64))
+    state.pool.reveal(proposal.cycle, proposal.rows[keep], proposal.scores[keep])
+
+
+def run_cycle(
+    model: LoopModel,
+    state: _RunState,
+    split: Split,
+    labels: np.ndarray,
+    spec: Strategy,
+    settings: LoopSettings,
+    videos: np.ndarray | None = None,
+    video_index: VideoIndex | None = None,
+) -> dict[str, Any]:
+    """One simulated cycle: train and test, query (unless the pool is exhausted), and reveal the
+    query at once (the simulated annotator knows every label). Appends the row to `state`."""
+    row = train_and_test(model, state, split, labels, settings, video_index)
+    if not state.pool.exhausted:
+        proposal = propose_query(model, state, spec, settings, row["cycle"], videos)
+        row["score_seconds"] = proposal.score_seconds
+        row["select_seconds"] = proposal.select_seconds
+        receive_labels(state, proposal)
     state.cycles.append(row)
-    state.predictions = {
-        "prob_porn": proba[:, 1].tolist(),
-        "pred": predicted_labels(proba).astype(int).tolist(),
-    }
     return row
 
 
