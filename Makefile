@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CORES ?= all
 
-.PHONY: prereqs venv install run test lint test-slow test-cluster cluster-down bench gpu-check report clean
+.PHONY: prereqs venv install run test lint test-slow test-cluster cluster-down bench gpu-check report clean \
+	labelstudio-install labelstudio-start labelstudio-stop test-labelstudio
 
 ## System prerequisites (Python >= 3.11 with venv + ensurepip, make, git): names the one
 ## apt-get command that installs what is missing.
@@ -23,7 +24,7 @@ venv: prereqs
 
 $(STAMP): pyproject.toml | venv
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,slurm]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,slurm,campaign]'
 	touch $(STAMP)
 
 install: venv $(STAMP)
@@ -55,6 +56,24 @@ test-cluster: install
 ## Stop the test cluster (tests/cluster/up.sh brings it back in seconds).
 cluster-down:
 	bash tests/cluster/down.sh
+
+## Label Studio 1.23.2 in its own venv (.labelstudio/venv, ~2.5 min, 1 GB; never in .venv), and
+## a server on 127.0.0.1:$(LS_PORT) with its data in .labelstudio/data, telemetry off. start needs
+## ALNSFW_LS_TOKEN (the API token to create) and ALNSFW_LS_PASSWORD (the UI login) in the
+## environment; neither is written anywhere. docs/campaign.md.
+LS_PORT ?= 8080
+labelstudio-install:
+	PYTHON=$(PYTHON) bash tools/labelstudio.sh install
+
+labelstudio-start: labelstudio-install
+	LS_PORT=$(LS_PORT) bash tools/labelstudio.sh start
+
+labelstudio-stop:
+	bash tools/labelstudio.sh stop
+
+## A campaign against a real Label Studio (starts its own on a free port; tests/test_campaign_ls.py).
+test-labelstudio: install labelstudio-install
+	$(BIN)/pytest -m labelstudio tests/test_campaign_ls.py
 
 ## Speed benchmarks (writes results/bench/*.csv and results/bench/summary.md).
 bench: install

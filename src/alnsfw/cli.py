@@ -1,7 +1,13 @@
-"""The `alnsfw` command (console script in pyproject.toml). Subcommands: `predict`, `serve`.
+"""The `alnsfw` command (console script in pyproject.toml). Subcommands: `predict`, `serve`,
+`campaign`.
 
     alnsfw predict --model results/models/fold0/seed0/full.onnx --out preds/ clip.mp4 photos/
     alnsfw serve --model results/models/fold0/seed0/full.onnx --port 8000
+    alnsfw campaign start|round|status|export --config presets/campaign-demo.yaml
+
+campaign: a labelling campaign with people (docs/campaign.md); exit status 0 on success, 1 when
+the round could not run (server down, token refused, bad labels: the message says what to do;
+nothing was changed), 2 for a usage error.
 
 Exit status: 0 when every input was scored, 1 when some input was skipped (named on stderr; the
 others are still scored and written), 2 for a usage error (bad option, missing model).
@@ -95,12 +101,63 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--operating-point", metavar="TARGET", help="as predict")
     s.add_argument("--threads", type=int, help="ONNX Runtime threads (default: all cores)")
+    _campaign_parser(sub)
     return parser
+
+
+def _campaign_parser(sub: argparse._SubParsersAction) -> None:
+    c = sub.add_parser(
+        "campaign",
+        help="active learning with people labelling in Label Studio (docs/campaign.md)",
+        description="A labelling campaign on a folder of unlabelled videos (data.source: folder).",
+    )
+    csub = c.add_subparsers(dest="action", required=True)
+    helps = {
+        "start": "draw the audit, validation and initial sets and send them for labelling",
+        "round": "pull labels, train, evaluate on the audit set, send the next batch",
+        "status": "where the campaign stands (from its own files: no pull, no training)",
+        "export": "the current model as .keras + JSON for alnsfw predict",
+    }
+    for name, text in helps.items():
+        a = csub.add_parser(name, help=text, description=text)
+        a.add_argument(
+            "--config",
+            action="append",
+            default=[],
+            metavar="YAML",
+            help="config file(s), later ones win (config.yaml first when no --config)",
+        )
+        a.add_argument(
+            "--keyframes",
+            default="results/keyframes/keyframes.h5",
+            help="keyframes.h5 of the folder (snakemake's keyframe stage; default: %(default)s)",
+        )
+        if name == "round":
+            a.add_argument(
+                "--labels",
+                metavar="EXPORT.json",
+                help="file route: Label Studio's JSON export (Export -> JSON), taken as is",
+            )
+        if name == "export":
+            a.add_argument("--out", default="results/campaign/model", help="output folder")
+
+
+def _campaign(args: argparse.Namespace) -> int:
+    from alnsfw.campaign.run import load_config, run_campaign_command
+
+    try:
+        config = load_config(args.config or ["config.yaml"])
+    except (ValueError, OSError) as err:
+        print(f"alnsfw campaign: {err}", file=sys.stderr)
+        return 2
+    return run_campaign_command(args, config)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
+    if args.command == "campaign":
+        return _campaign(args)
     if args.command == "serve":
         return _serve(args)
     from alnsfw.predict.operating import Target, pick

@@ -28,6 +28,11 @@ def check_config(config: dict[str, Any]) -> None:
             "set data.root to that folder (e.g. --config data='{root: /path/to/NPDI}' or in "
             "your preset)."
         )
+    if data["source"] == "folder" and not root.is_dir():
+        raise ConfigError(
+            f"data.root = '{root}' is not a folder (data.source: folder wants a folder of "
+            "videos, subfolders allowed). Set data.root to it."
+        )
     labels = data["frame_labels"]
     if labels not in ("auto", "none") and data["source"] == "npdi" and not Path(labels).is_file():
         raise ConfigError(

@@ -105,7 +105,13 @@ def leaf_params(node, path=()):
 
 
 def all_targets():
-    """Everything `rule all` asks for; each rule file adds its own final outputs here."""
+    """Everything `rule all` asks for; each rule file adds its own final outputs here.
+
+    data.source: folder (unlabelled videos for a campaign, docs/campaign.md): only the keyframe
+    stage; there are no labels to split, train or report on until a campaign gathers them.
+    """
+    if config["data"]["source"] == "folder":
+        return [KEYFRAMES, MANIFEST]
     return TARGETS
 
 

@@ -25,6 +25,9 @@ CLASS_PREFIX: dict[str, str] = {
     "vNonPornDifficulty": "vNonPorn",
 }
 SYNTHETIC_EXTENSION = "avi"
+# data.source: folder (a plain folder of unlabelled videos, for a labelling campaign): every video
+# gets this class and the label -1 (unknown) until people label its keyframes (alnsfw.campaign).
+UNLABELLED = "unlabelled"
 FRAME_EXTENSIONS: tuple[str, ...] = ("jpg", "jpeg", "png", "bmp")
 _FRAME_NAME = re.compile(r"^(?P<video>.+)#(?P<n>\d+)$")
 # A video name becomes a job wildcard and a file name (results/keyframes/shards/<video>.h5), so it
@@ -62,7 +65,10 @@ def check_names(files: dict[str, Path]) -> None:
 
 
 def class_label(video_class: str) -> int:
-    """1 for the porn class, 0 for both non-porn classes (the paper's binary task)."""
+    """1 for the porn class, 0 for both non-porn classes (the paper's binary task), -1 for the
+    videos of a plain folder (data.source: folder), whose labels nobody knows yet."""
+    if video_class == UNLABELLED:
+        return -1
     return int(video_class == "vPorn")
 
 
@@ -130,9 +136,47 @@ def planned_videos(config: Mapping[str, Any]) -> list[VideoRecord]:
             VideoRecord(name, cls, "video", (str(synthetic_video_path(root, name, cls)),))
             for name, cls in synthetic_names(config["synthetic"]["videos"])
         ]
+    elif data["source"] == "folder":
+        records = scan_folder(root, data.get("video_extensions", ["avi", "mp4"]))
     else:
         records = scan_npdi(root, data.get("video_extensions", ["avi", "mp4"]))
     return sorted(records, key=lambda r: natural_key(r.name))
+
+
+def folder_video_name(relative: Path) -> str:
+    """The job/file name of a video at `relative` (path under data.root, any characters):
+    folders joined by `__`, then made safe (`safe_name`), extension dropped."""
+    parts = [*relative.parent.parts, relative.stem]
+    return "__".join(safe_name(part) for part in parts)
+
+
+def scan_folder(root: str | Path, extensions: Iterable[str]) -> list[VideoRecord]:
+    """Every video file under `root` (subfolders too, any names, no labels, no fold lists).
+
+    Names come from the relative path (`folder_video_name`), so `a/clip 1.mp4` is `a__clip_1`;
+    two files that map to one name are an error naming both, and so is a folder without videos.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"data.root '{root}' is not a folder (data.source: folder)")
+    exts = {e.lower().lstrip(".") for e in extensions}
+    found: dict[str, Path] = {}
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or path.suffix.lower().lstrip(".") not in exts:
+            continue
+        name = folder_video_name(path.relative_to(root))
+        if name in found:
+            raise DataError(
+                f"Videos '{found[name]}' and '{path}' both become the name '{name}' (folders "
+                "joined by __, unsafe characters replaced by _): rename one of them."
+            )
+        found[name] = path
+    if not found:
+        raise DataError(
+            f"No videos under '{root}' (data.source: folder; extensions "
+            f"{', '.join(sorted(exts))}). Check data.root and data.video_extensions."
+        )
+    return [VideoRecord(name, UNLABELLED, "video", (str(path),)) for name, path in found.items()]
 
 
 def _scan_videos(root: Path, extensions: Iterable[str]) -> dict[str, tuple[str, Path]]:

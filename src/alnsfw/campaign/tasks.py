@@ -1,0 +1,169 @@
+"""Label Studio tasks of a campaign: full-resolution task images and the task JSON.
+
+People label what they can see: the image of a task is the keyframe read again from its video
+at the video's own resolution (the frame index `video_frame` is in keyframes.h5), not the
+32-224 px training copy. The served folder (`campaign.image_dir`) holds only task images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import cv2
+import h5py
+import numpy as np
+
+from alnsfw.campaign.labels import CHOICES, FROM_NAME, TO_NAME
+from alnsfw.io import atomic_path
+
+
+@dataclass(frozen=True)
+class KeyframeIndex:
+    """Where each keyframe row comes from: video name, source file, frame index, fps."""
+
+    video: np.ndarray  # str per row
+    source: np.ndarray  # video file per row
+    video_frame: np.ndarray  # 0-based frame index in the video (-1: shipped image)
+
+    @classmethod
+    def read(cls, keyframes: str | Path) -> KeyframeIndex:
+        """From keyframes.h5 (docs/CONTRACT.md)."""
+        with h5py.File(keyframes, "r") as h5:
+            return cls(
+                video=np.asarray(h5["video"].asstr()[:], dtype=object),
+                source=np.asarray(h5["source"].asstr()[:], dtype=object),
+                video_frame=np.asarray(h5["video_frame"][:], dtype=np.int64),
+            )
+
+    def video_ids(self) -> np.ndarray:
+        """An integer id per row, one per video (al.max_per_video, the by-video draws)."""
+        return np.unique(self.video, return_inverse=True)[1].astype(np.int64)
+
+
+def _read_frames(path: str, indices: Sequence[int]) -> tuple[dict[int, np.ndarray], float]:
+    """Frames `indices` of a video, decoded sequentially (exact on every container, like the
+    keyframe stage), and the video's fps (0 when it states none)."""
+    wanted = set(int(i) for i in indices)
+    cap = cv2.VideoCapture(path)
+    if not cap.isOpened():
+        raise ValueError(f"cannot open video {path} to read its task images")
+    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    got: dict[int, np.ndarray] = {}
+    index = 0
+    try:
+        while len(got) < len(wanted):
+            ok = cap.grab()
+            if not ok:
+                break
+            if index in wanted:
+                ok, frame = cap.retrieve()
+                if ok:
+                    got[index] = frame
+            index += 1
+    finally:
+        cap.release()
+    missing = sorted(wanted - set(got))
+    if missing:
+        raise ValueError(f"video {path} has no frame(s) {missing[:5]} any more: was it replaced?")
+    return got, fps
+
+
+def image_name(video: str, row: int, frame: int) -> str:
+    """File name of a task image: video, frame index and row, unique within a campaign."""
+    return f"{video}_f{frame:06d}_r{row}.jpg"
+
+
+def write_task_images(
+    rows: Sequence[int], index: KeyframeIndex, image_dir: str | Path
+) -> dict[int, dict[str, Any]]:
+    """Write the full-resolution image of each row (skipping ones already there); returns
+    row -> {file, video, frame, time_s, width, height}."""
+    image_dir = Path(image_dir)
+    image_dir.mkdir(parents=True, exist_ok=True)
+    by_video: dict[str, list[int]] = {}
+    for row in rows:
+        by_video.setdefault(str(index.source[row]), []).append(int(row))
+    out: dict[int, dict[str, Any]] = {}
+    for source, video_rows in sorted(by_video.items()):
+        frames_wanted = [int(index.video_frame[r]) for r in video_rows]
+        if min(frames_wanted) < 0:
+            raise ValueError(f"{source}: shipped keyframe images have no frame index to re-read")
+        frames, fps = _read_frames(source, frames_wanted)
+        for row, frame in zip(video_rows, frames_wanted):
+            name = image_name(str(index.video[row]), row, frame)
+            path = image_dir / name
+            image = frames[frame]
+            if not path.is_file():
+                with atomic_path(path) as tmp:
+                    if not cv2.imwrite(str(tmp), image, [cv2.IMWRITE_JPEG_QUALITY, 92]):
+                        raise OSError(f"could not write task image {path}")
+            out[row] = {
+                "file": path,
+                "video": str(index.video[row]),
+                "frame": frame,
+                "time_s": round(frame / fps, 3) if fps > 0 else None,
+                "width": int(image.shape[1]),
+                "height": int(image.shape[0]),
+            }
+    return out
+
+
+def local_files_url(path: Path, document_root: Path) -> str:
+    """The URL Label Studio serves a local file at (`d=` is relative to its document root)."""
+    try:
+        rel = Path(path).resolve().relative_to(Path(document_root).resolve())
+    except ValueError as err:
+        raise ValueError(
+            f"task image {path} is not under the Label Studio document root {document_root}: "
+            "set campaign.labelstudio.document_root to a folder above campaign.image_dir"
+        ) from err
+    return f"/data/local-files/?d={quote(str(rel))}"
+
+
+def build_task(
+    row: int,
+    image: dict[str, Any],
+    document_root: Path,
+    campaign_id: str,
+    round_no: int,
+    purpose: str,
+    rank: int,
+    score: float | None,
+    prob_porn: float | None,
+) -> dict[str, Any]:
+    """One Label Studio task: image, video, time, frame, AL rank (sortable), pre-annotation."""
+    task: dict[str, Any] = {
+        "data": {
+            "image": local_files_url(image["file"], document_root),
+            "video": image["video"],
+            "time_s": image["time_s"],
+            "frame": image["frame"],
+            "al_rank": int(rank),
+            "al_score": None if score is None else float(score),
+            "round": int(round_no),
+            "purpose": purpose,
+            "alnsfw_campaign": campaign_id,
+            "alnsfw_row": int(row),
+        }
+    }
+    if prob_porn is not None:
+        pred = int(prob_porn >= 0.5)
+        task["predictions"] = [
+            {
+                "model_version": f"round-{round_no}",
+                "score": float(prob_porn if pred else 1.0 - prob_porn),
+                "result": [
+                    {
+                        "from_name": FROM_NAME,
+                        "to_name": TO_NAME,
+                        "type": "choices",
+                        "value": {"choices": [CHOICES[pred]]},
+                    }
+                ],
+            }
+        ]
+    return task

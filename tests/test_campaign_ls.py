@@ -1,0 +1,350 @@
+"""A campaign against a real Label Studio 1.23.2 (`make test-labelstudio`; marker labelstudio).
+
+Starts Label Studio from .labelstudio/venv (`make labelstudio-install`) on a free port of
+127.0.0.1, with its data in .labelstudio/test-data (kept between runs: the first start migrates
+the database, ~70 s; later ones ~10 s). Then, as a team would: a folder of unlabelled videos ->
+keyframes (the folder source) -> `alnsfw campaign start` (project, local storage and tasks made
+over the REST API) -> two annotators label through Label Studio's HTTP API, disagreeing
+sometimes, one skip, an edit and a deletion after a pull -> three rounds -> a down server and a
+wrong token answered with what to do -> `alnsfw campaign export` -> `alnsfw predict` on a video.
+The SDK (label-studio-sdk 2.1.2, in Label Studio's venv) checks what the project holds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import requests
+import yaml
+
+from alnsfw.campaign.labels import LabelLog
+
+REPO = Path(__file__).resolve().parents[1]
+LS_DIR = REPO / ".labelstudio"
+LS_BIN = LS_DIR / "venv" / "bin" / "label-studio"
+TOKEN = "alnsfw-test-" + "token-0001"  # the test server's own token, passed by environment only
+
+pytestmark = [
+    pytest.mark.labelstudio,
+    pytest.mark.skipif(not LS_BIN.exists(), reason="run `make labelstudio-install` first"),
+]
+sys.path.insert(0, str(REPO / "tools"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    data, root = LS_DIR / "test-data", LS_DIR / "test-root"
+    data.mkdir(parents=True, exist_ok=True)
+    root.mkdir(parents=True, exist_ok=True)
+    env = os.environ | {
+        "LABEL_STUDIO_USERNAME": "admin@example.com",
+        "LABEL_STUDIO_PASSWORD": "test-" + uuid.uuid4().hex,
+        "LABEL_STUDIO_USER_TOKEN": TOKEN,
+        "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+        "LABEL_STUDIO_BASE_DATA_DIR": str(data),
+        "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "true",
+        "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT": str(root),
+        "SENTRY_DSN": "",
+        "FRONTEND_SENTRY_DSN": "",
+        "COLLECT_ANALYTICS": "false",
+        "LATEST_VERSION_CHECK": "false",
+    }
+    log = open(LS_DIR / "test-server.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [str(LS_BIN), "start", "--no-browser", "--internal-host", "127.0.0.1"]
+        + ["--port", str(port), "--data-dir", str(data)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    started = time.perf_counter()
+    try:
+        while True:
+            try:
+                if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert proc.poll() is None, f"Label Studio exited; see {LS_DIR / 'test-server.log'}"
+            assert time.perf_counter() - started < 400, "Label Studio did not start in 400 s"
+            time.sleep(1)
+        print(f"Label Studio up in {time.perf_counter() - started:.0f} s")
+        yield {"url": url, "root": root, "port": port}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`alnsfw ...` as a user runs it (this checkout's src)."""
+    full = os.environ | {"PYTHONPATH": str(REPO / "src")} | (env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "alnsfw.cli", *args],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+    )
+
+
+def _api(server, method, path, **kw):
+    r = requests.request(
+        method,
+        server["url"] + path,
+        headers={"Authorization": f"Token {TOKEN}"},
+        timeout=30,
+        **kw,
+    )
+    r.raise_for_status()
+    return r.json() if r.content else None
+
+
+def _choice(label: int) -> list[dict]:
+    return [
+        {
+            "from_name": "label",
+            "to_name": "image",
+            "type": "choices",
+            "value": {"choices": ["porn" if label else "non_porn"]},
+        }
+    ]
+
+
+def test_campaign_on_a_real_label_studio(server, tmp_path):
+    from campaign_demo import make_folder, second_annotator, truth_by_row
+
+    from alnsfw.data import stages
+    from alnsfw.data.layout import planned_videos
+
+    t0 = time.perf_counter()
+    # a folder of unlabelled videos -> keyframes through the folder source
+    make_folder(tmp_path / "demo", {"vPorn": 5, "vNonPornEasy": 3, "vNonPornDifficulty": 3})
+    work = server["root"] / uuid.uuid4().hex[:8]
+    cfg = yaml.safe_load((REPO / "presets" / "campaign-demo.yaml").read_text())
+    cfg["data"]["root"] = str(tmp_path / "demo" / "videos")
+    cfg["al"]["query_size"] = 6
+    cfg["campaign"].update(
+        dir=str(work / "campaign"),
+        image_dir=str(work / "images"),
+        audit_size=10,
+        val_size=6,
+        initial_size=8,
+    )
+    cfg["campaign"]["labelstudio"].update(
+        url=server["url"], document_root=str(server["root"]), project_title=f"test {work.name}"
+    )
+    config_file = tmp_path / "campaign.yaml"
+    config_file.write_text(yaml.safe_dump(cfg))
+    from alnsfw.campaign.run import load_config
+
+    config = load_config([str(config_file)])
+    shards = []
+    for video in planned_videos(config):
+        assert video.video_class == "unlabelled"
+        shard = tmp_path / "shards" / f"{video.name}.h5"
+        stages.extract_keyframes(
+            video.name, video.video_class, video.source, video.inputs, shard, config["keyframes"]
+        )
+        shards.append(shard)
+    keyframes = tmp_path / "keyframes.h5"
+    stages.merge_keyframes(shards, keyframes, tmp_path / "manifest.csv", None)
+    truth = truth_by_row(str(keyframes), str(tmp_path / "demo" / "truth.csv"))
+    common = ["--config", str(config_file), "--keyframes", str(keyframes)]
+    env = {"ALNSFW_LS_TOKEN": TOKEN}
+
+    # no token in the environment: refused before anything is made
+    done = _cli("campaign", "start", *common, env={"ALNSFW_LS_TOKEN": ""})
+    assert done.returncode == 1 and "set the environment variable ALNSFW_LS_TOKEN" in done.stderr
+    done = _cli("campaign", "start", *common, env=env)
+    assert done.returncode == 0, done.stderr
+    print(done.stdout)
+    project = json.loads((work / "campaign" / "campaign.json").read_text())["project_id"]
+    tasks = _api(
+        server,
+        "GET",
+        f"/api/projects/{project}/export",
+        params={"exportType": "JSON", "download_all_tasks": "true"},
+    )
+    assert len(tasks) == 10 + 6 + 8
+    # the task image is served by Label Studio from the local storage, at full resolution
+    img = requests.get(
+        server["url"] + tasks[0]["data"]["image"],
+        headers={"Authorization": f"Token {TOKEN}"},
+        timeout=30,
+    )
+    assert img.status_code == 200 and img.headers["content-type"] == "image/jpeg"
+    second = second_annotator(server["url"], TOKEN)
+
+    def label_open(round_no: int, skip: bool) -> dict:
+        """Annotator 1 labels every open task; annotator 2 every third, wrong on one in 4."""
+        out = {"skipped": None, "ann": {}}
+        export = _api(
+            server,
+            "GET",
+            f"/api/projects/{project}/export",
+            params={"exportType": "JSON", "download_all_tasks": "true"},
+        )
+        open_tasks = [t for t in sorted(export, key=lambda t: t["id"]) if not t["annotations"]]
+        for k, task in enumerate(open_tasks):
+            row = task["data"]["alnsfw_row"]
+            if skip and out["skipped"] is None and task["data"]["purpose"] == "query":
+                body = {"result": [], "was_cancelled": True}
+                _api(server, "POST", f"/api/tasks/{task['id']}/annotations/", json=body)
+                out["skipped"] = row
+                continue
+            a = _api(
+                server,
+                "POST",
+                f"/api/tasks/{task['id']}/annotations/",
+                json={"result": _choice(int(truth[row])), "lead_time": 1.5},
+            )
+            out["ann"][row] = a["id"]
+            if k % 3 == 0:
+                wrong = (k // 3) % 4 == 1
+                label = 1 - int(truth[row]) if wrong else int(truth[row])
+                body = {"result": _choice(label), "completed_by": second}
+                _api(server, "POST", f"/api/tasks/{task['id']}/annotations/", json=body)
+        return out
+
+    reports = []
+    round_seconds = []
+    answered_before: dict = {}
+    skipped_row = None
+    for round_no in (1, 2, 3):
+        answered = label_open(round_no, skip=round_no == 2)
+        if round_no == 3:
+            # an edit and a deletion of labels pulled in round 2
+            edited_row, edited_id = next(iter(answered_before["ann"].items()))
+            flip = _choice(1 - int(truth[edited_row]))
+            _api(server, "PATCH", f"/api/annotations/{edited_id}/", json={"result": flip})
+            deleted_row, deleted_id = list(answered_before["ann"].items())[1]
+            _api(server, "DELETE", f"/api/annotations/{deleted_id}/")
+        start = time.perf_counter()
+        done = _cli("campaign", "round", *common, env=env)
+        round_seconds.append(time.perf_counter() - start)
+        assert done.returncode == 0, done.stderr
+        print(done.stdout)
+        assert f"round {round_no}: trained" in done.stdout
+        assert "audit accuracy:" in done.stdout and "95% Wilson CI" in done.stdout
+        reports.append(done.stdout)
+        answered_before = answered
+        if round_no == 2:
+            skipped_row = answered["skipped"]
+            assert skipped_row is not None
+        # pulling again counts nothing twice
+    again = _cli("campaign", "round", *common, env=env)
+    assert again.returncode == 0 and "0 label event(s) pulled" in again.stdout
+    assert "no label changed since round 3" in again.stdout
+
+    log = LabelLog(work / "campaign" / "labels.jsonl")
+    events = log.events
+    kinds = {e["event"] for e in events}
+    assert kinds == {"label", "skip", "delete"}
+    assert any(e["event"] == "skip" and e["row"] == skipped_row for e in events)
+    edits = [e for e in events if e["annotation_id"] == edited_id]
+    assert [e["label"] for e in edits] == [int(truth[edited_row]), 1 - int(truth[edited_row])]
+    assert [e["event"] for e in events if e["annotation_id"] == deleted_id] == ["label", "delete"]
+    assert len({e["annotator"] for e in events}) == 2  # two annotators
+    assert len({(e["annotation_id"], e["seq"]) for e in events}) == len(events)
+    rounds = pd.read_csv(work / "campaign" / "rounds.csv")
+    assert rounds["round"].tolist() == [1, 2, 3]
+    assert rounds["agreement"].notna().all() and (rounds["agreement"] < 1).any()
+    state = sorted((work / "campaign" / "checkpoint").glob("state-*.json"))[-1]
+    queried = {
+        r for q in json.loads(state.read_text())["loop"]["pool"]["queries"] for r in q["rows"]
+    }
+    rounds_of_skipped = [q for q in json.loads(state.read_text())["loop"]["pool"]["queries"]]
+    assert sum(skipped_row in q["rows"] for q in rounds_of_skipped) == 1  # never re-queried
+    assert skipped_row in queried
+
+    # the SDK (Label Studio's venv) sees the tasks with rank, purpose and pre-annotations
+    sdk = subprocess.run(
+        [
+            str(LS_DIR / "venv" / "bin" / "python"),
+            "-c",
+            "import json, os, sys\n"
+            "from label_studio_sdk import LabelStudio\n"
+            "ls = LabelStudio(base_url=sys.argv[1], api_key=os.environ['T'])\n"
+            "ts = list(ls.tasks.list(project=int(sys.argv[2]), fields='all'))\n"
+            "print(json.dumps([[t.data['al_rank'], t.data['purpose'], len(t.predictions or [])]"
+            " for t in ts]))",
+            server["url"],
+            str(project),
+        ],
+        env=os.environ | {"T": TOKEN},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert sdk.returncode == 0, sdk.stderr
+    seen = json.loads(sdk.stdout)
+    assert len(seen) == 24 + 3 * 6
+    assert all(n == 1 for _, purpose, n in seen if purpose == "query")
+
+    # a server that is down, a token that is wrong: what to do, nothing changed
+    n_events = len(events)
+    down = cfg | {
+        "campaign": cfg["campaign"] | {"labelstudio": dict(cfg["campaign"]["labelstudio"])}
+    }
+    down["campaign"]["labelstudio"]["url"] = f"http://127.0.0.1:{_free_port()}"
+    down_file = tmp_path / "down.yaml"
+    down_file.write_text(yaml.safe_dump(down))
+    done = _cli(
+        "campaign", "round", "--config", str(down_file), "--keyframes", str(keyframes), env=env
+    )
+    assert done.returncode == 1 and "is not reachable" in done.stderr
+    assert "make labelstudio-start" in done.stderr
+    done = _cli("campaign", "round", *common, env={"ALNSFW_LS_TOKEN": "wrong-token"})
+    assert done.returncode == 1 and "401" in done.stderr and "wrong-token" not in done.stderr
+    assert len(LabelLog(work / "campaign" / "labels.jsonl").events) == n_events
+
+    # export the current model and score a video with it
+    out = tmp_path / "model"
+    done = _cli("campaign", "export", *common, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    model = out / "campaign-round3.keras"
+    assert model.is_file() and model.with_suffix(".json").is_file()
+    video = sorted((tmp_path / "demo" / "videos").rglob("*.avi"))[0]
+    done = _cli(
+        "predict",
+        "--model",
+        str(model),
+        "--out",
+        str(tmp_path / "pred"),
+        "--no-progress",
+        str(video),
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(pd.read_csv(tmp_path / "pred" / "videos.csv")) == 1
+    for path in (work / "campaign").rglob("*"):  # the token is never written
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
+    walls = [round(s, 1) for s in round_seconds]
+    print(f"alnsfw campaign round, wall s (process start + model load + round): {walls}")
+    print(f"whole test body: {time.perf_counter() - t0:.0f} s")
+    shutil.rmtree(work, ignore_errors=True)
