@@ -1,4 +1,4 @@
-"""Entry point of rule `export_model`: one run's .keras model and its JSON."""
+"""Entry point of rule `export_model`: one run's .keras and .onnx model and their JSON."""
 
 import sys
 from pathlib import Path
@@ -18,6 +18,11 @@ run_logged(
     results=snakemake.input.results,
     predictions=snakemake.input.predictions,
     keyframes=snakemake.input.keyframes,
-    outputs={"model": snakemake.output.model, "meta": snakemake.output.meta},
+    outputs={
+        "model": snakemake.output.model,
+        "onnx": snakemake.output.onnx,
+        "meta": snakemake.output.meta,
+    },
     run={"fold": int(w.fold), "seed": int(w.seed), "method": w.method},
+    split=snakemake.input.split,
 )

@@ -139,3 +139,42 @@ def copy_smoke_workflow(smoke_workflow: Path, dest: Path) -> Path:
     times kept, so Snakemake sees it up to date), for tests that change files and rerun."""
     shutil.copytree(smoke_workflow, dest, symlinks=True, ignore=shutil.ignore_patterns("locks"))
     return dest
+
+
+@pytest.fixture(scope="session")
+def exported(smoke_data, tmp_path_factory):
+    """A trained full-supervision run of the smoke data, exported as .keras, .onnx and JSON
+    (operating point: accuracy); returns paths and config. Read-only: copy before changing."""
+    from alnsfw.al.jobs import full_supervision_job
+    from alnsfw.model.features import compute_features
+    from alnsfw.predict.export import export_model
+
+    root = tmp_path_factory.mktemp("export")
+    cfg = copy.deepcopy(smoke_data.config)
+    cfg["training"].update(augment="online", max_epochs=2)
+    cfg["compute"].update(feature_dtype="float32", threads=1)
+    cfg["baseline"]["epochs"] = 2
+    features = root / "features.h5"
+    compute_features(smoke_data.keyframes, features, cfg)
+    run = root / "runs" / "full"
+    outputs = {k: str(run / f"{k}.csv") for k in ("metrics", "history", "predictions")}
+    outputs["weights"] = str(run / "final_weights.h5")
+    full_supervision_job(
+        str(smoke_data.keyframes), str(smoke_data.split), outputs, cfg, 0, 0, features=str(features)
+    )
+    model = root / "models" / "full.keras"
+    meta = export_model(
+        config=cfg,
+        weights=outputs["weights"],
+        results=outputs["metrics"],
+        predictions=outputs["predictions"],
+        keyframes=str(smoke_data.keyframes),
+        outputs={
+            "model": str(model),
+            "onnx": str(model.with_suffix(".onnx")),
+            "meta": str(model.with_suffix(".json")),
+        },
+        run={"fold": 0, "seed": 0, "method": "full"},
+        split=str(smoke_data.split),
+    )
+    return {"model": model, "meta": meta, "outputs": outputs, "cfg": cfg, "root": root}

@@ -55,7 +55,8 @@ def parse_spec(spec: str) -> tuple[str, str | None, str | None]:
 def pyproject_pins() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     pins = {}
-    for dep in project["dependencies"]:
+    # the core (what scoring needs) and the workflow extra: what the rules' environments run
+    for dep in project["dependencies"] + project["optional-dependencies"]["workflow"]:
         name, op, version = parse_spec(dep)
         assert op == "==", f"pyproject.toml dependency {dep!r} is not pinned"
         pins[normalise(name)] = version

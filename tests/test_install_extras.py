@@ -25,13 +25,26 @@ def pins(specs: list[str]) -> dict[str, tuple[str | None, str | None]]:
 
 
 def test_gpu_extra_is_the_cuda_build_of_the_pinned_tensorflow():
-    core = pins(PROJECT["dependencies"])
+    core = pins(PROJECT["dependencies"] + PROJECT["optional-dependencies"]["workflow"])
     gpu = pins(PROJECT["optional-dependencies"]["gpu"])
     assert gpu["tensorflow"] == ("==", core["tensorflow-cpu"][1])
     assert "tensorflow[and-cuda]" in PROJECT["optional-dependencies"]["gpu"][0]
     env = yaml.safe_load((ROOT / "envs/model-gpu.yaml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert f"tensorflow[and-cuda]=={core['tensorflow-cpu'][1]}" in pip_section
+
+
+def test_gpu_and_dev_extras_bring_the_workflow():
+    assert "alnsfw[workflow]" in PROJECT["optional-dependencies"]["gpu"]
+    assert "alnsfw[workflow,predict]" in PROJECT["optional-dependencies"]["dev"]
+
+
+def test_predict_install_has_no_tensorflow_and_no_snakemake():
+    light = pins(PROJECT["dependencies"] + PROJECT["optional-dependencies"]["predict"])
+    assert "onnxruntime" in light and "opencv-python-headless" in light
+    for heavy in ("tensorflow-cpu", "tensorflow", "keras", "snakemake", "scikit-learn", "h5py"):
+        assert heavy not in light, heavy
+    assert all(op == "==" for op, _ in light.values()), light
 
 
 def test_jax_extra_is_pinned():

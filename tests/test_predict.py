@@ -3,7 +3,7 @@ images, a folder, synthetic and real videos, and bad inputs.
 
 One tiny full-supervision run (smoke dataset, 32 px, He-normal trunk, online augmentation so
 the learner's full model holds augmentation layers that the export must leave out) is trained
-once for the module.
+once for the session (fixture `exported` in conftest.py; tests/test_deploy.py uses it too).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alnsfw.al.jobs import full_supervision_job
 from alnsfw.cli import main
 from alnsfw.data.keyframes import extract_from_video
 from alnsfw.predict.export import export_model
@@ -29,37 +28,6 @@ from alnsfw.predict.run import load_bundle, parse_sampling, predict
 
 REPO = Path(__file__).resolve().parents[1]
 CLIP = REPO / "tests" / "data" / "predict" / "bbb_clip.mp4"
-
-
-@pytest.fixture(scope="module")
-def exported(smoke_data, tmp_path_factory):
-    """A trained full-supervision run of the smoke data, exported; returns paths and config."""
-    from alnsfw.model.features import compute_features
-
-    root = tmp_path_factory.mktemp("export")
-    cfg = copy.deepcopy(smoke_data.config)
-    cfg["training"].update(augment="online", max_epochs=2)
-    cfg["compute"].update(feature_dtype="float32", threads=1)
-    cfg["baseline"]["epochs"] = 2
-    features = root / "features.h5"
-    compute_features(smoke_data.keyframes, features, cfg)
-    run = root / "runs" / "full"
-    outputs = {k: str(run / f"{k}.csv") for k in ("metrics", "history", "predictions")}
-    outputs["weights"] = str(run / "final_weights.h5")
-    full_supervision_job(
-        str(smoke_data.keyframes), str(smoke_data.split), outputs, cfg, 0, 0, features=str(features)
-    )
-    model = root / "models" / "full.keras"
-    meta = export_model(
-        config=cfg,
-        weights=outputs["weights"],
-        results=outputs["metrics"],
-        predictions=outputs["predictions"],
-        keyframes=str(smoke_data.keyframes),
-        outputs={"model": str(model), "meta": str(model.with_suffix(".json"))},
-        run={"fold": 0, "seed": 0, "method": "full"},
-    )
-    return {"model": model, "meta": meta, "outputs": outputs, "cfg": cfg, "root": root}
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +85,8 @@ def test_export_json_describes_the_model(exported, smoke_data):
     assert meta["input"]["size"] == 32 and meta["classes"] == ["non_porn", "porn"]
     metrics = pd.read_csv(exported["outputs"]["metrics"]).iloc[0]
     assert meta["video"]["aggregation"] == metrics["video_aggregation"]
-    assert meta["video"]["threshold"] == pytest.approx(metrics["video_threshold"])
+    assert meta["video"]["run_threshold"] == pytest.approx(metrics["video_threshold"])
+    assert meta["video"]["threshold"] == meta["operating_point"]["video"]["threshold"]
     assert meta["source_run"] == {**meta["source_run"], "fold": 0, "seed": 0, "method": "full"}
     assert len(meta["config_sha256"]) == 64
     assert meta["check"]["test_rows"] > 0 and meta["check"]["max_abs_diff"] < 1e-4
@@ -155,10 +124,10 @@ def _keyframe_pngs(smoke_data, folder: Path, n: int = 5) -> tuple[list[Path], np
 def test_predict_images_and_folder_match_the_model(bundle, smoke_data, tmp_path):
     paths, images = _keyframe_pngs(smoke_data, tmp_path / "imgs")
     (tmp_path / "imgs" / "notes.txt").write_text("not an image, ignored in a folder\n")
-    direct = bundle.model.predict(images, verbose=0)[:, 1]
+    direct = bundle.model.predict_on_batch(images)[:, 1]
     result = predict(bundle, [paths[0], tmp_path / "imgs"], out_dir=tmp_path / "out")
     frames = pd.read_csv(tmp_path / "out" / "frames.csv")
-    assert list(frames.columns) == ["input", "kind", "frame", "time_s", "prob_porn"]
+    assert list(frames.columns) == ["input", "kind", "frame", "time_s", "prob_porn", "verdict"]
     assert len(frames) == 1 + len(paths)  # the file given twice is scored twice, as asked
     assert (frames["kind"] == "image").all() and frames["frame"].isna().all()
     by_path = frames.drop_duplicates("input").set_index("input")["prob_porn"]

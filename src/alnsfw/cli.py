@@ -1,6 +1,8 @@
-"""The `alnsfw` command (console script in pyproject.toml). Subcommands: `predict`, `campaign`.
+"""The `alnsfw` command (console script in pyproject.toml). Subcommands: `predict`, `serve`,
+`campaign`.
 
-    alnsfw predict --model results/models/fold0/seed0/full.keras --out preds/ clip.mp4 photos/
+    alnsfw predict --model results/models/fold0/seed0/full.onnx --out preds/ clip.mp4 photos/
+    alnsfw serve --model results/models/fold0/seed0/full.onnx --port 8000
     alnsfw campaign start|round|status|export --config presets/campaign-demo.yaml
 
 campaign: a labelling campaign with people (docs/campaign.md); exit status 0 on success, 1 when
@@ -45,7 +47,12 @@ def _parser() -> argparse.ArgumentParser:
             "OUT/videos.csv (one verdict per video), and prints a summary."
         ),
     )
-    p.add_argument("--model", required=True, help="MODEL.keras (its MODEL.json must be beside it)")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="MODEL.onnx (ONNX Runtime, the light install) or MODEL.keras (TensorFlow); "
+        "its MODEL.json must be beside it",
+    )
     p.add_argument(
         "--out", default="alnsfw-predictions", help="output folder (default: %(default)s)"
     )
@@ -63,8 +70,37 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--threshold", type=float, help="porn when video score >= this (default: JSON)")
     p.add_argument("--top-k", type=int, help="frames averaged by topk_mean (default: JSON)")
+    p.add_argument(
+        "--operating-point",
+        metavar="TARGET",
+        help="frame and video thresholds for a target, from the model's validation curves: "
+        "recall=R, fpr=F, accuracy, or threshold=T (default: the JSON's operating point)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image, video or folder")
+    s = sub.add_parser(
+        "serve",
+        help="serve a model over HTTP (POST /predict, GET /health)",
+        description="Serve an exported model over HTTP: POST an image or video to /predict "
+        "(raw body or multipart field 'file'), GET /health. See docs/deploy.md.",
+    )
+    s.add_argument("--model", required=True, help="MODEL.onnx or MODEL.keras, JSON beside it")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    s.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    s.add_argument(
+        "--max-bytes",
+        type=int,
+        default=64 * 1024 * 1024,
+        help="largest upload accepted; larger gets 413 (default: %(default)s)",
+    )
+    s.add_argument("--frames", default="keyframes", help="video frames to score (as predict)")
+    s.add_argument(
+        "--early-exit",
+        action="store_true",
+        help="stop scoring a video once its verdict cannot change (per request: ?early_exit=1)",
+    )
+    s.add_argument("--operating-point", metavar="TARGET", help="as predict")
+    s.add_argument("--threads", type=int, help="ONNX Runtime threads (default: all cores)")
     _campaign_parser(sub)
     return parser
 
@@ -122,14 +158,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "campaign":
         return _campaign(args)
+    if args.command == "serve":
+        return _serve(args)
+    from alnsfw.predict.operating import Target, pick
     from alnsfw.predict.run import load_bundle, parse_sampling, predict
 
     try:
         parse_sampling(args.frames)
+        target = None if args.operating_point is None else Target.parse(args.operating_point)
         if args.batch_size < 1:
             raise ValueError("--batch-size must be at least 1")
         bundle = load_bundle(args.model)
-    except (ValueError, OSError) as err:
+        if target is not None:
+            pick(bundle.meta, target)  # a JSON without validation curves fails here, clearly
+    except (ValueError, OSError, ImportError) as err:
         print(f"alnsfw predict: {err}", file=sys.stderr)
         return 2
     result = predict(
@@ -142,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         threshold=args.threshold,
         top_k=args.top_k,
         progress=False if args.no_progress else None,
+        operating_point=args.operating_point,
     )
     print(result.summary(bundle))
     print(
@@ -149,6 +192,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.out}/videos.csv ({len(result.videos)} rows)"
     )
     return 1 if result.errors else 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from alnsfw.predict.operating import Target
+    from alnsfw.predict.run import parse_sampling
+    from alnsfw.predict.serve import serve
+
+    try:
+        parse_sampling(args.frames)
+        if args.operating_point is not None:
+            Target.parse(args.operating_point)
+        if args.max_bytes < 1:
+            raise ValueError("--max-bytes must be at least 1")
+    except ValueError as err:
+        print(f"alnsfw serve: {err}", file=sys.stderr)
+        return 2
+    try:
+        serve(
+            args.model,
+            host=args.host,
+            port=args.port,
+            max_bytes=args.max_bytes,
+            frames=args.frames,
+            early_exit=args.early_exit,
+            operating_point=args.operating_point,
+            threads=args.threads,
+        )
+    except (ValueError, OSError, ImportError) as err:
+        print(f"alnsfw serve: {err}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":

@@ -157,7 +157,7 @@ def export_settings(wildcards):
 
 
 def exported_models():
-    """The .keras and .json files of the runs named in export.runs (first_full: see schema)."""
+    """The .keras, .onnx and .json files of the runs in export.runs (first_full: see schema)."""
     out = []
     for name in config["export"]["runs"]:
         if name == "first_full":
@@ -175,5 +175,5 @@ def exported_models():
                     f"seeds {SEEDS}, methods {STRATEGIES + ['full']})"
                 )
         base = MODEL_DIR.format(fold=fold, seed=seed)
-        out += [f"{base}/{method}.keras", f"{base}/{method}.json"]
+        out += [f"{base}/{method}.{ext}" for ext in ("keras", "onnx", "json")]
     return out

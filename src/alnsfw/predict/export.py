@@ -13,7 +13,12 @@ Two steps, because a run cannot know whether it will be exported (export happens
    the file again and checks that it reproduces the run's own test probabilities
    (predictions.csv) on `export.check_rows` test keyframes, within `export.tolerance`.
 
-Keras APIs only (get_weights / set_weights / save), no backend calls.
+3. Beside it, `<method>.onnx`: the same network (same input, same class order) converted by
+   Keras' own `model.export(format="onnx")` (tf2onnx under TensorFlow), for scoring without
+   TensorFlow (alnsfw.predict.runtime). Loaded in ONNX Runtime, it must give Keras' P(porn) on
+   the same check keyframes within `export.onnx_tolerance` (1e-4), or the export fails.
+
+Keras APIs only (get_weights / set_weights / save / export), no backend calls.
 """
 
 from __future__ import annotations
@@ -150,6 +155,87 @@ def check_rows(test_rows: np.ndarray, n: int) -> np.ndarray:
     return test_rows[np.linspace(0, len(test_rows) - 1, n).round().astype(np.int64)]
 
 
+def check_onnx(
+    outputs: Mapping[str, str], images: np.ndarray, keras_prob: np.ndarray, export_cfg: Mapping
+) -> float:
+    """Max |P(porn) ONNX Runtime - Keras| on `images`; deletes both files when over tolerance."""
+    from alnsfw.predict.runtime import OnnxModel
+
+    onnx_prob = OnnxModel(outputs["onnx"]).predict_on_batch(images)[:, 1]
+    diff = float(np.max(np.abs(onnx_prob.astype(np.float64) - keras_prob)))
+    tolerance = float(export_cfg.get("onnx_tolerance", 1e-4))
+    log.info("ONNX Runtime vs Keras: max |diff| %.3g on %d keyframes", diff, len(images))
+    if not diff <= tolerance:
+        for key in ("model", "onnx"):
+            Path(outputs[key]).unlink(missing_ok=True)
+        raise ValueError(
+            f"{outputs['onnx']} differs from the .keras model by up to {diff:.3g} "
+            f"(> export.onnx_tolerance {tolerance:g}) on {len(images)} test keyframes: the "
+            "ONNX conversion changed the network (tf2onnx / onnx versions?)."
+        )
+    return diff
+
+
+def _probabilities(model: Any, images: Any, rows: np.ndarray) -> np.ndarray:  # noqa: ANN401
+    """P(porn) of keyframe `rows` (sorted) of an h5 `images` dataset, read 256 at a time."""
+    out = [
+        np.asarray(model.predict(images[rows[i : i + 256]], batch_size=32, verbose=0))[:, 1]
+        for i in range(0, len(rows), 256)
+    ]
+    return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+
+
+def operating_point(
+    model: Any,  # noqa: ANN401 - a loaded Keras model
+    keyframes: str,
+    split: str,
+    predictions: pd.DataFrame,
+    video_rule: Mapping[str, Any],
+    target_text: str,
+) -> dict[str, Any]:
+    """The model JSON's `operating_point`: thresholds for `target_text` chosen on the split's
+    validation keyframes and videos (alnsfw.predict.operating), the validation curves, and the
+    test precision/recall at the point (test = the run's own predictions.csv)."""
+    from alnsfw.predict import operating as op
+    from alnsfw.predict.video import VideoRule, video_scores
+
+    target = op.Target.parse(target_text)
+    val = np.sort(np.asarray(json.loads(Path(split).read_text())["val"], dtype=np.int64))
+    with h5py.File(keyframes, "r") as h5:
+        labels = np.asarray(h5["label"][:], dtype=np.int64)
+        video = np.asarray(h5["video"].asstr()[:], dtype=object)
+        video_label = np.asarray(h5["video_label"][:], dtype=np.int64)
+        val_prob = _probabilities(model, h5["images"], val)
+    rule = VideoRule.from_dict(video_rule)
+    test_rows = predictions["row"].to_numpy(dtype=np.int64)
+    test_prob = predictions["prob_porn"].to_numpy(dtype=np.float64)
+    val_videos = video_scores(video[val], val_prob, rule, video_label[val])
+    test_videos = video_scores(video[test_rows], test_prob, rule, video_label[test_rows])
+    curves = {"frame": op.roc_points(labels[val], val_prob)}
+    point = {"frame": op.choose(curves["frame"], target)}
+    try:
+        curves["video"] = op.roc_points(val_videos["label"], val_videos["score"])
+        point["video"] = op.choose(curves["video"], target)
+    except ValueError as err:  # e.g. frame-level validation whose fragments are of one class
+        log.warning("video operating point: %s; keeping the run's video threshold", err)
+        point["video"] = {"threshold": float(rule.threshold), "note": str(err)}
+    test_frame = predictions["label"].to_numpy(dtype=np.int64)
+    return {
+        "target": str(target),
+        "chosen_on": "validation split of the source run",
+        "n_validation": {"frames": int(len(val)), "videos": int(len(val_videos))},
+        "frame": point["frame"],
+        "video": point["video"],
+        "test": {
+            "frame": op.measures(test_frame, test_prob, point["frame"]["threshold"]),
+            "video": op.measures(
+                test_videos["label"], test_videos["score"], point["video"]["threshold"]
+            ),
+        },
+        "validation_curves": curves,
+    }
+
+
 def export_model(
     config: dict[str, Any],
     weights: str,
@@ -158,11 +244,14 @@ def export_model(
     keyframes: str,
     outputs: Mapping[str, str],
     run: Mapping[str, Any],
+    split: str | None = None,
 ) -> dict[str, Any]:
-    """Write outputs["model"] (.keras) and outputs["meta"] (.json) for one run; returns the JSON.
+    """Write outputs["model"] (.keras), outputs["onnx"] (.onnx, when given) and outputs["meta"]
+    (.json) for one run; returns the JSON.
 
     `config`: the run's settings (model, training, compute, ...) plus `video`, `keyframes` and
-    `export`; `results`: its cycles.csv or metrics.csv; `run`: fold, seed, method.
+    `export`; `results`: its cycles.csv or metrics.csv; `run`: fold, seed, method; `split`: its
+    split JSON, whose validation rows choose the operating point (export.operating_point).
     """
     from alnsfw.model import backend
 
@@ -176,13 +265,18 @@ def export_model(
     model = inference_model(net)
     with atomic_path(outputs["model"]) as tmp:
         model.save(tmp)
+    if outputs.get("onnx"):
+        size = int(config["model"]["input_size"])
+        model(np.zeros((1, size, size, 3), np.float32))  # export traces a model once called
+        with atomic_path(outputs["onnx"]) as tmp:
+            model.export(str(tmp), format="onnx", verbose=False)
 
     # The promise of the file: loaded alone, it gives the run's own test probabilities.
     export_cfg = config.get("export", {})
     tolerance = float(export_cfg.get("tolerance", 0.02))
     table = pd.read_csv(predictions)
     rows = check_rows(table["row"].to_numpy(), int(export_cfg.get("check_rows", 64)))
-    max_diff = float("nan")
+    max_diff = onnx_diff = float("nan")
     if len(rows):
         with h5py.File(keyframes, "r") as h5:
             order = np.unique(rows)
@@ -191,6 +285,8 @@ def export_model(
         got = np.asarray(loaded.predict(images, batch_size=32, verbose=0))[:, 1]
         want = table.set_index("row").loc[order, "prob_porn"].to_numpy(dtype=np.float64)
         max_diff = float(np.max(np.abs(got - want)))
+        if outputs.get("onnx"):
+            onnx_diff = check_onnx(outputs, images, got, export_cfg)
         log.info(
             "exported model vs the run's predictions.csv: max |diff| %.3g on %d rows",
             max_diff,
@@ -204,9 +300,25 @@ def export_model(
                 f"keyframes: the weights in {weights} do not match {predictions}."
             )
     keyframes_cfg = config.get("keyframes", {})
+    video_rule = final_video_rule(results, config.get("video", {}))
+    point = None
+    if split is not None:
+        loaded = keras.saving.load_model(outputs["model"], compile=False)
+        point = operating_point(
+            loaded,
+            keyframes,
+            split,
+            table,
+            video_rule,
+            str(export_cfg.get("operating_point", "accuracy")),
+        )
+        # predict's default video verdict is the operating point's; the run's own stays beside
+        video_rule["run_threshold"] = video_rule["threshold"]
+        video_rule["threshold"] = point["video"]["threshold"]
     meta = {
         "format": FORMAT,
         "model_file": Path(outputs["model"]).name,
+        "onnx_file": Path(outputs["onnx"]).name if outputs.get("onnx") else None,
         "input": {
             "size": int(config["model"]["input_size"]),
             "layout": "HxWx3 RGB, values 0-255, uint8 or float32 (preprocessing is inside)",
@@ -214,7 +326,8 @@ def export_model(
         },
         "output": "softmax probabilities in class order",
         "classes": CLASSES,
-        "video": final_video_rule(results, config.get("video", {})),
+        "video": video_rule,
+        "operating_point": point,
         "keyframes": {
             k: keyframes_cfg[k]
             for k in ("method", "threshold", "position", "min_shot_seconds")
@@ -232,6 +345,8 @@ def export_model(
             "test_rows": int(len(rows)),
             "max_abs_diff": _plain(max_diff),
             "tolerance": tolerance,
+            "onnx_max_abs_diff_vs_keras": _plain(onnx_diff) if outputs.get("onnx") else None,
+            "onnx_tolerance": float(export_cfg.get("onnx_tolerance", 1e-4)),
         },
         "keras_version": keras.__version__,
     }

@@ -30,8 +30,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from alnsfw.metrics import roc_auc
-
 AGGREGATIONS = ("mean", "max", "topk_mean", "fraction")
 VIDEO_COLUMNS = [
     "n_test_videos",
@@ -63,6 +61,21 @@ class VideoRule:
     def score(self, prob_porn: Sequence[float] | np.ndarray) -> float:
         """The video score of one video's frame probabilities (NaN for a video without frames)."""
         return aggregate(prob_porn, self.aggregation, self.top_k, self.frame_threshold)
+
+    def settled(self, prob_porn: Sequence[float] | np.ndarray, remaining: int) -> bool:
+        """True when no P(porn) of the `remaining` frames can change the verdict (early exit).
+
+        Every aggregation rises with each frame's score, so the lowest final score has all the
+        remaining frames at 0 and the highest has them at 1. An over-estimate of `remaining` is
+        safe (the bounds only widen), an under-estimate is not.
+        """
+        p = np.asarray(prob_porn, dtype=np.float64).ravel()
+        if p.size == 0:
+            return False
+        m = max(int(remaining), 0)
+        lowest = self.score(np.concatenate([p, np.zeros(m)]))
+        highest = self.score(np.concatenate([p, np.ones(m)]))
+        return bool(lowest >= self.threshold or highest < self.threshold)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values, for the exported model's JSON."""
@@ -142,6 +155,8 @@ def video_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> d
             "video_f1": float("nan"),
             "video_roc_auc": float("nan"),
         }
+    from alnsfw.metrics import roc_auc  # scikit-learn: the workflow's, not the light install's
+
     pred = (scores >= threshold).astype(np.int64)
     tp = int(np.sum((pred == 1) & (labels == 1)))
     fp = int(np.sum((pred == 1) & (labels == 0)))
