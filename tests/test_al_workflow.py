@@ -54,7 +54,7 @@ def test_dry_run_lists_one_job_per_run(tmp_path):
             (0, 1),
             (0, 3),
             ("random", "margin"),
-            ("cycles.csv", "queries.csv", "predictions.csv", "final_weights.h5"),
+            ("cycles.csv", "queries.csv", "predictions.csv", "stopping.csv", "final_weights.h5"),
         )
     }
     assert outputs["full_supervision"] == {
