@@ -65,7 +65,11 @@ def test_every_stage_writes_its_outputs(workdir):
     table2 = pd.read_csv(results / "tables/table2.csv")
     assert {"random_mean", "entropy_mean", "full_supervision_mean"} <= set(table2.columns)
     # issue 12: one exported model (export.runs default) and the video-level results
-    assert sorted(p.name for p in (results / "models").rglob("*.*")) == ["full.json", "full.keras"]
+    assert sorted(p.name for p in (results / "models").rglob("*.*")) == [
+        "full.json",
+        "full.keras",
+        "full.onnx",
+    ]
     assert (results / "models/fold0/seed0/full.keras").stat().st_size > 0
     assert not (results / "models/fold0/seed0/random.keras").exists()
     for method in ("random", "full"):

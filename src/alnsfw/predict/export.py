@@ -236,6 +236,31 @@ def operating_point(
     }
 
 
+def export_onnx_with_tensorflow(keras_file: str, onnx_file: str) -> None:
+    """Convert a saved .keras file to ONNX in a TensorFlow-backend process.
+
+    Why: Keras converts through tf2onnx only on TensorFlow (JAX would need jax2onnx, not a
+    dependency); the .keras file is backend-neutral, so a run trained on JAX is converted the
+    same way as one trained on TensorFlow, and checked against Keras all the same."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, keras\n"
+        "m = keras.saving.load_model(sys.argv[1], compile=False)\n"
+        "m.export(sys.argv[2], format='onnx', verbose=False)\n"
+    )
+    env = os.environ | {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, keras_file, onnx_file], env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"converting {keras_file} to ONNX on TensorFlow failed: {done.stderr[-2000:]}"
+        )
+
+
 def export_model(
     config: dict[str, Any],
     weights: str,
@@ -269,7 +294,10 @@ def export_model(
         size = int(config["model"]["input_size"])
         model(np.zeros((1, size, size, 3), np.float32))  # export traces a model once called
         with atomic_path(outputs["onnx"]) as tmp:
-            model.export(str(tmp), format="onnx", verbose=False)
+            if keras.backend.backend() == "tensorflow":
+                model.export(str(tmp), format="onnx", verbose=False)
+            else:
+                export_onnx_with_tensorflow(outputs["model"], str(tmp))
 
     # The promise of the file: loaded alone, it gives the run's own test probabilities.
     export_cfg = config.get("export", {})
