@@ -248,7 +248,9 @@ def export_onnx_with_tensorflow(keras_file: str, onnx_file: str) -> None:
 
     code = (
         "import sys, keras\n"
+        "import numpy as np\n"
         "m = keras.saving.load_model(sys.argv[1], compile=False)\n"
+        "m(np.zeros((1, *m.input_shape[1:]), np.float32))  # export traces a called model\n"
         "m.export(sys.argv[2], format='onnx', verbose=False)\n"
     )
     env = os.environ | {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
