@@ -262,3 +262,15 @@ if __name__ == "__main__":
     data_dir, run_dir, strategy, sleep = sys.argv[1:5]
     data = (str(Path(data_dir) / "keyframes.h5"), str(Path(data_dir) / "split.json"))
     run_al(data, Path(run_dir), strategy, config(fake={"sleep": float(sleep)}))
+
+
+class Spy:
+    """Wraps fake_build and keeps the learners it built, to look at their calls."""
+
+    def __init__(self):
+        self.learners = []
+
+    def __call__(self, *args):
+        learner = fake_build(*args)
+        self.learners.append(learner)
+        return learner

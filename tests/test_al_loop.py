@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from test_al_fakes import CrashAt, config, fake_build, make_dataset, run_al, run_baseline
+from test_al_fakes import CrashAt, Spy, config, make_dataset, run_al, run_baseline
 
 from alnsfw.al.baseline import HISTORY_COLUMNS, METRICS_COLUMNS, baseline_patience
 from alnsfw.al.jobs import full_supervision_job
@@ -34,18 +34,6 @@ def data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def split(data):
     return json.loads(Path(data[1]).read_text())
-
-
-class Spy:
-    """Wraps fake_build and keeps the learners it built, to look at their calls."""
-
-    def __init__(self):
-        self.learners = []
-
-    def __call__(self, *args):
-        learner = fake_build(*args)
-        self.learners.append(learner)
-        return learner
 
 
 def read(run_dir, name="cycles"):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_al_fakes import fake_build, make_dataset, run_al
+from test_al_fakes import Spy, make_dataset, run_al
 
 from alnsfw.al.loop import STOP_COLUMNS, cycle_records, unpack_predictions
 from alnsfw.al.stopping import StoppingSettings, cohen_kappa, evaluate_rules, wilson_interval
@@ -16,16 +16,6 @@ CONTRACT_STOPPING = (
     "cycle, n_labelled, labelled_share, stop_n, stop_kappa, stop_uncertainty, audit_correct, "
     "audit_accuracy, audit_ci_low, audit_ci_high, stop_predictions"
 )
-
-
-class Spy:
-    def __init__(self):
-        self.learners = []
-
-    def __call__(self, *args):
-        learner = fake_build(*args)
-        self.learners.append(learner)
-        return learner
 
 
 @pytest.fixture(scope="module")
