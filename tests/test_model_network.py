@@ -21,7 +21,15 @@ from alnsfw.model.network import (
     require_top,
     trunk_fingerprint,
 )
-from alnsfw.model.tags import TRUNK_OUTPUT, feature_files, feature_tag, trunk_weights_files
+from alnsfw.model.tags import (
+    TOP_BLOCK_OUTPUT,
+    TRUNK_OUTPUT,
+    cache_layer,
+    feature_files,
+    feature_tag,
+    trunk_params,
+    trunk_weights_files,
+)
 
 CFG = {
     "model": {
@@ -87,6 +95,24 @@ def test_trainable_from_inside_the_trunk_cannot_be_cached():
     assert net.top is None
     with pytest.raises(ValueError, match="feature_cache: false"):
         require_top(net, "conv5_block2_1")
+
+
+def test_head_only_training_caches_the_last_block():
+    """trainable_from post_bn: the cache ends at conv5_block3_out, and top(trunk(x)) == full(x)."""
+    head_only = with_model(trainable_from="post_bn")
+    assert cache_layer(head_only) == TOP_BLOCK_OUTPUT == "conv5_block3_out"
+    assert cache_layer(CFG) == TRUNK_OUTPUT
+    net = build_network(head_only, seed=0, augment=False)
+    assert net.cache_layer == TOP_BLOCK_OUTPUT and net.top is not None
+    assert all(not layer.trainable for layer in net.base.layers if layer.name.startswith("conv"))
+    x = np.random.default_rng(1).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    cached = np.asarray(net.top(net.trunk(x, training=False), training=False))
+    np.testing.assert_allclose(cached, np.asarray(net.full(x, training=False)), atol=1e-6)
+    # another cut, another cache file; a start inside conv5_block3 keeps the conv5_block2 cache
+    assert feature_tag(head_only) == "he_normal-s0-32px-float16-conv5_block3_out"
+    assert trunk_params(head_only)["trainable_from"] == "post_bn"
+    later = with_model(trainable_from="conv5_block3_2")
+    assert trunk_params(later) == trunk_params(CFG)
 
 
 def test_unknown_trainable_from_is_named():

@@ -10,6 +10,7 @@ from alnsfw.model.tags import (
     feature_tag,
     proxy_weights_file,
     resolved_model,
+    trunk_params,
     trunk_weights_files,
 )  # noqa: E402
 
@@ -18,9 +19,7 @@ FEATURES = f"results/features/{FEATURE_TAG}.h5"
 BANK = f"results/features/{FEATURE_TAG}-bank.h5"
 # Only the keys that change the trunk's output: a new head or learning rate must not rerun it.
 # `weights: proxy` is passed on as the pretrained file (resolved_model).
-TRUNK_PARAMS = {
-    k: resolved_model(config)[k] for k in ("weights", "weights_seed", "input_size")
-}
+TRUNK_PARAMS = trunk_params(config)
 PROXY_WEIGHTS = proxy_weights_file(config)
 PROXY_NAME = Path(PROXY_WEIGHTS).name.removesuffix(".weights.h5")
 PRETRAIN = config["pretrain"]

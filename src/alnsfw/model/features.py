@@ -31,7 +31,7 @@ from alnsfw.io import atomic_path
 from alnsfw.model import backend
 from alnsfw.model.network import Network, build_augmentation, build_network, trunk_fingerprint
 from alnsfw.model.settings import ComputeSettings, ModelSettings, TrainingSettings
-from alnsfw.model.tags import TRUNK_OUTPUT, feature_tag
+from alnsfw.model.tags import cache_layer, feature_tag
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def _chunk_rows(item_bytes: int, n: int) -> int:
 def _attrs(cfg: dict[str, Any], net: Network, keyframes_h5: str | Path, n: int) -> dict[str, Any]:
     m = ModelSettings.from_config(cfg)
     return {
-        "layer": TRUNK_OUTPUT,
+        "layer": net.cache_layer,
         "tag": feature_tag(cfg),
         "weights": m.weights,
         "weights_seed": m.weights_seed,
@@ -289,8 +289,8 @@ def _check_size(images_shape: tuple[int, ...], cfg: dict[str, Any]) -> None:
 def check_cache(attrs: dict[str, Any], fingerprint: str, cfg: dict[str, Any], path: str) -> None:
     """Raise if a cache file was not computed with this trunk (`trunk_fingerprint`), size, layer."""
     problems = []
-    if attrs.get("layer") != TRUNK_OUTPUT:
-        problems.append(f"layer {attrs.get('layer')} != {TRUNK_OUTPUT}")
+    if attrs.get("layer") != cache_layer(cfg):
+        problems.append(f"layer {attrs.get('layer')} != {cache_layer(cfg)}")
     if int(attrs.get("input_size", -1)) != int(cfg["model"]["input_size"]):
         problems.append(f"input size {attrs.get('input_size')} != {cfg['model']['input_size']}")
     if attrs.get("fingerprint") != fingerprint:

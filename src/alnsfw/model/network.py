@@ -2,8 +2,9 @@
 
 One function builds everything from config, as three Keras models that share layer objects (so
 shared weights): the *full* model (image -> probabilities; what a run exports), the *trunk*
-(image -> `conv5_block2_out`, all frozen: what the feature cache stores) and the *top*
-(`conv5_block2_out` -> probabilities: the trainable part, trained on cached tensors). Training the
+(image -> the cache layer, `conv5_block2_out` or, when only the head trains, `conv5_block3_out`;
+all frozen: what the feature cache stores) and the *top* (cache layer -> probabilities: the
+trainable part, trained on cached tensors). Training the
 top therefore trains the full model, and a run can always be exported as an image classifier.
 
 Weights of the trunk come from `model.weights`: `imagenet` (the paper), `none` (Keras' default
@@ -24,7 +25,7 @@ import numpy as np
 
 from alnsfw.config import ConfigError
 from alnsfw.model.settings import CacheMode, ModelSettings, TrainingSettings
-from alnsfw.model.tags import BUILTIN_WEIGHTS, PROXY, TRUNK_OUTPUT
+from alnsfw.model.tags import BUILTIN_WEIGHTS, PROXY, cache_layer
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +48,13 @@ class Network:
     """The models of one run; they share layers, so training `top` changes `full` too."""
 
     full: keras.Model  # image (RGB, 0-255) -> [P(non-porn), P(porn)]; augmentation inside if any
-    trunk: keras.Model  # image (RGB, 0-255) -> conv5_block2_out, un-augmented, all frozen
-    top: keras.Model | None  # conv5_block2_out -> probabilities; None if the trunk is not frozen
+    trunk: keras.Model  # image (RGB, 0-255) -> cache layer (tags.cache_layer), all frozen
+    top: keras.Model | None  # cache layer -> probabilities; None if the trunk is not frozen
     base: keras.Model  # keras.applications.ResNet50V2(include_top=False)
     head: keras.Model  # pooled features -> probabilities
     augmentation: keras.Sequential | None
     first_trainable: int  # index in base.layers of the first trainable layer
+    cache_layer: str = "conv5_block2_out"  # the layer `trunk` ends at (tags.cache_layer)
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,14 +154,14 @@ def set_trainable_from(base: keras.Model, trainable_from: str) -> int:
     return index
 
 
-def trunk_is_frozen(base: keras.Model) -> bool:
-    """True when no layer up to `conv5_block2_out` has trainable weights (so it may be cached)."""
+def trunk_is_frozen(base: keras.Model, layer_name: str) -> bool:
+    """True when no layer up to `layer_name` has trainable weights (so its output may be cached)."""
     for layer in base.layers:
         if layer.trainable and layer.weights:
             return False
-        if layer.name == TRUNK_OUTPUT:
+        if layer.name == layer_name:
             return True
-    raise AssertionError(f"ResNet50V2 has no layer {TRUNK_OUTPUT}")
+    raise AssertionError(f"ResNet50V2 has no layer {layer_name}")
 
 
 def bn_momentum(model_cfg: dict[str, Any]) -> float:
@@ -271,27 +273,29 @@ def build_network(cfg: dict[str, Any], seed: int = 0, augment: bool | None = Non
     x = augmentation(image) if augmentation is not None else image
     full = keras.Model(image, head(base(preprocess(x))), name="alnsfw_resnet50v2")
 
-    trunk_out = base.get_layer(TRUNK_OUTPUT).output
+    cut = cache_layer(cfg)
+    trunk_out = base.get_layer(cut).output
     trunk_part = keras.Model(base.input, trunk_out, name="trunk_part")
     image_t = keras.Input(shape=(size, size, 3), name="image")
     trunk = keras.Model(image_t, trunk_part(preprocess(image_t)), name="trunk")
 
     top = None
-    if trunk_is_frozen(base):
+    if trunk_is_frozen(base, cut):
         top_part = keras.Model(trunk_out, base.output, name="top_part")  # same layer objects
         features = keras.Input(shape=tuple(trunk_out.shape[1:]), name="trunk_features")
         top = keras.Model(features, head(top_part(features)), name="top")
-    return Network(full, trunk, top, base, head, augmentation, first)
+    return Network(full, trunk, top, base, head, augmentation, first, cut)
 
 
 def require_top(net: Network, trainable_from: str) -> keras.Model:
     """`net.top`, or a clear error when the trainable part reaches into the cached trunk."""
     if net.top is None:
+        cut = net.cache_layer
         raise ConfigError(
-            f"model.trainable_from = '{trainable_from}' makes layers up to {TRUNK_OUTPUT} "
+            f"model.trainable_from = '{trainable_from}' makes layers up to {cut} "
             "trainable, so their output changes during training and cannot be cached. Set "
             "compute.feature_cache: false, or train from a layer after "
-            f"{TRUNK_OUTPUT} (e.g. conv5_block3_1)."
+            f"{cut} (e.g. conv5_block3_1, or post_bn for the head alone)."
         )
     return net.top
 
@@ -302,6 +306,6 @@ def trunk_fingerprint(net: Network) -> str:
     for layer in net.base.layers:
         for weight in layer.weights:
             digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
-        if layer.name == TRUNK_OUTPUT:
+        if layer.name == net.cache_layer:
             break
     return digest.hexdigest()

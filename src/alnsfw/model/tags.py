@@ -15,6 +15,9 @@ from alnsfw.model.settings import CacheMode, ComputeSettings, ModelSettings, sec
 
 #: The last frozen layer whose output is cached: everything up to here runs in inference mode.
 TRUNK_OUTPUT = "conv5_block2_out"
+#: The cache point when only the head trains (`model.trainable_from: post_bn` / `post_relu`):
+#: the last block's output, so a training step runs no convolution at all.
+TOP_BLOCK_OUTPUT = "conv5_block3_out"
 
 #: The `model.weights` values that are not files (network.build_base makes each of them); the one
 #: list of them (config.check_config and the rule files ask here).
@@ -61,10 +64,37 @@ def resolved_model(cfg: dict[str, Any]) -> dict[str, Any]:
     return model
 
 
-def feature_tag(cfg: dict[str, Any]) -> str:
-    """The tag of the feature files for `cfg`: `{weights}-{size}px-{dtype}`.
+def cache_layer(cfg: dict[str, Any]) -> str:
+    """The layer whose output the feature cache stores, from `model.trainable_from`.
 
-    Example: `imagenet-224px-float16`, `he_normal-s0-64px-float16`, `proxy-s0-64px-float16`.
+    ResNet50V2 can be cut only where one tensor carries everything onward, a block's output.
+    Training from `post_bn` / `post_relu` (the head alone) caches `conv5_block3_out`, so a cycle
+    trains a head on cached tensors; any earlier start caches `conv5_block2_out`, and
+    network.require_top says when `trainable_from` reaches into it.
+    """
+    start = str(ModelSettings.from_config(cfg).trainable_from)
+    return TOP_BLOCK_OUTPUT if start.startswith("post_") else TRUNK_OUTPUT
+
+
+def trunk_params(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The `model` keys that change the cached trunk output, for the cache rules' `params:`.
+
+    `trainable_from` enters only as the cut it implies (`post_bn` or `conv5_block3_1`), so a new
+    start inside conv5_block3 reruns the runs but not the cache.
+    """
+    model = resolved_model(cfg)
+    params = {k: model[k] for k in ("weights", "weights_seed", "input_size")}
+    params["trainable_from"] = (
+        "post_bn" if cache_layer(cfg) == TOP_BLOCK_OUTPUT else "conv5_block3_1"
+    )
+    return params
+
+
+def feature_tag(cfg: dict[str, Any]) -> str:
+    """The tag of the feature files for `cfg`: `{weights}-{size}px-{dtype}[-{layer}]`.
+
+    Example: `imagenet-224px-float16`, `he_normal-s0-64px-float16`, `proxy-s0-64px-float16`; a
+    cache of another layer than `conv5_block2_out` names it: `he_normal-s0-64px-float16-conv5_block3_out`.
     """
     model = cfg["model"]
     dtype = ComputeSettings.from_config(cfg).feature_dtype
@@ -72,7 +102,9 @@ def feature_tag(cfg: dict[str, Any]) -> str:
         name = f"{PROXY}-s{int(section(cfg, 'pretrain')['seed'])}"
     else:
         name = weights_name(model)
-    return f"{name}-{int(model['input_size'])}px-{dtype}"
+    layer = cache_layer(cfg)
+    suffix = "" if layer == TRUNK_OUTPUT else f"-{layer}"
+    return f"{name}-{int(model['input_size'])}px-{dtype}{suffix}"
 
 
 def feature_files(cfg: dict[str, Any], folder: str = "results/features") -> dict[str, str]:
