@@ -94,7 +94,8 @@ def feature_tag(cfg: dict[str, Any]) -> str:
     """The tag of the feature files for `cfg`: `{weights}-{size}px-{dtype}[-{layer}]`.
 
     Example: `imagenet-224px-float16`, `he_normal-s0-64px-float16`, `proxy-s0-64px-float16`; a
-    cache of another layer than `conv5_block2_out` names it: `he_normal-s0-64px-float16-conv5_block3_out`.
+    cache of another layer than `conv5_block2_out` names it:
+    `he_normal-s0-64px-float16-conv5_block3_out`.
     """
     model = cfg["model"]
     dtype = ComputeSettings.from_config(cfg).feature_dtype
