@@ -1,4 +1,5 @@
-"""Checks too slow for `make test`: the paper's 224 px model, and the default demo end to end.
+"""Checks too slow for `make test`: the paper's 224 px model, and the default demo end to end
+(what `make run` promises, measured on its own results).
 
 Run with `make test-slow` (pytest -m slow). About 10 minutes on 2 cores, most of it the demo.
 """
@@ -45,9 +46,11 @@ def test_paper_size_trunk_top_split_and_cache_equivalence():
     np.testing.assert_allclose(top, full, atol=1e-6)
 
 
-def test_default_demo_end_to_end_beats_the_majority_class(tmp_path):
-    """`make run`'s workflow (config.yaml) in a fresh directory: every strategy and the baseline
-    end far above the majority-class rate of the test set."""
+def test_default_demo_shows_active_learning_at_work(tmp_path):
+    """`make run`'s workflow (config.yaml) in a fresh directory meets what the demo promises
+    (issue 21): every run has at least 10 cycles, every test fold at least 300 keyframes, full
+    supervision is at least 5 points above the models trained on the initial 20%, and every
+    strategy at 100% labelled is within 1 point of full supervision (Table 2, mean over runs)."""
     snakemake = Path(sys.executable).with_name("snakemake")
     command = [str(snakemake), "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path)]
     done = subprocess.run(
@@ -58,12 +61,17 @@ def test_default_demo_end_to_end_beats_the_majority_class(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-4000:]
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    strategies = config["al"]["strategies"]
     for fold in config["splits"]["folds"]:
         for seed in config["splits"]["seeds"]:
             run = tmp_path / f"results/runs/fold{fold}/seed{seed}"
             full = pd.read_csv(run / "full/metrics.csv").iloc[0]
-            majority = max(full.tp + full.fn, full.tn + full.fp) / full.n_test
-            assert full.accuracy >= majority + 0.15, (fold, seed, full.accuracy, majority)
-            for strategy in config["al"]["strategies"]:
-                last = pd.read_csv(run / f"{strategy}/cycles.csv").iloc[-1]
-                assert last.accuracy >= majority + 0.15, (fold, seed, strategy, last.accuracy)
+            assert full.n_test >= 300, (fold, full.n_test)
+            for strategy in strategies:
+                cycles = pd.read_csv(run / f"{strategy}/cycles.csv")
+                assert len(cycles) >= 10, (fold, seed, strategy, len(cycles))
+    table = pd.read_csv(tmp_path / "results/tables/table2.csv").set_index("pct_labelled")
+    full_mean = table.loc[100.0, "full_supervision_mean"]
+    for strategy in strategies:
+        assert full_mean - table.loc[20.0, f"{strategy}_mean"] >= 5, (strategy, table.loc[20.0])
+        assert abs(table.loc[100.0, f"{strategy}_mean"] - full_mean) <= 1, (strategy, full_mean)

@@ -70,6 +70,7 @@ rule full_supervision:
         weights=f"{RUN_DIR}/full/final_weights.h5",
     log:
         "results/logs/full_supervision/fold{fold}/seed{seed}.log",
+    priority: 5  # before the AL runs: the exports wait on it (export.smk)
     group:
         training_group(config["compute"])
     conda:

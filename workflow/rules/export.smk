@@ -20,6 +20,9 @@ rule export_model:
         meta=f"{MODEL_DIR}/{{method}}.json",
     log:
         "results/logs/export_model/fold{fold}/seed{seed}/{method}.log",
+    # Exports (a minute of ONNX conversion) start as soon as their run is done, beside the other
+    # runs (full_supervision goes first for that), instead of last, after every run.
+    priority: 10
     conda:
         "../../envs/model.yaml"
     threads: config["compute"]["threads"]

@@ -84,6 +84,31 @@ def select_backend(
         # tf.data printed to the terminal (harmless: Keras' graph names an attribute this TF
         # build ignores). Real failures still raise Python exceptions and reach the job's log.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        import_tensorflow_quietly()
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with the process's stderr (file descriptor 2) closed for the import.
+
+    TensorFlow 2.21 logs "oneDNN custom operations are on" and "All log messages before
+    absl::InitializeLog() is called ..." through absl while its library loads, before
+    TF_CPP_MIN_LOG_LEVEL applies: four lines per job on a user's terminal that say nothing about
+    the run (setting TF_ENABLE_ONEDNN_OPTS does not stop them). Only the import is silenced; an
+    import error still raises, with its traceback, once stderr is back. A user who set
+    TF_CPP_MIN_LOG_LEVEL below 3 asked for TensorFlow's messages and gets them.
+    """
+    if "tensorflow" in sys.modules or int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")) < 3:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def select_from_config(cfg: dict[str, Any]) -> None:
