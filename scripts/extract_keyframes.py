@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
 
-from alnsfw.data.stages import extract_keyframes
+from alnsfw.data.extract import extract_keyframes
 from alnsfw.entry import run_logged
 
 run_logged(

@@ -9,7 +9,8 @@ import pytest
 
 from alnsfw.al.jobs import read_labels
 from alnsfw.data.keyframes import Keyframes
-from alnsfw.data.store import merge_shards, write_shard
+from alnsfw.data.shards import write_shard
+from alnsfw.data.store import merge_shards
 from alnsfw.entry import run_logged
 
 

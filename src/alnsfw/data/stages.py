@@ -12,11 +12,11 @@ from typing import Any
 
 import pandas as pd
 
+from alnsfw.data.extract import extract_keyframes
 from alnsfw.data.folds import FoldPlan, load_folds
 from alnsfw.data.ingest_report import write_report
-from alnsfw.data.keyframes import extract_from_video, is_truncated, load_shipped
 from alnsfw.data.splits import make_split
-from alnsfw.data.store import merge_shards, read_manifest, write_shard
+from alnsfw.data.store import merge_shards, read_manifest
 from alnsfw.data.synthetic import synthesize_dataset
 from alnsfw.io import write_json
 
@@ -29,45 +29,6 @@ __all__ = [
     "make_splits",
     "ingest_report",
 ]
-
-
-def extract_keyframes(
-    video: str,
-    video_class: str,
-    source: str,
-    inputs: Sequence[str],
-    out: str | Path,
-    keyframes: Mapping[str, Any],
-    on_truncated: str = "error",
-) -> int:
-    """Write one video's shard from its file (`source` video) or shipped images (`frames`)."""
-    size, resize = keyframes["size"], keyframes["resize"]
-    if source == "frames":
-        frames = load_shipped(inputs, size, resize)
-    else:
-        method = keyframes["method"]
-        frames = extract_from_video(
-            inputs[0],
-            size,
-            resize,
-            method,
-            keyframes["threshold"][method],
-            keyframes.get("position", "middle"),
-            keyframes.get("min_shot_seconds", 0.3),
-            on_truncated,
-        )
-    attrs = {"resize": resize, "source_kind": source}
-    if source != "frames":
-        attrs |= {
-            "method": keyframes["method"],
-            "position": keyframes.get("position", "middle"),
-            "decoded_frames": frames.decoded_frames,
-            "expected_frames": frames.expected_frames,
-            "truncated": is_truncated(frames.decoded_frames, frames.expected_frames),
-        }
-    write_shard(out, frames, video, video_class, attrs)
-    log.info("%s (%s): %d keyframes from %s", video, video_class, len(frames.frame), source)
-    return len(frames.frame)
 
 
 def merge_keyframes(

@@ -14,101 +14,21 @@ Datasets (all of length N, row i is the same keyframe in each): `images` uint8 [
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import h5py
 import numpy as np
 import pandas as pd
 
-from alnsfw.data.keyframes import Keyframes
 from alnsfw.data.labels import apply_frame_labels, read_frame_labels
-from alnsfw.data.layout import class_label, natural_key
+from alnsfw.data.layout import natural_key
+from alnsfw.data.shards import INDEX_FIELDS, STR, create_images, write_index
 from alnsfw.io import atomic_path, write_csv
 
 log = logging.getLogger(__name__)
 
-STR = h5py.string_dtype("utf-8")
-INDEX_FIELDS: dict[str, Any] = {
-    "video": STR,
-    "frame": np.int32,
-    "video_class": STR,
-    "label": np.int8,
-    "video_label": np.int8,
-    "source": STR,
-    "video_frame": np.int32,
-}
 MANIFEST_COLUMNS = ["row", "video", "frame", "video_class", "label", "video_label", "source"]
-_GZIP_LEVEL = 4
-
-
-def _filters(n: int) -> dict[str, Any]:
-    """Fletcher-32 per chunk: overwritten bytes fail the read (alnsfw.integrity then names the file
-    and its rebuild) instead of feeding other pixels or labels to every later job. An empty
-    dataset (a video without keyframes) cannot be chunked, and has nothing to check."""
-    return {"fletcher32": True} if n else {}
-
-
-def _create_images(h5: h5py.File, n: int, size: int) -> None:
-    h5.create_dataset(
-        "images",
-        shape=(n, size, size, 3),
-        dtype=np.uint8,
-        chunks=(1, size, size, 3) if n else None,
-        compression="gzip" if n else None,
-        compression_opts=_GZIP_LEVEL if n else None,
-        **_filters(n),
-    )
-
-
-def _write_index(h5: h5py.File, columns: Mapping[str, Any]) -> None:
-    """The INDEX_FIELDS datasets. Strings are fixed-length UTF-8 (HDF5 cannot checksum
-    variable-length strings); `ds.asstr()[:]` reads them as str either way."""
-    for name, dtype in INDEX_FIELDS.items():
-        values = columns[name]
-        n = len(values)
-        if dtype is STR:
-            encoded = [str(v).encode("utf-8") for v in values]
-            width = max((len(b) for b in encoded), default=1) or 1
-            ds = h5.create_dataset(
-                name, shape=(n,), dtype=h5py.string_dtype("utf-8", width), **_filters(n)
-            )
-            if n:  # h5py has no high-level write of bytes into a fixed-length UTF-8 dataset
-                data = np.array(encoded, dtype=f"S{width}")
-                ds.id.write(h5py.h5s.ALL, h5py.h5s.ALL, data, mtype=ds.id.get_type())
-        else:
-            h5.create_dataset(name, data=np.asarray(values, dtype=dtype), **_filters(n))
-
-
-def write_shard(
-    path: str | Path,
-    keyframes: Keyframes,
-    video: str,
-    video_class: str,
-    attrs: Mapping[str, Any],
-) -> None:
-    """Write one video's keyframes; `label` is the video's label here (overrides come at merge)."""
-    n, size = len(keyframes.frame), keyframes.images.shape[1]
-    if np.any(np.diff(keyframes.frame) <= 0):
-        raise ValueError(f"keyframe numbers of {video} are not strictly increasing")
-    lab = class_label(video_class)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
-        _create_images(h5, n, size)
-        h5["images"][:] = keyframes.images
-        _write_index(
-            h5,
-            {
-                "video": [video] * n,
-                "frame": keyframes.frame,
-                "video_class": [video_class] * n,
-                "label": np.full(n, lab, np.int8),
-                "video_label": np.full(n, lab, np.int8),
-                "source": keyframes.source,
-                "video_frame": keyframes.video_frame,
-            },
-        )
-        h5.attrs.update({"size": size, "video": video, **attrs})
 
 
 def read_index(path: str | Path) -> pd.DataFrame:
@@ -160,8 +80,8 @@ def merge_shards(
         attrs = dict(first.attrs)
     size = int(attrs["size"])
     with atomic_path(out_h5) as tmp, h5py.File(tmp, "w") as h5:
-        _create_images(h5, len(table), size)
-        _write_index(h5, {name: table[name].to_numpy() for name in INDEX_FIELDS})
+        create_images(h5, len(table), size)
+        write_index(h5, {name: table[name].to_numpy() for name in INDEX_FIELDS})
         start = 0
         truncated = []  # videos kept with data.on_truncated: warn
         for shard in ordered:  # one shard in memory at a time

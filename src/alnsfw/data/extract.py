@@ -1,0 +1,56 @@
+"""Rule extract_keyframes: one video's keyframes (extracted or shipped) into its shard.
+
+Kept apart from alnsfw.data.stages (which re-exports it) so that a keyframe job, one per video,
+imports OpenCV, PySceneDetect, h5py and NumPy but not pandas (see alnsfw.data.shards).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from alnsfw.data.keyframes import extract_from_video, is_truncated, load_shipped
+from alnsfw.data.shards import write_shard
+
+log = logging.getLogger(__name__)
+
+
+def extract_keyframes(
+    video: str,
+    video_class: str,
+    source: str,
+    inputs: Sequence[str],
+    out: str | Path,
+    keyframes: Mapping[str, Any],
+    on_truncated: str = "error",
+) -> int:
+    """Write one video's shard from its file (`source` video) or shipped images (`frames`)."""
+    size, resize = keyframes["size"], keyframes["resize"]
+    if source == "frames":
+        frames = load_shipped(inputs, size, resize)
+    else:
+        method = keyframes["method"]
+        frames = extract_from_video(
+            inputs[0],
+            size,
+            resize,
+            method,
+            keyframes["threshold"][method],
+            keyframes.get("position", "middle"),
+            keyframes.get("min_shot_seconds", 0.3),
+            on_truncated,
+        )
+    attrs = {"resize": resize, "source_kind": source}
+    if source != "frames":
+        attrs |= {
+            "method": keyframes["method"],
+            "position": keyframes.get("position", "middle"),
+            "decoded_frames": frames.decoded_frames,
+            "expected_frames": frames.expected_frames,
+            "truncated": is_truncated(frames.decoded_frames, frames.expected_frames),
+        }
+    write_shard(out, frames, video, video_class, attrs)
+    log.info("%s (%s): %d keyframes from %s", video, video_class, len(frames.frame), source)
+    return len(frames.frame)
