@@ -35,7 +35,7 @@ install: venv $(STAMP)
 ## outside pyproject.toml's ranges). To move to newer versions: `.venv/bin/pip install --upgrade
 ## -e '.[dev,slurm,campaign]'`, run `make test`, then `make lock` (docs/development.md).
 lock: venv
-	$(BIN)/python tools/lock.py > $(LOCK).new
+	$(BIN)/python tools/lock.py > $(LOCK).new || { rm -f $(LOCK).new; exit 1; }
 	mv $(LOCK).new $(LOCK)
 
 ## Run the default workflow (config.yaml: synthetic demo dataset) end to end.
