@@ -1,12 +1,14 @@
 # The two commands a user needs: `make run` and `make test`. Both create .venv if missing and
-# install the project into it first (the install is redone only when pyproject.toml changes).
+# install the project into it first, at the exact versions of constraints.txt (the install is redone
+# only when pyproject.toml or constraints.txt changes).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+LOCK := constraints.txt
 CORES ?= all
 
-.PHONY: prereqs venv install run test lint test-slow test-cluster cluster-down bench gpu-check report clean \
+.PHONY: prereqs venv install lock run test lint test-slow test-cluster cluster-down bench gpu-check report clean \
 	labelstudio-install labelstudio-start labelstudio-stop test-labelstudio
 
 ## System prerequisites (Python >= 3.11 with venv + ensurepip, make, git): names the one
@@ -22,12 +24,19 @@ venv: prereqs
 		rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); \
 	fi
 
-$(STAMP): pyproject.toml | venv
+$(STAMP): pyproject.toml $(LOCK) | venv
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,slurm,campaign]'
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev,slurm,campaign]'
 	touch $(STAMP)
 
 install: venv $(STAMP)
+
+## Rewrite constraints.txt from the versions installed in .venv (tools/lock.py; it refuses a venv
+## outside pyproject.toml's ranges). To move to newer versions: `.venv/bin/pip install --upgrade
+## -e '.[dev,slurm,campaign]'`, run `make test`, then `make lock` (docs/development.md).
+lock: venv
+	$(BIN)/python tools/lock.py > $(LOCK).new || { rm -f $(LOCK).new; exit 1; }
+	mv $(LOCK).new $(LOCK)
 
 ## Run the default workflow (config.yaml: synthetic demo dataset) end to end.
 run: install

@@ -1,20 +1,30 @@
-"""The conda environment files (envs/*.yaml, for `snakemake --sdm conda`) match pyproject.toml.
+"""Dependencies have one home each: ranges in pyproject.toml, exact versions in constraints.txt.
 
-Conda itself is not needed: each file is parsed, and every package it pins must be one of
-pyproject.toml's dependencies, at the same version. Names are compared after PEP 503
-normalisation, and through NAME_TO_PYPI where conda-forge's name (or a variant wheel) differs.
+The lock (constraints.txt, written by `make lock` = tools/lock.py) holds the version of every
+distribution `make install` resolves; each pyproject.toml range must admit its locked version.
+The conda environment files (envs/*.yaml, for `snakemake --sdm conda`) pin the locked versions.
+Conda itself is not needed: each file is parsed, and every package it pins must be in the lock,
+at the same version. Names are compared after PEP 503 normalisation, and through NAME_TO_PYPI
+where conda-forge's name (or a variant wheel) differs.
 """
 
 import functools
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_FILES = sorted((ROOT / "envs").glob("*.yaml"))
+LOCK = ROOT / "constraints.txt"
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 
 # conda-forge (or variant wheel) name -> the pyproject.toml dependency it stands for
 NAME_TO_PYPI = {
@@ -52,25 +62,33 @@ def parse_spec(spec: str) -> tuple[str, str | None, str | None]:
     return name, op, version
 
 
-def pyproject_pins() -> dict[str, str]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    pins = {}
-    # the core (what scoring needs) and the workflow extra: what the rules' environments run
-    for dep in project["dependencies"] + project["optional-dependencies"]["workflow"]:
-        name, op, version = parse_spec(dep)
-        assert op == "==", f"pyproject.toml dependency {dep!r} is not pinned"
-        pins[normalise(name)] = version
-    return pins
+def runtime_dependencies() -> set[str]:
+    """The core (what scoring needs) and the workflow extra: what the rules' environments run."""
+    deps = PROJECT["dependencies"] + PROJECT["optional-dependencies"]["workflow"]
+    return {normalise(Requirement(dep).name) for dep in deps}
 
 
-def pinned_anywhere() -> dict[str, str]:
-    """pyproject.toml's pins, main dependencies and every extra (jax, gpu, ...)."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+def requirements() -> list[tuple[str, Requirement]]:
+    """(where, requirement) for pyproject.toml's dependencies and every extra's, self-references
+    (alnsfw[workflow]) left out."""
+    out = [("dependencies", Requirement(dep)) for dep in PROJECT["dependencies"]]
+    for extra, deps in PROJECT["optional-dependencies"].items():
+        out += [(extra, Requirement(dep)) for dep in deps]
+    return [(where, req) for where, req in out if req.name != PROJECT["name"]]
+
+
+def locked() -> dict[str, str]:
+    """constraints.txt: canonical name -> exact version."""
     pins = {}
-    for dep in [*project["dependencies"], *sum(project["optional-dependencies"].values(), [])]:
-        name, op, version = parse_spec(dep.split(";")[0])
-        if op == "==":
-            pins[normalise(name)] = version
+    for line in LOCK.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if not line:
+            continue
+        name, sep, version = line.partition("==")
+        assert sep and version, f"constraints.txt: {line!r} is not NAME==VERSION"
+        key = canonicalize_name(name)
+        assert key not in pins, f"constraints.txt: {name} listed twice"
+        pins[key] = version.strip()
     return pins
 
 
@@ -96,16 +114,16 @@ def test_there_is_an_env_per_rule_family():
 
 
 @pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: p.name)
-def test_env_pins_equal_pyproject(path):
-    pins = pinned_anywhere()
+def test_env_pins_equal_the_lock(path):
+    pins = locked()
     packages = env_packages(path)
     for name, (op, version) in packages.items():
         if name in UNPINNED_OK:
             continue
-        assert name in pins, f"{path.name}: {name} is not a dependency in pyproject.toml"
+        assert name in pins, f"{path.name}: {name} is not in constraints.txt"
         assert op == "==", f"{path.name}: {name} must be pinned exactly (==), got {op}{version}"
         assert version == pins[name], (
-            f"{path.name}: {name}=={version}, but pyproject.toml pins {pins[name]}"
+            f"{path.name}: {name}=={version}, but constraints.txt locks {pins[name]}"
         )
     missing = REQUIRED[path.stem] - set(packages)
     assert not missing, f"{path.name} lacks {sorted(missing)}"
@@ -121,8 +139,60 @@ def test_env_python_matches_requires_python(path):
 
 def test_envs_cover_every_runtime_dependency():
     listed = set().union(*(env_packages(p) for p in ENV_FILES))
-    missing = set(pyproject_pins()) - MAIN_PROCESS_ONLY - listed
+    missing = runtime_dependencies() - MAIN_PROCESS_ONLY - listed
     assert not missing, f"no env provides {sorted(missing)}"
+
+
+# --- pyproject.toml ranges and the lock -----------------------------------------------------------
+# Extras the Makefile does not install: their requirements need not be locked.
+NOT_LOCKED_EXTRAS = {"gpu"}
+
+
+def test_every_requirement_is_a_bounded_range():
+    """A range, not a pin (the pin is the lock's), with an upper bound (a new major is a choice)."""
+    for where, req in requirements():
+        ops = {spec.operator for spec in req.specifier}
+        assert ">=" in ops and "<" in ops and "==" not in ops, (
+            f"pyproject.toml [{where}] {req}: give a range >=TESTED,<NEXT_MAJOR; the exact "
+            "version belongs in constraints.txt (make lock)"
+        )
+
+
+def test_pyproject_ranges_admit_the_locked_versions():
+    pins = locked()
+    for where, req in requirements():
+        key = canonicalize_name(req.name)
+        if where in NOT_LOCKED_EXTRAS and key not in pins:
+            continue
+        assert key in pins, f"pyproject.toml [{where}] {req}: {key} is not in constraints.txt"
+        assert req.specifier.contains(Version(pins[key]), prereleases=True), (
+            f"pyproject.toml [{where}] {req} excludes the locked {key}=={pins[key]}: widen the "
+            "range or update the lock (docs/development.md, Dependencies)"
+        )
+
+
+def test_lock_is_what_this_venv_resolves():
+    """tools/lock.py on the venv running the tests writes constraints.txt again: the lock names
+    every distribution of the install (a dependency added to pyproject.toml without `make lock`
+    fails here) and the venv holds the locked versions."""
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "tools/lock.py")], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    fresh = [line for line in out.stdout.splitlines() if not line.startswith("#")]
+    lock = [line for line in LOCK.read_text().splitlines() if not line.startswith("#")]
+    assert fresh == lock, (
+        "constraints.txt differs from the installed venv; run `make install`, or `make lock` "
+        f"after changing dependencies. Only in the venv: {sorted(set(fresh) - set(lock))}; "
+        f"only in the lock: {sorted(set(lock) - set(fresh))}"
+    )
+
+
+def test_makefile_installs_with_the_lock():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "LOCK := constraints.txt" in makefile
+    assert "pip install --quiet -c $(LOCK) -e '.[dev,slurm,campaign]'" in makefile
+    assert "$(STAMP): pyproject.toml $(LOCK)" in makefile
 
 
 def test_spec_parsing_and_name_mapping():
@@ -256,7 +326,7 @@ def test_rule_env_provides_every_import_of_the_rule(rule):
     missing = needed - provided
     assert not missing, (
         f"rule {rule} ({script.relative_to(ROOT)}) imports {sorted(missing)}, "
-        f"which envs/{env}.yaml does not provide: add them, pinned as in pyproject.toml"
+        f"which envs/{env}.yaml does not provide: add them, pinned as in constraints.txt"
     )
 
 

@@ -1,7 +1,8 @@
 """pyproject.toml's install paths: the `gpu` and `jax` extras, and the Python versions admitted.
 
-The `gpu` extra must pin the same TensorFlow as the CPU default and envs/model-gpu.yaml (the conda
-route of the training rules with compute.gpu: true), so a GPU run computes with the same version.
+The `gpu` extra must admit the same TensorFlow as the CPU default, and envs/model-gpu.yaml (the
+conda route of the training rules with compute.gpu: true) pin the locked one, so a GPU run
+computes with the same version.
 """
 
 from __future__ import annotations
@@ -10,28 +11,25 @@ import tomllib
 from pathlib import Path
 
 import yaml
-from test_envs import parse_spec
+from packaging.requirements import Requirement
+from test_envs import locked
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 
 
-def pins(specs: list[str]) -> dict[str, tuple[str | None, str | None]]:
-    out = {}
-    for spec in specs:
-        name, op, version = parse_spec(spec)
-        out[name.lower()] = (op, version)
-    return out
+def reqs(specs: list[str]) -> dict[str, Requirement]:
+    return {(req := Requirement(spec)).name.lower(): req for spec in specs}
 
 
-def test_gpu_extra_is_the_cuda_build_of_the_pinned_tensorflow():
-    core = pins(PROJECT["dependencies"] + PROJECT["optional-dependencies"]["workflow"])
-    gpu = pins(PROJECT["optional-dependencies"]["gpu"])
-    assert gpu["tensorflow"] == ("==", core["tensorflow-cpu"][1])
-    assert "tensorflow[and-cuda]" in PROJECT["optional-dependencies"]["gpu"][0]
+def test_gpu_extra_is_the_cuda_build_of_the_locked_tensorflow():
+    core = reqs(PROJECT["dependencies"] + PROJECT["optional-dependencies"]["workflow"])
+    gpu = reqs(PROJECT["optional-dependencies"]["gpu"])
+    assert gpu["tensorflow"].specifier == core["tensorflow-cpu"].specifier
+    assert gpu["tensorflow"].extras == {"and-cuda"}
     env = yaml.safe_load((ROOT / "envs/model-gpu.yaml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    assert f"tensorflow[and-cuda]=={core['tensorflow-cpu'][1]}" in pip_section
+    assert f"tensorflow[and-cuda]=={locked()['tensorflow-cpu']}" in pip_section
 
 
 def test_gpu_and_dev_extras_bring_the_workflow():
@@ -40,16 +38,17 @@ def test_gpu_and_dev_extras_bring_the_workflow():
 
 
 def test_predict_install_has_no_tensorflow_and_no_snakemake():
-    light = pins(PROJECT["dependencies"] + PROJECT["optional-dependencies"]["predict"])
+    light = reqs(PROJECT["dependencies"] + PROJECT["optional-dependencies"]["predict"])
     assert "onnxruntime" in light and "opencv-python-headless" in light
     for heavy in ("tensorflow-cpu", "tensorflow", "keras", "snakemake", "scikit-learn", "h5py"):
         assert heavy not in light, heavy
-    assert all(op == "==" for op, _ in light.values()), light
 
 
-def test_jax_extra_is_pinned():
-    jax = pins(PROJECT["optional-dependencies"]["jax"])
-    assert jax["jax"][0] == "=="
+def test_jax_extra_is_the_jax_of_dev():
+    """`.[jax]` asks for the JAX the dev install (and the lock) has."""
+    jax = reqs(PROJECT["optional-dependencies"]["jax"])["jax"]
+    assert jax == reqs(PROJECT["optional-dependencies"]["dev"])["jax"]
+    assert jax.specifier.contains(locked()["jax"])
 
 
 def test_requires_python_admits_311_to_313():

@@ -6,6 +6,7 @@ runs right after it, still before any job, so a bad setup fails with the key and
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -136,40 +137,110 @@ def check_data_config(config: dict[str, Any]) -> None:
 
 
 _BOOLEANS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+_NULLS = ("null", "none", "~")
 
 
-def coerce_cli_scalars(config: Any, schema: dict[str, Any]) -> Any:  # noqa: ANN401
-    """Turn strings into the boolean/integer/number the schema declares, in place where possible.
+def schema_branches(schema: dict[str, Any], root: dict[str, Any]) -> list[dict[str, Any]]:
+    """The alternatives a schema node allows, each without $ref, oneOf or anyOf.
+
+    `{$ref: "#/$defs/x"}` is replaced by what it points to; `oneOf`/`anyOf` give one branch
+    per alternative (flattened); the node's own `type`, `enum` or `properties` beside them make
+    one more branch. tests/test_config_coerce.py lists the schema keywords this and
+    coerce_cli_scalars follow, and fails on any other (allOf, patternProperties, ...).
+    """
+    if "$ref" in schema:
+        ref = schema["$ref"]
+        if not ref.startswith("#/"):
+            raise ValueError(f"only local $ref are supported, got {ref!r}")
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target[part]
+        rest = {k: v for k, v in schema.items() if k != "$ref"}
+        return schema_branches({**target, **rest}, root)
+    branches = []
+    for key in ("oneOf", "anyOf"):
+        for alternative in schema.get(key, []):
+            branches += schema_branches(alternative, root)
+    own = {k: v for k, v in schema.items() if k not in ("oneOf", "anyOf")}
+    if not branches or set(own) & {"type", "enum", "const", "properties", "items"}:
+        branches.append(own)
+    return branches
+
+
+def _types(branch: dict[str, Any]) -> list[str]:
+    kind = branch.get("type")
+    return kind if isinstance(kind, list) else [kind] if kind else []
+
+
+def _coerce_string(value: str, branches: list[dict[str, Any]]) -> Any:  # noqa: ANN401
+    """The value a string stands for under the first type the schema accepts.
+
+    Order: null (a null literal where null is allowed); the string itself where a branch names
+    it (`enum`/`const`, e.g. threshold 'auto'); boolean; integer; number (finite); else the
+    string unchanged (a real string, or one validation will reject, naming the key).
+    """
+    kinds = {kind for branch in branches for kind in _types(branch)}
+    word = value.strip().lower()
+    if "null" in kinds and word in _NULLS:
+        return None
+    for branch in branches:
+        if "string" in _types(branch) and (
+            value in branch.get("enum", ()) or value == branch.get("const", None)
+        ):
+            return value
+    if "boolean" in kinds and word in _BOOLEANS:
+        return _BOOLEANS[word]
+    if "integer" in kinds:
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    if "number" in kinds:
+        try:
+            number = float(value)
+        except ValueError:
+            pass
+        else:
+            if math.isfinite(number):
+                return number
+    return value
+
+
+def coerce_cli_scalars(
+    config: Any,  # noqa: ANN401
+    schema: dict[str, Any],
+    root: dict[str, Any] | None = None,
+) -> Any:  # noqa: ANN401
+    """Turn strings into the null/boolean/integer/number the schema accepts, in place where
+    possible, walking the schema: type lists ([integer, "null"]), oneOf/anyOf (a number or
+    'auto'), local $ref, nested objects (properties, additionalProperties) and arrays (items).
 
     Snakemake reads nested `--config` values as plain strings (`--config compute='{gpu: true}'`
     gives the string 'true'), which the schema would then reject; a user should not need a config
-    file for a one-key change. Values that do not parse are left as they are, so validation still
-    names the key.
+    file for a one-key change. Real strings stay strings (a string-typed key is never touched,
+    and a string an enum or const names is kept: 'auto'); values that do not parse are left as
+    they are, so validation still names the key.
     """
-    kind = schema.get("type")
-    if isinstance(config, dict) and kind == "object":
-        props = schema.get("properties", {})
-        for key, value in config.items():
-            if key in props:
-                config[key] = coerce_cli_scalars(value, props[key])
+    root = schema if root is None else root
+    branches = schema_branches(schema, root)
+    if isinstance(config, dict):
+        for branch in branches:
+            if "object" in _types(branch) or "properties" in branch:
+                props = branch.get("properties", {})
+                extra = branch.get("additionalProperties")
+                for key, value in config.items():
+                    sub = props.get(key, extra if isinstance(extra, dict) else None)
+                    if sub is not None:
+                        config[key] = coerce_cli_scalars(value, sub, root)
+                break
         return config
-    if isinstance(config, list) and kind == "array" and isinstance(schema.get("items"), dict):
-        return [coerce_cli_scalars(v, schema["items"]) for v in config]
-    if not isinstance(config, str):
+    if isinstance(config, list):
+        for branch in branches:
+            if "array" in _types(branch) and isinstance(branch.get("items"), dict):
+                return [coerce_cli_scalars(v, branch["items"], root) for v in config]
         return config
-    kinds = kind if isinstance(kind, list) else [kind]  # e.g. [number, "null"]
-    if "null" in kinds and config.lower() in ("null", "none", "~"):
-        return None
-    for kind in kinds:
-        try:
-            if kind == "boolean" and config.lower() in _BOOLEANS:
-                return _BOOLEANS[config.lower()]
-            if kind == "integer":
-                return int(config)
-            if kind == "number":
-                return float(config)
-        except ValueError:
-            continue
+    if isinstance(config, str):
+        return _coerce_string(config, branches)
     return config
 
 
