@@ -16,8 +16,8 @@ pytestmark = pytest.mark.xdist_group("jax_workdir")
 
 # The JAX run: only the jobs whose answer the backend can change (the model jobs and the
 # export), for one strategy. The strategies themselves are NumPy (alnsfw.al) and the report reads
-# CSVs, so the TensorFlow run (tests/test_workflow_smoke.py) covers them; the learner's numbers on JAX are
-# tests/test_backends.py's.
+# CSVs, so the TensorFlow run (tests/test_workflow_smoke.py) covers them; the learner's numbers
+# on JAX are tests/test_backends.py's.
 JAX_TARGETS = [
     "results/runs/fold0/seed0/entropy/cycles.csv",
     "results/runs/fold0/seed0/full/metrics.csv",
