@@ -15,8 +15,9 @@ import pandas as pd
 import pytest
 from conftest import smoke_snakemake
 
-# Every test reads the session's smoke run: one xdist worker builds it once (tests/conftest.py).
-pytestmark = pytest.mark.xdist_group("smoke_workflow")
+# The tests that read the session's smoke run share one xdist worker, which builds it once
+# (tests/conftest.py); the JAX run below gets its own, so both start at once.
+SMOKE_GROUP = pytest.mark.xdist_group("smoke_workflow")
 
 
 def snakemake(workdir: Path, *args: str) -> str:
@@ -38,6 +39,7 @@ def workdir(smoke_workflow):
     return smoke_workflow
 
 
+@SMOKE_GROUP
 def test_every_stage_writes_its_outputs(workdir):
     results = workdir / "results"
     for path in [
@@ -83,16 +85,19 @@ def test_every_stage_writes_its_outputs(workdir):
     assert video["full_supervision_mean"].notna().all()
 
 
+@SMOKE_GROUP
 def test_a_finished_workflow_has_nothing_to_do(workdir):
     assert "Nothing to be done" in snakemake(workdir, "-n")
 
 
+@SMOKE_GROUP
 def test_a_report_key_reruns_only_report_rules(workdir):
     out = snakemake(workdir, "-n", "--config", "report={interpolation: nearest}")
     assert planned_rules(out) <= {"aggregate", "report_protocol", "report_front", "all"}
     assert "aggregate" in planned_rules(out)
 
 
+@SMOKE_GROUP
 def test_video_curves_rerun_only_the_figures(workdir):
     out = snakemake(workdir, "-n", "--config", "report={curve_metric: video_accuracy}")
     rules = planned_rules(out)
@@ -100,6 +105,7 @@ def test_video_curves_rerun_only_the_figures(workdir):
     assert "plot_fold" in rules
 
 
+@SMOKE_GROUP
 def test_a_stopping_key_reruns_the_verdicts_and_figures_not_the_runs(workdir):
     out = snakemake(workdir, "-n", "--config", "stopping={budget: {max_share: 0.5}}")
     rules = planned_rules(out)
@@ -114,6 +120,7 @@ def test_a_stopping_key_reruns_the_verdicts_and_figures_not_the_runs(workdir):
     }
 
 
+@SMOKE_GROUP
 def test_a_query_size_change_reruns_runs_not_data(workdir):
     out = snakemake(workdir, "-n", "--config", "al={query_size: 5}")
     rules = planned_rules(out)
@@ -122,7 +129,48 @@ def test_a_query_size_change_reruns_runs_not_data(workdir):
     assert "full_supervision" not in rules
 
 
+@SMOKE_GROUP
 def test_html_report(workdir, tmp_path):
     snakemake(workdir, "--report", str(tmp_path / "report.html"))  # outside the shared run
     html = (tmp_path / "report.html").read_text(errors="replace")
     assert "fold0.png" in html and "table2" in html
+
+
+# The JAX run: only the jobs whose answer the backend can change (the model jobs and the
+# export), for one strategy. The strategies themselves are NumPy (alnsfw.al) and the report reads
+# CSVs, so the TensorFlow run above covers them; the learner's numbers on JAX are
+# tests/test_backends.py's.
+JAX_TARGETS = [
+    "results/runs/fold0/seed0/entropy/cycles.csv",
+    "results/runs/fold0/seed0/full/metrics.csv",
+    "results/models/fold0/seed0/full.keras",
+]
+
+
+@pytest.fixture(scope="module")
+def jax_workdir(tmp_path_factory):
+    """The model jobs on the JAX backend, with every HDF5 array streamed (preload_mb 0)."""
+    pytest.importorskip("jax")
+    work = tmp_path_factory.mktemp("smoke-workflow-jax")
+    config = ["compute={backend: jax, preload_mb: 0}", "al={strategies: [entropy]}"]
+    snakemake(work, "--config", *config, "--", *JAX_TARGETS)
+    return work
+
+
+@pytest.mark.xdist_group("jax_workdir")
+def test_the_workflow_runs_on_jax(jax_workdir):
+    """compute.backend: jax reaches every model job (each logs its backend and devices), and
+    compute.preload_mb, left out of the params so it reruns nothing, still reaches the learner."""
+    results = jax_workdir / "results"
+    cycles = pd.read_csv(results / "runs/fold0/seed0/entropy/cycles.csv")
+    assert cycles["pct_labelled"].iloc[-1] == 100.0
+    assert (results / "models/fold0/seed0/full.keras").stat().st_size > 0
+    logs = sorted((results / "logs").rglob("*.log"))
+    model_logs = [p for p in logs if p.parts[-2] in ("cache_features", "augment_bank")]
+    model_logs += [p for p in logs if "active_learning" in p.parts or "full_supervision" in p.parts]
+    assert len(model_logs) == 2 + 1 + 1
+    for path in model_logs:
+        assert "Keras backend jax sees devices: cpu:0" in path.read_text(), path
+    run_log = (results / "logs/active_learning/fold0/seed0/entropy.log").read_text()
+    assert "compute.preload_mb 0:" in run_log and "streamed" in run_log
+    assert re.search(r"epoch 1/1: loss .*; stop|epoch 1/1: .*last epoch", run_log)
