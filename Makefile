@@ -55,12 +55,12 @@ lint: install
 
 ## Checks too slow for CI (paper-scale): see docs/development.md.
 test-slow: install
-	$(BIN)/pytest -m slow
+	$(BIN)/pytest -n 0 -m slow
 
 ## Real single-node SLURM: profiles/slurm, sacct, GPU requests, kill-and-resume (needs root).
 test-cluster: install
 	bash tests/cluster/up.sh
-	$(BIN)/pytest -m cluster tests/test_cluster_slurm.py
+	$(BIN)/pytest -n 0 -m cluster tests/test_cluster_slurm.py
 
 ## Stop the test cluster (tests/cluster/up.sh brings it back in seconds).
 cluster-down:
@@ -82,7 +82,7 @@ labelstudio-stop:
 
 ## A campaign against a real Label Studio (starts its own on a free port; tests/test_campaign_ls.py).
 test-labelstudio: install labelstudio-install
-	$(BIN)/pytest -m labelstudio tests/test_campaign_ls.py
+	$(BIN)/pytest -n 0 -m labelstudio tests/test_campaign_ls.py
 
 ## Speed benchmarks (writes results/bench/*.csv and results/bench/summary.md).
 bench: install

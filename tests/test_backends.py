@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.xdist_group("jax_learner")  # tests/conftest.py
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # One test per guarantee, the cheapest variant of each (the full file takes ~3x longer on JAX,
@@ -34,8 +36,8 @@ def test_learner_guarantees_hold_on_jax(tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
     env |= {"JAX_COMPILATION_CACHE_DIR": str(tmp_path / "xla-cache")}
     selection = " or ".join(f"({check})" for check in JAX_CHECKS)
-    command = [sys.executable, "-m", "pytest", "tests/test_model_learner.py", "-q", "-p"]
-    command += ["no:cacheprovider", "-W", "ignore::DeprecationWarning", "-k", selection]
+    command = [sys.executable, "-m", "pytest", "tests/test_model_learner.py", "-q", "-n", "0"]
+    command += ["-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning", "-k", selection]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
     assert f"{len(JAX_CHECKS)} passed" in done.stdout, done.stdout[-2000:]  # none deselected

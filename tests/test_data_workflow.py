@@ -18,6 +18,8 @@ from conftest import SNAKEMAKE, copy_smoke_workflow
 
 from alnsfw.data.synthetic import render_video, write_video
 
+pytestmark = pytest.mark.xdist_group("smoke_workflow")  # tests/conftest.py
+
 REPO = Path(__file__).resolve().parents[1]
 TARGETS = [
     "results/splits/fold0/seed0.json",

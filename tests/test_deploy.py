@@ -19,6 +19,8 @@ import pytest
 
 from alnsfw.predict.runtime import OnnxModel
 
+pytestmark = pytest.mark.xdist_group("exported")  # tests/conftest.py
+
 REPO = Path(__file__).resolve().parents[1]
 CLIP = REPO / "tests" / "data" / "predict" / "bbb_clip.mp4"
 

@@ -20,6 +20,8 @@ from alnsfw.model.network import WeightsUnavailableError, build_network, trunk_f
 from alnsfw.model.pretrain import COLOURS, FIGURES, N_CLASSES, pretrain_trunk, proxy_dataset
 from alnsfw.model.tags import feature_tag, proxy_weights_file, resolved_model, trunk_weights_files
 
+pytestmark = pytest.mark.xdist_group("pretrained")  # tests/conftest.py
+
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 PRETRAIN = {"images": 48, "holdout": 16, "epochs": 1, "batch_size": 16, "seed": 5}

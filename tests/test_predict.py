@@ -26,6 +26,8 @@ from alnsfw.data.keyframes import extract_from_video
 from alnsfw.predict.export import export_model
 from alnsfw.predict.run import load_bundle, parse_sampling, predict
 
+pytestmark = pytest.mark.xdist_group("exported")  # tests/conftest.py
+
 REPO = Path(__file__).resolve().parents[1]
 CLIP = REPO / "tests" / "data" / "predict" / "bbb_clip.mp4"
 

@@ -15,6 +15,10 @@ import pandas as pd
 import pytest
 from conftest import smoke_snakemake
 
+# The tests that read the session's smoke run share one xdist worker, which builds it once
+# (tests/conftest.py); the JAX run below gets its own, so both start at once.
+SMOKE_GROUP = pytest.mark.xdist_group("smoke_workflow")
+
 
 def snakemake(workdir: Path, *args: str) -> str:
     """Run the workflow on the smoke preset in `workdir`; the output of a successful run."""
@@ -35,6 +39,7 @@ def workdir(smoke_workflow):
     return smoke_workflow
 
 
+@SMOKE_GROUP
 def test_every_stage_writes_its_outputs(workdir):
     results = workdir / "results"
     for path in [
@@ -80,16 +85,19 @@ def test_every_stage_writes_its_outputs(workdir):
     assert video["full_supervision_mean"].notna().all()
 
 
+@SMOKE_GROUP
 def test_a_finished_workflow_has_nothing_to_do(workdir):
     assert "Nothing to be done" in snakemake(workdir, "-n")
 
 
+@SMOKE_GROUP
 def test_a_report_key_reruns_only_report_rules(workdir):
     out = snakemake(workdir, "-n", "--config", "report={interpolation: nearest}")
     assert planned_rules(out) <= {"aggregate", "report_protocol", "report_front", "all"}
     assert "aggregate" in planned_rules(out)
 
 
+@SMOKE_GROUP
 def test_video_curves_rerun_only_the_figures(workdir):
     out = snakemake(workdir, "-n", "--config", "report={curve_metric: video_accuracy}")
     rules = planned_rules(out)
@@ -97,6 +105,7 @@ def test_video_curves_rerun_only_the_figures(workdir):
     assert "plot_fold" in rules
 
 
+@SMOKE_GROUP
 def test_a_stopping_key_reruns_the_verdicts_and_figures_not_the_runs(workdir):
     out = snakemake(workdir, "-n", "--config", "stopping={budget: {max_share: 0.5}}")
     rules = planned_rules(out)
@@ -111,6 +120,7 @@ def test_a_stopping_key_reruns_the_verdicts_and_figures_not_the_runs(workdir):
     }
 
 
+@SMOKE_GROUP
 def test_a_query_size_change_reruns_runs_not_data(workdir):
     out = snakemake(workdir, "-n", "--config", "al={query_size: 5}")
     rules = planned_rules(out)
@@ -119,6 +129,7 @@ def test_a_query_size_change_reruns_runs_not_data(workdir):
     assert "full_supervision" not in rules
 
 
+@SMOKE_GROUP
 def test_html_report(workdir, tmp_path):
     snakemake(workdir, "--report", str(tmp_path / "report.html"))  # outside the shared run
     html = (tmp_path / "report.html").read_text(errors="replace")
@@ -146,6 +157,7 @@ def jax_workdir(tmp_path_factory):
     return work
 
 
+@pytest.mark.xdist_group("jax_workdir")
 def test_the_workflow_runs_on_jax(jax_workdir):
     """compute.backend: jax reaches every model job (each logs its backend and devices), and
     compute.preload_mb, left out of the params so it reruns nothing, still reaches the learner."""
