@@ -54,7 +54,7 @@ class Network:
     head: keras.Model  # pooled features -> probabilities
     augmentation: keras.Sequential | None
     first_trainable: int  # index in base.layers of the first trainable layer
-    cache_layer: str = "conv5_block2_out"  # the layer `trunk` ends at (tags.cache_layer)
+    cache_layer: str  # the layer `trunk` ends at (tags.cache_layer)
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from typing import Any
 
 from alnsfw.model.settings import CacheMode, ComputeSettings, ModelSettings, section
 
-#: The last frozen layer whose output is cached: everything up to here runs in inference mode.
+#: The cache point when the trainable part starts inside conv5_block3 (the paper's
+#: `conv5_block3_1`): everything up to here is frozen and runs in inference mode.
 TRUNK_OUTPUT = "conv5_block2_out"
 #: The cache point when only the head trains (`model.trainable_from: post_bn` / `post_relu`):
 #: the last block's output, so a training step runs no convolution at all.
