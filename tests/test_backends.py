@@ -79,3 +79,22 @@ def test_devices_are_logged_and_a_missing_gpu_is_an_error(caplog):
     with caplog.at_level("WARNING", logger="alnsfw.model.backend"):
         prepare({"compute": {"backend": current, "gpu": True, "missing_gpu": "warn"}}, seed=0)
     assert "sees no GPU" in caplog.text and "compute.missing_gpu: warn" in caplog.text
+
+
+def test_tensorflow_import_skips_jax_and_pyplot_then_allows_them():
+    """import_tensorflow_quietly hides jax and matplotlib during TensorFlow's import only."""
+    code = (
+        "import sys\n"
+        "from alnsfw.model.backend import import_tensorflow_quietly\n"
+        "import_tensorflow_quietly()\n"
+        "assert 'keras' in sys.modules and 'tensorflow' in sys.modules\n"
+        "print(sorted(m for m in ('jax', 'matplotlib') if m in sys.modules))\n"
+        "import matplotlib.pyplot, jax\n"
+        "print('later imports work')\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines() == ["[]", "later imports work"]

@@ -263,3 +263,25 @@ def test_mode_errors_and_cache_mismatch(data):
     cfg["training"]["augmentation"]["rotation"] = 0.2  # the bank was drawn with 0.05
     with pytest.raises(ValueError, match="recompute the bank"):
         learner(data, cfg)
+
+
+@pytest.mark.parametrize("augment", ["bank", "online"])
+def test_epoch_in_one_graph_equals_the_per_batch_loop(data, augment):
+    """EpochTrainer runs an epoch's batches in one tf.function on TensorFlow (in chunks here: 3
+    batches each, so chunk edges are crossed); `train_on_batch` per batch is the reference."""
+    histories, probabilities = [], []
+    for in_graph in (False, True):
+        lrn = learner(data, config(augment), seed=5)
+        trainer = lrn._epochs  # noqa: SLF001
+        if in_graph and not trainer.in_graph:
+            pytest.skip(f"{BACKEND} trains batch by batch (EpochTrainer.in_graph is False)")
+        trainer.in_graph = in_graph
+        trainer.chunk_bytes = 3 * lrn.batch_size * int(np.prod(lrn.train_model.input_shape[1:])) * 4
+        history = lrn.fit(TRAIN, VAL, **labels_for(data, TRAIN), max_epochs=3, patience=3)
+        histories.append(history["history"])
+        probabilities.append(lrn.predict_proba(TEST))
+    np.testing.assert_array_equal(probabilities[0], probabilities[1])
+    for per_batch, graph in zip(*histories):
+        assert per_batch["val_loss"] == graph["val_loss"]
+        assert per_batch["loss"] == pytest.approx(graph["loss"], rel=1e-6)  # float32 trackers
+        assert per_batch["accuracy"] == pytest.approx(graph["accuracy"], abs=1e-6)

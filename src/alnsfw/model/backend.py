@@ -6,7 +6,8 @@ machines ship JAX or PyTorch but no TensorFlow. What cannot be said in Keras liv
 - choosing the backend (`compute.backend`): Keras reads `KERAS_BACKEND` once, when it is first
   imported, so `select_backend` must run before that in every job process, and verifies it;
 - threads, determinism flags, GPU memory growth/share, and the device list a job logs;
-- whether a model's steps are compiled with XLA (JAX always; TensorFlow only when asked).
+- whether a model's steps are compiled with XLA (JAX always; TensorFlow only when asked);
+- how an epoch's batches reach Keras' train step (`EpochTrainer`: in one graph on TensorFlow).
 
 Importing this module does not import Keras.
 """
@@ -16,7 +17,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterable
 from typing import Any
+
+import numpy as np
 
 from alnsfw.config import ConfigError
 
@@ -87,28 +91,52 @@ def select_backend(
         import_tensorflow_quietly()
 
 
-def import_tensorflow_quietly() -> None:
-    """Import TensorFlow with the process's stderr (file descriptor 2) closed for the import.
+# Imported by TensorFlow 2.21 and Keras 3.15 while they load, used by neither in a model job:
+# TF Lite's JAX bridge (tensorflow/lite/python/util.py, `from jax import jit`, 0.4 s) and Keras'
+# plotting helpers (keras/src/visualization, `import matplotlib.pyplot`, 0.5 s). Both imports
+# sit in `try: ... except ImportError`, made for installs without them.
+SKIPPED_AT_TF_IMPORT = ("jax", "matplotlib")
 
-    TensorFlow 2.21 logs "oneDNN custom operations are on" and "All log messages before
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow (and Keras, which it loads) quietly and without optional extras.
+
+    Quietly: with the process's stderr (file descriptor 2) closed for the import. TensorFlow
+    2.21 logs "oneDNN custom operations are on" and "All log messages before
     absl::InitializeLog() is called ..." through absl while its library loads, before
     TF_CPP_MIN_LOG_LEVEL applies: four lines per job on a user's terminal that say nothing about
     the run (setting TF_ENABLE_ONEDNN_OPTS does not stop them). Only the import is silenced; an
     import error still raises, with its traceback, once stderr is back. A user who set
     TF_CPP_MIN_LOG_LEVEL below 3 asked for TensorFlow's messages and gets them.
+
+    Without extras: the modules of SKIPPED_AT_TF_IMPORT that are not imported yet are hidden
+    for the import (`sys.modules[name] = None` makes `import name` raise ImportError, which
+    TensorFlow and Keras catch), then unhidden, so a later `import jax` or `import matplotlib`
+    in this process works as usual. That is 0.9 s of the 4.5 s every model job spends
+    importing TensorFlow (docs/speed.md); only Keras' plotting helpers stay off in the process.
     """
-    if "tensorflow" in sys.modules or int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")) < 3:
+    if "tensorflow" in sys.modules:
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
+    hidden = [name for name in SKIPPED_AT_TF_IMPORT if name not in sys.modules]
+    quiet = int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")) >= 3
+    if quiet:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(devnull, 2)
+        for name in hidden:
+            sys.modules[name] = None  # type: ignore[assignment]
+        if quiet:
+            os.dup2(devnull, 2)
         import tensorflow  # noqa: F401
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+        for name in hidden:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
+        if quiet:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
 
 
 def select_from_config(cfg: dict[str, Any]) -> None:
@@ -256,6 +284,76 @@ def force_jit(model: Any, jit: bool) -> None:  # noqa: ANN401
     Keras would refuse: its augmentation layers say "no XLA" (true of TensorFlow's kernels only;
     they jit fine on JAX), and TF op determinism turns off `jit_compile` for the whole model."""
     model._jit_compile = compile_options(jit)["jit_compile"]  # noqa: SLF001
+
+
+class EpochTrainer:
+    """Keras' own `train_step` over an epoch's batches; the epoch's mean loss and accuracy.
+
+    Why not `train_on_batch` per batch: on TensorFlow every call resets and reads the metric
+    trackers and enters a tf.function, about 1 ms of a 4 ms batch of the demo's head (measured
+    in docs/speed.md). Here, on TensorFlow without XLA, the batches of a chunk (up to
+    `chunk_mb` of inputs) run in one tf.function, a while loop over the model's `train_step`
+    (what Keras' `steps_per_execution` does inside `fit`), and the trackers are reset once per
+    epoch and read once. Same batches, same order, same step: the weights are bit-identical to
+    the per-batch loop (tests/test_model_learner.py checks it). JAX, PyTorch and XLA keep
+    `train_on_batch`, averaging its per-batch logs by batch size, as the trackers do.
+    """
+
+    def __init__(self, model: Any, batch_size: int, chunk_mb: float = 64.0) -> None:  # noqa: ANN401
+        import keras
+
+        self.model, self.batch_size = model, int(batch_size)
+        self.chunk_bytes = int(chunk_mb * 2**20)
+        self.in_graph = keras.backend.backend() == "tensorflow" and not model.jit_compile
+        self._graph: Any = None
+
+    def epoch(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float]:
+        """Train on `batches` (inputs, one-hot targets), in order; returns (loss, accuracy)."""
+        if not self.in_graph:
+            sums = np.zeros(3)
+            for x, y in batches:
+                logs = self.model.train_on_batch(x, y, return_dict=True)
+                sums += (len(y), float(logs["loss"]) * len(y), float(logs["accuracy"]) * len(y))
+            return float(sums[1] / sums[0]), float(sums[2] / sums[0])
+        self.model.reset_metrics()
+        xs: list[np.ndarray] = []
+        ys: list[np.ndarray] = []
+        size = 0
+        for x, y in batches:
+            xs.append(x)
+            ys.append(y)
+            size += x.nbytes
+            if size >= self.chunk_bytes:
+                self._run(xs, ys)
+                xs, ys, size = [], [], 0
+        if xs:
+            self._run(xs, ys)
+        logs = self.model.get_metrics_result()
+        return float(logs["loss"]), float(logs["accuracy"])
+
+    def _run(self, xs: list[np.ndarray], ys: list[np.ndarray]) -> None:
+        x = xs[0] if len(xs) == 1 else np.concatenate(xs)
+        y = ys[0] if len(ys) == 1 else np.concatenate(ys)
+        if self._graph is None:
+            self._graph = self._make_graph(x.shape[1:], y.shape[1:])
+        self._graph(x, y)
+
+    def _make_graph(self, x_shape: tuple[int, ...], y_shape: tuple[int, ...]) -> Any:  # noqa: ANN401
+        import tensorflow as tf
+
+        model, batch = self.model, self.batch_size
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None, *x_shape], tf.float32),
+                tf.TensorSpec([None, *y_shape], tf.float32),
+            ]
+        )
+        def run(x: Any, y: Any) -> None:  # noqa: ANN401
+            for start in tf.range(0, tf.shape(x)[0], batch):
+                model.train_step((x[start : start + batch], y[start : start + batch], None))
+
+        return run
 
 
 def backend_name() -> str:

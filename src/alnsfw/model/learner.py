@@ -116,6 +116,7 @@ class Learner:
         jit = self.compute.jit_compile
         backend.force_jit(self.train_model, jit and self.train_model is top)
         backend.force_jit(self.predict_model, jit and cached)
+        self._epochs = backend.EpochTrainer(self.train_model, self.batch_size)
         # The state worth saving: everything but the frozen layers' weights, which never change
         # and are rebuilt identically from the config (the trunk fingerprint checks that).
         frozen = {
@@ -389,14 +390,7 @@ class Learner:
         order, views = plan
         source = self._train_source()
         batches = _streamed(lambda: self._train_batches(order, views, onehot), source.array is None)
-        total = correct = loss_sum = 0.0
-        for x, y in batches:
-            logs = self.train_model.train_on_batch(x, y, return_dict=True)
-            n = len(y)
-            total += n
-            loss_sum += float(logs["loss"]) * n
-            correct += float(logs["accuracy"]) * n
-        return loss_sum / total, correct / total
+        return self._epochs.epoch(batches)
 
     def _train_batches(
         self, order: np.ndarray, views: np.ndarray, onehot: np.ndarray

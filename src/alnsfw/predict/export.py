@@ -23,10 +23,12 @@ Keras APIs only (get_weights / set_weights / save / export), no backend calls.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -263,6 +265,30 @@ def export_onnx_with_tensorflow(keras_file: str, onnx_file: str) -> None:
         )
 
 
+@contextlib.contextmanager
+def _tf2onnx_failing_loudly() -> Iterator[None]:
+    """tf2onnx's optimizer without its safety copies, for the conversion inside the block.
+
+    By default tf2onnx 1.17 deep-copies the whole graph, weights included, before each of its
+    optimizer passes, to fall back to the copy if a pass fails: 8 of the 12 s that the optimizer
+    took on the demo's ResNet50V2 (py-spy, docs/speed.md). Any value of TF2ONNX_CATCH_ERRORS
+    turns that off (tf2onnx/convert.py compares the variable's name, not its value, to "TRUE"),
+    so a failing pass raises instead of being skipped; the ONNX-vs-Keras check below catches
+    any other change. The same passes run: the demo's file had the same nodes and weights as
+    with the copies, only tf2onnx's generated initializer names differed.
+    """
+    name = "TF2ONNX_CATCH_ERRORS"
+    before = os.environ.get(name)
+    os.environ[name] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = before
+
+
 def export_model(
     config: dict[str, Any],
     weights: str,
@@ -297,7 +323,8 @@ def export_model(
         model(np.zeros((1, size, size, 3), np.float32))  # export traces a model once called
         with atomic_path(outputs["onnx"]) as tmp:
             if keras.backend.backend() == "tensorflow":
-                model.export(str(tmp), format="onnx", verbose=False)
+                with _tf2onnx_failing_loudly():
+                    model.export(str(tmp), format="onnx", verbose=False)
             else:
                 export_onnx_with_tensorflow(outputs["model"], str(tmp))
 
