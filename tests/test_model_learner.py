@@ -267,21 +267,26 @@ def test_mode_errors_and_cache_mismatch(data):
 
 @pytest.mark.parametrize("augment", ["bank", "online"])
 def test_epoch_in_one_graph_equals_the_per_batch_loop(data, augment):
-    """EpochTrainer runs an epoch's batches in one tf.function on TensorFlow (in chunks here: 3
-    batches each, so chunk edges are crossed); `train_on_batch` per batch is the reference."""
+    """EpochTrainer on TensorFlow runs an epoch in one tf.function, gathering the batches from
+    the in-memory table inside it, or from batches made in Python (in chunks of 3 batches here,
+    so chunk edges are crossed), and TablePredictor predicts in one; `train_on_batch` and
+    `predict_on_batch` per batch are the reference."""
     histories, probabilities = [], []
-    for in_graph in (False, True):
+    for variant in ("per batch", "chunks", "table"):
         lrn = learner(data, config(augment), seed=5)
         trainer = lrn._epochs  # noqa: SLF001
-        if in_graph and not trainer.in_graph:
+        if variant != "per batch" and not trainer.in_graph:
             pytest.skip(f"{BACKEND} trains batch by batch (EpochTrainer.in_graph is False)")
-        trainer.in_graph = in_graph
+        trainer.in_graph = lrn._predictor.in_graph = variant != "per batch"  # noqa: SLF001
+        trainer.RESIDENT_MB = 0 if variant == "chunks" else trainer.RESIDENT_MB
         trainer.chunk_bytes = 3 * lrn.batch_size * int(np.prod(lrn.train_model.input_shape[1:])) * 4
+        assert trainer.holds(lrn._train_source().array) == (variant == "table")  # noqa: SLF001
         history = lrn.fit(TRAIN, VAL, **labels_for(data, TRAIN), max_epochs=3, patience=3)
         histories.append(history["history"])
         probabilities.append(lrn.predict_proba(TEST))
-    np.testing.assert_array_equal(probabilities[0], probabilities[1])
-    for per_batch, graph in zip(*histories):
-        assert per_batch["val_loss"] == graph["val_loss"]
-        assert per_batch["loss"] == pytest.approx(graph["loss"], rel=1e-6)  # float32 trackers
-        assert per_batch["accuracy"] == pytest.approx(graph["accuracy"], abs=1e-6)
+    for other in (1, 2):
+        np.testing.assert_array_equal(probabilities[0], probabilities[other])
+        for per_batch, graph in zip(histories[0], histories[other]):
+            assert per_batch["val_loss"] == graph["val_loss"]
+            assert per_batch["loss"] == pytest.approx(graph["loss"], rel=1e-6)  # float32 sums
+            assert per_batch["accuracy"] == pytest.approx(graph["accuracy"], abs=1e-6)

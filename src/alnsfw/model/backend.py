@@ -290,14 +290,19 @@ class EpochTrainer:
     """Keras' own `train_step` over an epoch's batches; the epoch's mean loss and accuracy.
 
     Why not `train_on_batch` per batch: on TensorFlow every call resets and reads the metric
-    trackers and enters a tf.function, about 1 ms of a 4 ms batch of the demo's head (measured
-    in docs/speed.md). Here, on TensorFlow without XLA, the batches of a chunk (up to
-    `chunk_mb` of inputs) run in one tf.function, a while loop over the model's `train_step`
-    (what Keras' `steps_per_execution` does inside `fit`), and the trackers are reset once per
-    epoch and read once. Same batches, same order, same step: the weights are bit-identical to
-    the per-batch loop (tests/test_model_learner.py checks it). JAX, PyTorch and XLA keep
-    `train_on_batch`, averaging its per-batch logs by batch size, as the trackers do.
+    trackers and enters a tf.function, about 1 ms of a 4 ms batch of the demo's head, and each
+    batch is gathered and converted to a tensor in Python (docs/speed.md). Here, on TensorFlow
+    without XLA, an epoch's batches run in one tf.function, a while loop over the model's
+    `train_step` (what Keras' `steps_per_execution` does inside `fit`), and the trackers are
+    reset once per epoch and read once. `epoch_on_table` also gathers the batches inside that
+    loop from an array held as a tensor (the feature cache or bank, when in memory and at most
+    RESIDENT_MB); `epoch` takes batches made in Python, in chunks of up to `chunk_mb`. Same
+    batches, same order, same step: the weights are bit-identical to the per-batch loop
+    (tests/test_model_learner.py checks both). JAX, PyTorch and XLA keep `train_on_batch`,
+    averaging its per-batch logs by batch size, as the trackers do.
     """
+
+    RESIDENT_MB = 512  # larger tables (a paper-size cache) stay in NumPy: no second copy
 
     def __init__(self, model: Any, batch_size: int, chunk_mb: float = 64.0) -> None:  # noqa: ANN401
         import keras
@@ -306,9 +311,15 @@ class EpochTrainer:
         self.chunk_bytes = int(chunk_mb * 2**20)
         self.in_graph = keras.backend.backend() == "tensorflow" and not model.jit_compile
         self._graph: Any = None
+        self._table_graph: Any = None
+        self._table: tuple[np.ndarray, Any] | None = None  # (array, its tensor)
+
+    def holds(self, table: np.ndarray | None) -> bool:
+        """Whether `epoch_on_table` takes this array (else make batches for `epoch`)."""
+        return self.in_graph and table is not None and table.nbytes <= self.RESIDENT_MB * 2**20
 
     def epoch(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float]:
-        """Train on `batches` (inputs, one-hot targets), in order; returns (loss, accuracy)."""
+        """Train on `batches` (float32 inputs, one-hot targets), in order; (loss, accuracy)."""
         if not self.in_graph:
             sums = np.zeros(3)
             for x, y in batches:
@@ -328,6 +339,24 @@ class EpochTrainer:
                 xs, ys, size = [], [], 0
         if xs:
             self._run(xs, ys)
+        return self._result()
+
+    def epoch_on_table(
+        self, table: np.ndarray, index: np.ndarray, targets: np.ndarray
+    ) -> tuple[float, float]:
+        """Train on inputs `table[index[i]]` (index: rows, or [n, 2] (row, view) pairs into a
+        bank), cast to float32 as NumPy would, with one-hot `targets[i]`, in order, in batches.
+        Only for a table that `holds` accepts."""
+        import tensorflow as tf
+
+        if self._table is None or self._table[0] is not table:
+            self._table = (table, tf.constant(table))
+            self._table_graph = self._make_table_graph(table, index)
+        self.model.reset_metrics()
+        self._table_graph(self._table[1], index.astype(np.int64), targets.astype(np.float32))
+        return self._result()
+
+    def _result(self) -> tuple[float, float]:
         logs = self.model.get_metrics_result()
         return float(logs["loss"]), float(logs["accuracy"])
 
@@ -352,6 +381,82 @@ class EpochTrainer:
         def run(x: Any, y: Any) -> None:  # noqa: ANN401
             for start in tf.range(0, tf.shape(x)[0], batch):
                 model.train_step((x[start : start + batch], y[start : start + batch], None))
+
+        return run
+
+    def _make_table_graph(self, table: np.ndarray, index: np.ndarray) -> Any:  # noqa: ANN401
+        import tensorflow as tf
+
+        model, batch, pairs = self.model, self.batch_size, index.ndim == 2
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec(table.shape, tf.as_dtype(table.dtype)),
+                tf.TensorSpec([None, *index.shape[1:]], tf.int64),
+                tf.TensorSpec([None, model.output_shape[-1]], tf.float32),
+            ]
+        )
+        def run(table: Any, index: Any, y: Any) -> None:  # noqa: ANN401
+            for start in tf.range(0, tf.shape(index)[0], batch):
+                rows = index[start : start + batch]
+                x = tf.gather_nd(table, rows) if pairs else tf.gather(table, rows)
+                model.train_step((tf.cast(x, tf.float32), y[start : start + batch], None))
+
+        return run
+
+
+class TablePredictor:
+    """`predict_on_batch` over rows of an in-memory array, the batches made inside one graph.
+
+    The prediction counterpart of `EpochTrainer.epoch_on_table` (same reasons, same limits):
+    on TensorFlow without XLA, rows are gathered, cast to float32 and zero-padded to whole
+    batches of `batch_size` inside one tf.function that calls the model in inference mode per
+    batch, as `predict_on_batch` does; the probabilities are bit-identical to the per-batch
+    calls (tests/test_model_learner.py).
+    """
+
+    def __init__(self, model: Any, batch_size: int) -> None:  # noqa: ANN401
+        import keras
+
+        self.model, self.batch_size = model, int(batch_size)
+        self.in_graph = keras.backend.backend() == "tensorflow" and not model.jit_compile
+        self._table: tuple[np.ndarray, Any, Any] | None = None  # (array, tensor, graph)
+
+    def holds(self, table: np.ndarray | None) -> bool:
+        """Whether `predict` takes this array (else predict batch by batch)."""
+        limit = EpochTrainer.RESIDENT_MB * 2**20
+        return self.in_graph and table is not None and table.nbytes <= limit
+
+    def predict(self, table: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The model's outputs for `table[rows]`, as float32 [len(rows), outputs]."""
+        import tensorflow as tf
+
+        if len(rows) == 0:
+            return np.zeros((0, self.model.output_shape[-1]), np.float32)
+        if self._table is None or self._table[0] is not table:
+            self._table = (table, tf.constant(table), self._make_graph(table))
+        return np.asarray(self._table[2](self._table[1], np.asarray(rows, dtype=np.int64)))
+
+    def _make_graph(self, table: np.ndarray) -> Any:  # noqa: ANN401
+        import tensorflow as tf
+
+        model, batch = self.model, self.batch_size
+        pad = [[0, 0]] * (table.ndim - 1)
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec(table.shape, tf.as_dtype(table.dtype)),
+                tf.TensorSpec([None], tf.int64),
+            ]
+        )
+        def run(table: Any, rows: Any) -> Any:  # noqa: ANN401
+            n = tf.shape(rows)[0]
+            out = tf.TensorArray(tf.float32, size=(n + batch - 1) // batch, infer_shape=False)
+            for i in tf.range((n + batch - 1) // batch):
+                x = tf.cast(tf.gather(table, rows[i * batch : (i + 1) * batch]), tf.float32)
+                x = tf.pad(x, [[0, batch - tf.shape(x)[0]], *pad])
+                out = out.write(i, tf.cast(model(x, training=False), tf.float32))
+            return out.concat()[:n]
 
         return run
 

@@ -117,6 +117,7 @@ class Learner:
         backend.force_jit(self.train_model, jit and self.train_model is top)
         backend.force_jit(self.predict_model, jit and cached)
         self._epochs = backend.EpochTrainer(self.train_model, self.batch_size)
+        self._predictor = backend.TablePredictor(self.predict_model, self.predict_batch)
         # The state worth saving: everything but the frozen layers' weights, which never change
         # and are rebuilt identically from the config (the trunk fingerprint checks that).
         frozen = {
@@ -206,6 +207,8 @@ class Learner:
         rows = np.asarray(rows, dtype=np.int64)
         order = np.unique(rows)
         source = self.features if self.features is not None else self.images
+        if self._predictor.holds(source.array):  # batches made inside the graph
+            return self._predictor.predict(source.array, order)[np.searchsorted(order, rows)]
         out = np.empty((len(order), 2), dtype=np.float32)
         batches = _streamed(
             lambda: _padded_batches(source, order, self.predict_batch), source.array is None
@@ -389,6 +392,9 @@ class Learner:
         """One epoch of Keras' train step; returns the epoch's mean loss and accuracy."""
         order, views = plan
         source = self._train_source()
+        if self._epochs.holds(source.array):  # batches gathered inside the training graph
+            index = np.stack([order, views], 1) if self.cache_mode.uses_bank else order
+            return self._epochs.epoch_on_table(source.array, index, onehot[order])
         batches = _streamed(lambda: self._train_batches(order, views, onehot), source.array is None)
         return self._epochs.epoch(batches)
 
