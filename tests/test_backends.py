@@ -98,3 +98,24 @@ def test_tensorflow_import_skips_jax_and_pyplot_then_allows_them():
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.splitlines() == ["[]", "later imports work"]
+
+
+def test_jax_jobs_never_import_tensorflow():
+    """Seeding a JAX job (Keras' set_random_seed seeds TensorFlow too, when installed) leaves
+    TensorFlow unimported: no 3 s import and no TensorFlow log lines in a JAX job."""
+    pytest.importorskip("jax")
+    code = (
+        "import sys\n"
+        "from alnsfw.model.backend import select_backend, enable_determinism\n"
+        "select_backend('jax')\n"
+        "enable_determinism(3)\n"
+        "import keras\n"
+        "print(keras.backend.backend(), 'tensorflow' in sys.modules)\n"
+    )
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    env.pop("KERAS_BACKEND", None)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["jax", "False"]

@@ -14,10 +14,11 @@ Importing this module does not import Keras.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -98,6 +99,22 @@ def select_backend(
 SKIPPED_AT_TF_IMPORT = ("jax", "matplotlib")
 
 
+@contextlib.contextmanager
+def hidden_modules(*names: str) -> Iterator[None]:
+    """Inside the block, `import name` raises ImportError for each of `names` not yet imported
+    (`sys.modules[name] = None`); after it, they import as usual. For libraries that import an
+    optional module we never use, inside `try: ... except ImportError`."""
+    hidden = [name for name in names if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
+
+
 def import_tensorflow_quietly() -> None:
     """Import TensorFlow (and Keras, which it loads) quietly and without optional extras.
 
@@ -117,22 +134,17 @@ def import_tensorflow_quietly() -> None:
     """
     if "tensorflow" in sys.modules:
         return
-    hidden = [name for name in SKIPPED_AT_TF_IMPORT if name not in sys.modules]
     quiet = int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")) >= 3
     if quiet:
         sys.stderr.flush()
         saved = os.dup(2)
         devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        for name in hidden:
-            sys.modules[name] = None  # type: ignore[assignment]
         if quiet:
             os.dup2(devnull, 2)
-        import tensorflow  # noqa: F401
+        with hidden_modules(*SKIPPED_AT_TF_IMPORT):
+            import tensorflow  # noqa: F401
     finally:
-        for name in hidden:
-            if sys.modules.get(name, 0) is None:
-                del sys.modules[name]
         if quiet:
             os.dup2(saved, 2)
             os.close(saved)
@@ -254,8 +266,14 @@ def enable_determinism(seed: int) -> None:
     """
     import keras
 
-    keras.utils.set_random_seed(int(seed))
     name = keras.backend.backend()
+    if name == "tensorflow":
+        keras.utils.set_random_seed(int(seed))
+    else:
+        # Keras also seeds TensorFlow whenever it is installed, importing it: 3 s and its log
+        # lines in every JAX or PyTorch job, which never runs a TensorFlow op.
+        with hidden_modules("tensorflow"):
+            keras.utils.set_random_seed(int(seed))
     if name == "tensorflow":
         import tensorflow as tf
 
