@@ -39,11 +39,12 @@ NAME_TO_PYPI = {
     "opencv": "opencv-python-headless",
     "python-tabulate": "tabulate",
 }
-# Dependencies that only the Snakemake process itself needs, never a rule's environment.
-# snakemake: a job's script finds it anyway, because Snakemake's script preamble appends the
-# submitting process's sys.path (its installation) to the job's, to unpickle the `snakemake`
-# object. jsonschema: the config is validated in the submitting process (common.smk).
+# Dependencies that only the Snakemake process itself needs, never a rule's environment (the
+# config is validated there, with jsonschema). If a job's script imports one of them anyway, the
+# env must provide it, except snakemake: Snakemake's script preamble appends the submitting
+# process's sys.path (its installation) to the job's, to unpickle the `snakemake` object.
 MAIN_PROCESS_ONLY = {"snakemake", "jsonschema"}
+FROM_THE_SUBMITTING_PROCESS = {"snakemake"}
 # Packages an environment may list without a pin (tools, not libraries of ours).
 UNPINNED_OK = {"python", "pip"}
 SPEC = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(\[[^\]]*\])?\s*(?:(==|=)\s*([^\s;#,]+))?\s*$")
@@ -385,6 +386,34 @@ def walk_imports(
     return chains, local
 
 
+# Distributions that a library imports only when one of its functions is called, which no import
+# statement of ours shows: pattern in a reached module's source -> (distributions, why).
+IMPLIED_BY_CALL: dict[str, tuple[set[str], str]] = {
+    r"\.to_markdown\(": ({"tabulate"}, "pandas' DataFrame.to_markdown imports tabulate"),
+    r"format\s*=\s*['\"]onnx['\"]": (
+        {"tf2onnx", "onnx"},
+        "Keras' model.export(format='onnx') converts with tf2onnx on TensorFlow",
+    ),
+}
+
+
+def implied_distributions(script: Path) -> dict[str, list[str]]:
+    """Distribution -> chain ending in '<module> calls <pattern>' (IMPLIED_BY_CALL)."""
+    roots = (script.parent, ROOT / "src")
+    start = [str(script.relative_to(ROOT)) if script.is_relative_to(ROOT) else script.name]
+    reached = {script: start}
+    for name, chain in walk_imports(script, roots)[1].items():
+        reached[_local_file(name, list(roots))] = chain
+    found: dict[str, list[str]] = {}
+    for path, chain in reached.items():
+        text = path.read_text()
+        for pattern, (dists, why) in IMPLIED_BY_CALL.items():
+            if re.search(pattern, text):
+                for dist in dists:
+                    found.setdefault(dist, [*chain, f"{dist} ({why})"])
+    return found
+
+
 @functools.cache
 def _distributions() -> dict[str, list[str]]:
     from importlib.metadata import packages_distributions
@@ -415,10 +444,15 @@ def env_problems(rule: str, script: Path, env: Path) -> list[str]:
                 f"{where}: imports {module} ({path}), which no installed distribution provides: "
                 "declare it in pyproject.toml, `make lock`, and add it to the env"
             )
-        elif not dists & (provided | MAIN_PROCESS_ONLY):
+        elif not dists & (provided | FROM_THE_SUBMITTING_PROCESS):
             dist = sorted(dists)[0]
             pin = f"{dist}=={pins[dist]}" if dist in pins else f"{dist} (not in constraints.txt)"
             problems.append(f"{where}: imports {module} ({path}) but the env lacks it: add {pin}")
+    for dist, chain in sorted(implied_distributions(script).items()):
+        if dist not in provided:
+            pin = f"{dist}=={pins[dist]}" if dist in pins else f"{dist} (not in constraints.txt)"
+            path = " -> ".join(chain)
+            problems.append(f"{where}: needs {dist} ({path}) but the env lacks it: add {pin}")
     return problems
 
 
@@ -516,6 +550,9 @@ def test_the_env_check_fails_on_an_incomplete_env(tmp_path):
     assert "rule aggregate (scripts/aggregate.py, env envs/report.yaml)" in text
     assert "imports h5py (scripts/aggregate.py -> alnsfw" in text
     assert f"add h5py=={locked()['h5py']}" in text
+    env.write_text("\n".join(x for x in env.read_text().splitlines() if "tabulate" not in x))
+    text = "\n".join(env_problems("aggregate", script, env))
+    assert "needs tabulate (scripts/aggregate.py -> " in text  # through .to_markdown(
 
 
 def test_import_derivation_follows_local_and_relative_imports(tmp_path):
