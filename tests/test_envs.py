@@ -490,7 +490,10 @@ def test_every_env_file_is_used_by_a_rule():
 
 def test_jobs_find_alnsfw_without_an_install_in_the_env():
     """Snakemake appends the submitting process's sys.path to a script job's: alnsfw is there."""
-    assert all(w["alnsfw_on_searchpath"] for w in workflow_rules().values())
+    assert all(w["alnsfw_on_searchpath"] for w in workflow_rules().values()), (
+        "no directory of the submitting process's sys.path holds alnsfw/ (common.smk puts src/ "
+        "there): a job's conda env would not find alnsfw"
+    )
 
 
 def test_rule_envs_provide_every_import_of_their_rules():
@@ -500,11 +503,22 @@ def test_rule_envs_provide_every_import_of_their_rules():
     assert not problems, "\n".join(problems)
 
 
+def schema_backends() -> list[str]:
+    """compute.backend's enum, from the config schema wherever it lives (workflow/ or src/)."""
+    for path in sorted([*(ROOT / "workflow").rglob("*schema*"), *(ROOT / "src").rglob("*schema*")]):
+        if path.suffix in {".yaml", ".yml", ".json"}:
+            schema = yaml.safe_load(path.read_text())  # JSON is YAML too
+            try:
+                return schema["properties"]["compute"]["properties"]["backend"]["enum"]
+            except (KeyError, TypeError):
+                continue
+    raise AssertionError("no config schema with compute.backend found under workflow/ or src/")
+
+
 def test_every_backend_the_schema_allows_is_provided_or_exempt():
     """compute.backend picks the Keras backend of the model jobs: each model env (the envs of the
     rules that import alnsfw.model.backend) provides every backend the schema allows."""
-    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
-    backends = schema["properties"]["compute"]["properties"]["backend"]["enum"]
+    backends = schema_backends()
     model_envs = {
         env
         for script, env in script_rules().values()
