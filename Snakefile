@@ -17,16 +17,21 @@ include: "workflow/rules/export.smk"  # trained models as standard .keras files
 include: "workflow/rules/report.smk"  # Table 2, figures, summary statistics
 
 
-# Short jobs (splits, tables, plots, report pages) run inside the Snakemake process, not as
-# sbatch jobs of their own: on a cluster their queue wait would dwarf their seconds of work.
+# Short jobs (splits, merges, tables, plots, report pages) run inside the Snakemake process, not
+# as sbatch jobs of their own: on a cluster their queue wait would dwarf their seconds of work.
+# The criterion (docs/cluster.md; tests/test_envs.py derives it from the rules): no model env, one
+# thread and the `resources.default` family, except extract_keyframes and synthesize_dataset.
 localrules:
+    merge_keyframes,
     make_splits,
     ingest_report,
     aggregate,
+    stopping,
     plot_fold,
     plot_summary,
     report_protocol,
     report_front,
+    operating_points,
 
 
 onstart:

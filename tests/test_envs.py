@@ -5,7 +5,12 @@ distribution `make install` resolves; each pyproject.toml range must admit its l
 The conda environment files (envs/*.yaml, for `snakemake --sdm conda`) pin the locked versions.
 Conda itself is not needed: each file is parsed, and every package it pins must be in the lock,
 at the same version. Names are compared after PEP 503 normalisation, and through NAME_TO_PYPI
-where conda-forge's name (or a variant wheel) differs.
+where conda-forge's name (or a variant wheel) differs. What each env must provide is derived, not
+listed: Snakemake loads the workflow and names every rule's script and env, and the script's
+imports are followed through alnsfw to the third-party modules (the second half of this file).
+Conda is out of reach from our machines, and a real `--sdm conda` run would not prove the envs
+either: Snakemake's script preamble appends the submitting process's sys.path to the job's, so a
+package missing from an env can be found in the submitting venv instead (on a shared file system).
 """
 
 import functools
@@ -34,18 +39,14 @@ NAME_TO_PYPI = {
     "opencv": "opencv-python-headless",
     "python-tabulate": "tabulate",
 }
-# Dependencies that only the Snakemake process itself needs, never a rule's environment.
+# Dependencies that only the Snakemake process itself needs, never a rule's environment (the
+# config is validated there, with jsonschema). If a job's script imports one of them anyway, the
+# env must provide it, except snakemake: Snakemake's script preamble appends the submitting
+# process's sys.path (its installation) to the job's, to unpickle the `snakemake` object.
 MAIN_PROCESS_ONLY = {"snakemake", "jsonschema"}
+FROM_THE_SUBMITTING_PROCESS = {"snakemake"}
 # Packages an environment may list without a pin (tools, not libraries of ours).
 UNPINNED_OK = {"python", "pip"}
-# Which env each rule family uses: each must provide what that stage imports.
-REQUIRED = {
-    "data": {"numpy", "h5py", "pandas", "opencv-python-headless", "matplotlib", "pyyaml"},
-    "model": {"numpy", "h5py", "pandas", "tensorflow-cpu", "keras", "scikit-learn"},
-    "model-gpu": {"numpy", "h5py", "pandas", "tensorflow-cpu", "keras", "scikit-learn"},
-    "report": {"numpy", "pandas", "matplotlib", "pyyaml", "tabulate", "scipy"},
-}
-
 SPEC = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(\[[^\]]*\])?\s*(?:(==|=)\s*([^\s;#,]+))?\s*$")
 
 
@@ -109,10 +110,6 @@ def env_packages(path: Path) -> dict[str, tuple[str | None, str | None]]:
     return packages
 
 
-def test_there_is_an_env_per_rule_family():
-    assert {p.stem for p in ENV_FILES} == set(REQUIRED)
-
-
 @pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: p.name)
 def test_env_pins_equal_the_lock(path):
     pins = locked()
@@ -125,8 +122,6 @@ def test_env_pins_equal_the_lock(path):
         assert version == pins[name], (
             f"{path.name}: {name}=={version}, but constraints.txt locks {pins[name]}"
         )
-    missing = REQUIRED[path.stem] - set(packages)
-    assert not missing, f"{path.name} lacks {sorted(missing)}"
 
 
 @pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: p.name)
@@ -205,90 +200,218 @@ def test_spec_parsing_and_name_mapping():
 
 
 # --- Each rule's env provides what that rule really imports --------------------------------------
-# Derived, not listed by hand: the rule's script, then every alnsfw module it reaches (imports
-# anywhere in a module count, function-local ones included, because a job may run that function),
-# and the third-party top-level modules they name, mapped to their distributions.
-
-RULE_BLOCK = re.compile(r"^([ \t]*)rule (\w+):\n((?:\1[ \t]+.*\n|[ \t]*\n)*)", re.M)
-DIRECTIVE = re.compile(r"^\s*(conda|script):\s*\n\s*(.+?)\s*$", re.M)
-# Top-level modules that are optional at run time (guarded by try/except ImportError, or only
-# reached on a backend the user chose): the env must still provide them if listed here with a
-# reason, so nothing is skipped silently.
-OPTIONAL_IMPORTS: dict[str, str] = {
-    "torch": "compute.backend: torch is wired in model/backend.py but not installed or tested "
-    "(docs/gpu.md); a user who picks it installs PyTorch into the env",
+# Nothing here is listed by hand. Snakemake itself loads the workflow (SnakemakeApi, in a
+# subprocess, once with the default config and once with compute.gpu: true, so both model envs are
+# seen) and says, per rule, its script, its conda env and whether it is local. From each script the
+# imports are followed through every local module they reach (alnsfw, or a module beside the
+# script; a package's __init__ too; relative imports resolved): an import anywhere in a module
+# counts, function-local ones included, because a job may call that function. Third-party
+# top-level modules are mapped to distributions by importlib.metadata.packages_distributions(),
+# and the rule's env must list each one (pins: test_env_pins_equal_the_lock).
+#
+# The rule for optional imports: an import inside `try: ... except ImportError` or in a branch of
+# one backend counts like any other (the env must provide it), so the schema's
+# `compute.backend: jax` makes the model envs provide jax (alnsfw.model.backend imports it).
+# The only exceptions are EXEMPT_IMPORTS, each with its reason; such a module must stay out of the
+# lock (once locked, an env must provide it) and must still be imported (no stale entry).
+EXEMPT_IMPORTS: dict[str, str] = {
+    "torch": "the schema allows compute.backend: torch and alnsfw.model.backend has its branch, "
+    "but PyTorch is neither locked nor installed nor tested (docs/gpu.md): who picks it installs "
+    "it into the model env",
 }
+# Rules whose script runs in the submitting process's environment, with no conda env: none.
+NO_ENV_OK: dict[str, str] = {}
+
+LOADER = r"""
+import json, shutil, sys, tempfile
+from pathlib import Path
+
+from snakemake.api import SnakemakeApi
+from snakemake.common import get_snakemake_searchpaths
+from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
+
+root, overlay = Path(sys.argv[1]), json.loads(sys.argv[2])
+with tempfile.TemporaryDirectory() as work:
+    shutil.copy(root / "config.yaml", work)
+    with SnakemakeApi(OutputSettings()) as api:
+        wf = api.workflow(
+            ResourceSettings(cores=1),
+            ConfigSettings(config=overlay),
+            snakefile=root / "Snakefile",
+            workdir=Path(work),
+        )._workflow
+        rules = {}
+        for rule in wf.rules:
+            base = Path(rule.basedir)
+            env = rule.conda_env
+            rules[rule.name] = {
+                "script": str((base / rule.script).resolve()) if rule.script else None,
+                "conda": str((base / env).resolve()) if isinstance(env, str) else repr(env),
+                "shell": rule.shellcmd is not None,
+                "norun": rule.norun,
+                "local": rule.name in wf._localrules or rule.norun,
+                "resources": {
+                    k: getattr(v, "value", v) if not callable(getattr(v, "value", v)) else None
+                    for k, v in rule.resources.items() if k != "tmpdir"
+                },
+            }
+        # the jobs' scripts find alnsfw on this search path (the preamble appends it)
+        paths = get_snakemake_searchpaths()
+        src = any((Path(p) / "alnsfw" / "__init__.py").exists() for p in paths)
+        print(json.dumps({"rules": rules, "alnsfw_on_searchpath": src}))
+"""
+OVERLAYS = {"cpu": {}, "gpu": {"compute": {"gpu": True}}}
 
 
-def conda_envs(value: str) -> list[str]:
-    """Env stems a rule's `conda:` directive can name: a literal path, or model_env_file(...)."""
-    if value.startswith('"'):
-        return [Path(value.strip('"')).stem]
-    assert value.startswith("model_env_file("), f"unknown conda: expression {value!r}"
-    from alnsfw.packing import model_env_file
+@functools.cache
+def workflow_rules() -> dict[str, dict]:
+    """overlay -> Snakemake's view of the loaded workflow (see LOADER)."""
+    import json
 
-    return [Path(model_env_file({"gpu": gpu})).stem for gpu in (False, True)]
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, "-c", LOADER, str(ROOT), json.dumps(overlay)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, overlay in OVERLAYS.items()
+    }
+    out = {}
+    for name, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 0, f"loading the workflow ({name}) failed:\n{stderr[-3000:]}"
+        out[name] = json.loads(stdout.strip().splitlines()[-1])
+    return out
 
 
-def rule_envs_and_scripts() -> dict[str, tuple[str, Path]]:
-    """'rule[env]' -> (env stem, script path) for every rule with both directives."""
+def script_rules() -> dict[str, tuple[Path, Path]]:
+    """'rule' or 'rule[env]' -> (script, env file) for every rule that runs a script, over both
+    overlays (a rule whose env differs between them appears once per env)."""
+    seen: dict[str, set[tuple[str, str]]] = {}
+    for loaded in workflow_rules().values():
+        for name, rule in loaded["rules"].items():
+            if rule["script"]:
+                seen.setdefault(name, set()).add((rule["script"], rule["conda"]))
     found = {}
-    for smk in [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]:
-        text = smk.read_text()
-        for match in RULE_BLOCK.finditer(text):
-            directives = dict(DIRECTIVE.findall(match.group(3)))
-            if "conda" in directives and "script" in directives:
-                script = (smk.parent / directives["script"].strip('"')).resolve()
-                for env in conda_envs(directives["conda"]):
-                    found[f"{match.group(2)}[{env}]"] = (env, script)
+    for name, pairs in seen.items():
+        for script, env in pairs:
+            key = name if len(pairs) == 1 else f"{name}[{Path(env).stem}]"
+            found[key] = (Path(script), Path(env))
     return found
 
 
-def module_imports(path: Path) -> set[str]:
-    """Absolute module names imported anywhere in a Python file."""
+# -- imports: script -> local modules -> third-party modules, with the chain that leads there
+
+
+def _imports(tree) -> list[tuple[str, int, list[str]]]:
+    """(module, level, names) of every import statement anywhere in a module."""
     import ast
 
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    found = []
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return names
+            found += [(alias.name, 0, []) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            found.append((node.module or "", node.level, [a.name for a in node.names]))
+    return found
 
 
-def alnsfw_module_path(name: str) -> Path | None:
-    base = ROOT / "src" / Path(*name.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.exists():
-            return candidate
+def _local_file(name: str, roots: list[Path]) -> Path | None:
+    for root in roots:
+        base = root / Path(*name.split("."))
+        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            if candidate.is_file():
+                return candidate
     return None
 
 
-def third_party_imports(script: Path) -> set[str]:
-    """Top-level third-party modules reached from a script through alnsfw, transitively."""
-    import sys
+def _module_name(path: Path, roots: list[Path]) -> str:
+    for root in roots:
+        if path.is_relative_to(root):
+            parts = list(path.relative_to(root).with_suffix("").parts)
+            return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+    return path.stem
 
+
+def third_party_imports(script: Path, roots: list[Path] | None = None) -> dict[str, list[str]]:
+    """Top-level third-party module -> the import chain that first reaches it from `script`
+    (['scripts/x.py', 'alnsfw.a', 'alnsfw.b', 'cv2']). Local modules are found under the
+    script's folder and src/ (Snakemake puts the script's folder on the job's path)."""
+    return walk_imports(script, tuple(roots or [script.parent, ROOT / "src"]))[0]
+
+
+def local_modules(script: Path) -> set[str]:
+    """The local modules (alnsfw.*) a script reaches."""
+    return set(walk_imports(script, (script.parent, ROOT / "src"))[1])
+
+
+@functools.cache
+def walk_imports(
+    script: Path, roots: tuple[Path, ...]
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """(third-party module -> chain, local module -> chain), breadth first from the script."""
+    import ast
+
+    chains: dict[str, list[str]] = {}
+    local: dict[str, list[str]] = {}
+    start = [str(script.relative_to(ROOT)) if script.is_relative_to(ROOT) else script.name]
+    todo: list[tuple[Path, list[str]]] = [(script, start)]
     seen: set[Path] = set()
-    todo = [script]
-    third: set[str] = set()
     while todo:
-        path = todo.pop()
+        path, chain = todo.pop(0)  # breadth first: the shortest chain is reported
         if path in seen:
             continue
         seen.add(path)
-        for name in module_imports(path):
-            top = name.split(".")[0]
-            if top == "alnsfw":
-                parts = name.split(".")
-                for i in range(1, len(parts) + 1):  # the package __init__s run too
-                    module = alnsfw_module_path(".".join(parts[:i]))
-                    if module:
-                        todo.append(module)
+        here = _module_name(path, roots).split(".")
+        is_package = path.name == "__init__.py"
+        for module, level, names in _imports(ast.parse(path.read_text(), filename=str(path))):
+            if level:  # relative: from the module's own package
+                package = here if is_package else here[:-1]
+                package = package[: len(package) - (level - 1)]
+                module = ".".join([*package, module] if module else package)
+            candidates = [module] + [f"{module}.{n}" for n in names if n != "*"]
+            top = module.split(".")[0]
+            if _local_file(top, roots):
+                for name in candidates:  # the package __init__s run too
+                    parts = name.split(".")
+                    for i in range(1, len(parts) + 1):
+                        prefix = ".".join(parts[:i])
+                        found = _local_file(prefix, roots)
+                        if found and found not in seen:
+                            local.setdefault(prefix, [*chain, prefix])
+                            todo.append((found, [*chain, prefix]))
             elif top not in sys.stdlib_module_names and top != "__future__":
-                third.add(top)
-    return third
+                chains.setdefault(top, [*chain, top])
+    return chains, local
+
+
+# Distributions that a library imports only when one of its functions is called, which no import
+# statement of ours shows: pattern in a reached module's source -> (distributions, why).
+IMPLIED_BY_CALL: dict[str, tuple[set[str], str]] = {
+    r"\.to_markdown\(": ({"tabulate"}, "pandas' DataFrame.to_markdown imports tabulate"),
+    r"format\s*=\s*['\"]onnx['\"]": (
+        {"tf2onnx", "onnx"},
+        "Keras' model.export(format='onnx') converts with tf2onnx on TensorFlow",
+    ),
+}
+
+
+def implied_distributions(script: Path) -> dict[str, list[str]]:
+    """Distribution -> chain ending in '<module> calls <pattern>' (IMPLIED_BY_CALL)."""
+    roots = (script.parent, ROOT / "src")
+    start = [str(script.relative_to(ROOT)) if script.is_relative_to(ROOT) else script.name]
+    reached = {script: start}
+    for name, chain in walk_imports(script, roots)[1].items():
+        reached[_local_file(name, list(roots))] = chain
+    found: dict[str, list[str]] = {}
+    for path, chain in reached.items():
+        text = path.read_text()
+        for pattern, (dists, why) in IMPLIED_BY_CALL.items():
+            if re.search(pattern, text):
+                for dist in dists:
+                    found.setdefault(dist, [*chain, f"{dist} ({why})"])
+    return found
 
 
 @functools.cache
@@ -298,41 +421,205 @@ def _distributions() -> dict[str, list[str]]:
     return packages_distributions()
 
 
-def distribution_of(module: str) -> str:
-    dists = _distributions().get(module)
-    assert dists, f"no installed distribution provides the module {module!r}"
-    # tensorflow-cpu installs the `tensorflow` module; several dists may share a namespace
-    return normalise(sorted(dists)[0])
+def distributions_of(module: str) -> set[str]:
+    """The distributions (normalised, conda names mapped) that install a top-level module."""
+    return {normalise(d) for d in _distributions().get(module, [])}
 
 
-RULES = rule_envs_and_scripts()
+def env_problems(rule: str, script: Path, env: Path) -> list[str]:
+    """What the rule's env lacks of what its script imports: one line per problem."""
+    where = f"rule {rule} ({script.relative_to(ROOT)}, env {env.relative_to(env.parents[1])})"
+    if not env.is_file():
+        return [f"{where}: the env file does not exist"]
+    provided = set(env_packages(env))
+    pins = locked()
+    problems = []
+    for module, chain in sorted(third_party_imports(script).items()):
+        if module in EXEMPT_IMPORTS:
+            continue
+        dists = distributions_of(module)
+        path = " -> ".join(chain)
+        if not dists:
+            problems.append(
+                f"{where}: imports {module} ({path}), which no installed distribution provides: "
+                "declare it in pyproject.toml, `make lock`, and add it to the env"
+            )
+        elif not dists & (provided | FROM_THE_SUBMITTING_PROCESS):
+            dist = sorted(dists)[0]
+            pin = f"{dist}=={pins[dist]}" if dist in pins else f"{dist} (not in constraints.txt)"
+            problems.append(f"{where}: imports {module} ({path}) but the env lacks it: add {pin}")
+    for dist, chain in sorted(implied_distributions(script).items()):
+        if dist not in provided:
+            pin = f"{dist}=={pins[dist]}" if dist in pins else f"{dist} (not in constraints.txt)"
+            path = " -> ".join(chain)
+            problems.append(f"{where}: needs {dist} ({path}) but the env lacks it: add {pin}")
+    return problems
 
 
-def test_rules_with_envs_were_found():
-    rules = {key.split("[")[0] for key in RULES}
-    assert {"extract_keyframes", "active_learning", "pretrain_trunk", "aggregate"} <= rules
-    assert "active_learning[model-gpu]" in RULES
-    for rule, (env, script) in RULES.items():
-        assert (ROOT / "envs" / f"{env}.yaml").exists(), f"rule {rule}: no envs/{env}.yaml"
-        assert script.exists(), f"rule {rule}: no {script}"
+def test_every_rule_that_runs_code_has_a_conda_env():
+    """A rule that runs a script needs an env; `shell:` or `run:` rules would need one too (none
+    exist: every rule's code is a script, so this test can check it); only `all` runs nothing."""
+    rules = {}
+    for loaded in workflow_rules().values():
+        rules |= loaded["rules"]
+    for name, rule in rules.items():
+        if rule["norun"]:
+            continue
+        assert rule["script"], (
+            f"rule {name} runs shell or run: code, not a script: give it a script"
+        )
+        assert rule["conda"] != "None" or name in NO_ENV_OK, (
+            f"rule {name} runs {rule['script']} but has no conda: env (--sdm conda would run it "
+            'in the submitting process\'s environment): add `conda: "../../envs/<stage>.yaml"`'
+        )
+    assert "active_learning[model-gpu]" in script_rules(), "the gpu overlay was not loaded"
 
 
-@pytest.mark.parametrize("rule", sorted(RULES))
-def test_rule_env_provides_every_import_of_the_rule(rule):
-    env, script = RULES[rule]
-    provided = set(env_packages(ROOT / "envs" / f"{env}.yaml"))
-    modules = third_party_imports(script) - set(OPTIONAL_IMPORTS)
-    needed = {distribution_of(m) for m in modules} - MAIN_PROCESS_ONLY
-    missing = needed - provided
-    assert not missing, (
-        f"rule {rule} ({script.relative_to(ROOT)}) imports {sorted(missing)}, "
-        f"which envs/{env}.yaml does not provide: add them, pinned as in constraints.txt"
+def test_every_rule_of_the_rule_files_was_loaded():
+    """A rule defined only under some config (synthesize_dataset) must be among those loaded."""
+    text = "".join(p.read_text() for p in [ROOT / "Snakefile", *(ROOT / "workflow").rglob("*.smk")])
+    defined = set(re.findall(r"^\s*rule (\w+):", text, re.M))
+    loaded = set().union(*(set(w["rules"]) for w in workflow_rules().values()))
+    assert defined <= loaded, f"rules not loaded by any overlay: {sorted(defined - loaded)}"
+
+
+def test_every_env_file_is_used_by_a_rule():
+    used = {env for _, env in script_rules().values()}
+    assert set(ENV_FILES) == used, f"unused: {sorted(set(ENV_FILES) - used)}"
+
+
+def test_jobs_find_alnsfw_without_an_install_in_the_env():
+    """Snakemake appends the submitting process's sys.path to a script job's: alnsfw is there."""
+    assert all(w["alnsfw_on_searchpath"] for w in workflow_rules().values()), (
+        "no directory of the submitting process's sys.path holds alnsfw/ (common.smk puts src/ "
+        "there): a job's conda env would not find alnsfw"
     )
 
 
-def test_import_derivation_follows_function_local_imports(tmp_path):
-    script = tmp_path / "s.py"
-    script.write_text("import numpy\ndef f():\n    from alnsfw.report.tables import x\n")
-    found = third_party_imports(script)
-    assert "numpy" in found
-    assert "pandas" in found  # alnsfw.report.tables imports pandas
+def test_rule_envs_provide_every_import_of_their_rules():
+    problems = [
+        p for rule, (script, env) in script_rules().items() for p in env_problems(rule, script, env)
+    ]
+    assert not problems, "\n".join(problems)
+
+
+def schema_backends() -> list[str]:
+    """compute.backend's enum, from the config schema wherever it lives (workflow/ or src/)."""
+    for path in sorted([*(ROOT / "workflow").rglob("*schema*"), *(ROOT / "src").rglob("*schema*")]):
+        if path.suffix in {".yaml", ".yml", ".json"}:
+            schema = yaml.safe_load(path.read_text())  # JSON is YAML too
+            try:
+                return schema["properties"]["compute"]["properties"]["backend"]["enum"]
+            except (KeyError, TypeError):
+                continue
+    raise AssertionError("no config schema with compute.backend found under workflow/ or src/")
+
+
+def test_every_backend_the_schema_allows_is_provided_or_exempt():
+    """compute.backend picks the Keras backend of the model jobs: each model env (the envs of the
+    rules that import alnsfw.model.backend) provides every backend the schema allows."""
+    backends = schema_backends()
+    model_envs = {
+        env
+        for script, env in script_rules().values()
+        if "alnsfw.model.backend" in local_modules(script)
+    }
+    assert len(model_envs) >= 2, f"model envs found: {sorted(model_envs)}"
+    for backend in backends:
+        if backend in EXEMPT_IMPORTS:
+            continue
+        for env in sorted(model_envs):
+            assert distributions_of(backend) & set(env_packages(env)), (
+                f"the schema allows compute.backend: {backend}, but {env.name} lacks it"
+            )
+
+
+def test_exempt_imports_are_unlocked_and_still_imported():
+    pins = locked()
+    imported = set().union(*(third_party_imports(s) for s, _ in script_rules().values()))
+    for module, reason in EXEMPT_IMPORTS.items():
+        assert reason
+        assert module in imported, f"EXEMPT_IMPORTS: nothing imports {module} any more"
+        assert canonicalize_name(module) not in pins, (
+            f"{module} is in constraints.txt now: drop it from EXEMPT_IMPORTS, add it to the envs"
+        )
+
+
+def test_the_env_check_fails_on_an_incomplete_env(tmp_path):
+    """A copy of envs/report.yaml without h5py (what issue 19 found): the check names the rule,
+    the chain to h5py and the pin to add."""
+    (tmp_path / "envs").mkdir()
+    env = tmp_path / "envs" / "report.yaml"
+    env.write_text(
+        "\n".join(
+            line
+            for line in (ROOT / "envs/report.yaml").read_text().splitlines()
+            if "h5py" not in line
+        )
+    )
+    script = ROOT / "scripts/aggregate.py"
+    problems = env_problems("aggregate", script, env)
+    assert problems, "the check passed an env without h5py"
+    text = "\n".join(problems)
+    assert "rule aggregate (scripts/aggregate.py, env envs/report.yaml)" in text
+    assert "imports h5py (scripts/aggregate.py -> alnsfw" in text
+    assert f"add h5py=={locked()['h5py']}" in text
+    env.write_text("\n".join(x for x in env.read_text().splitlines() if "tabulate" not in x))
+    text = "\n".join(env_problems("aggregate", script, env))
+    assert "needs tabulate (scripts/aggregate.py -> " in text  # through .to_markdown(
+
+
+def test_import_derivation_follows_local_and_relative_imports(tmp_path):
+    pkg = tmp_path / "src" / "pkg"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("def f():\n    from .b import g\n")
+    (pkg / "b.py").write_text("try:\n    import cv2\nexcept ImportError:\n    cv2 = None\n")
+    script = tmp_path / "scripts" / "s.py"
+    script.parent.mkdir()
+    script.write_text("import os\nimport numpy\nfrom pkg.a import f\n")
+    found = third_party_imports(script, [script.parent, tmp_path / "src"])
+    assert set(found) == {"numpy", "cv2"}
+    assert found["cv2"][1:] == ["pkg.a", "pkg.b", "cv2"]  # try/except ImportError counts too
+    assert distributions_of("cv2") == {"opencv-python-headless"}
+    assert distributions_of("yaml") == {"pyyaml"}
+    assert distributions_of("sklearn") == {"scikit-learn"}
+
+
+# --- Short jobs run in the submitting process (localrules) ---------------------------------------
+# The criterion (docs/cluster.md): a rule is local when it does no model work (its env is not a
+# model env) and asks for one thread and the `resources.default` family, unless it is listed in
+# SUBMITTED below with its reason. Derived from the loaded workflow, so a new short rule that is
+# not added to `localrules:` fails here, and a renamed exempt rule fails too.
+SUBMITTED: dict[str, str] = {
+    "extract_keyframes": "one job per video (800 for NPDI), each decoding a whole video: in "
+    "parallel on the cluster (or one job array, --slurm-array-jobs), not in turn on the login node",
+    "synthesize_dataset": "writes every video of the synthetic dataset (minutes at NPDI scale)",
+}
+
+
+def test_short_rules_are_local_rules():
+    loaded = workflow_rules()["cpu"]["rules"]
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    default = {k: v for k, v in config["resources"]["default"].items()}
+    short = set()
+    for name, rule in loaded.items():
+        if rule["norun"] or name in SUBMITTED:
+            continue
+        res = rule["resources"]
+        if (
+            not Path(rule["conda"]).stem.startswith("model")
+            and res.get("_cores") == 1
+            and all(res.get(k) == v for k, v in default.items())
+        ):
+            short.add(name)
+    local = {name for name, rule in loaded.items() if rule["local"] and not rule["norun"]}
+    assert set(SUBMITTED) <= set(loaded), (
+        f"SUBMITTED names unknown rules: {set(SUBMITTED) - set(loaded)}"
+    )
+    assert short - local == set(), (
+        f"short rules missing from the Snakefile's localrules: {sorted(short - local)}"
+    )
+    assert local - short == set(), (
+        f"localrules that are not short by the criterion: {sorted(local - short)}"
+    )
