@@ -172,7 +172,7 @@ def test_early_exit_stops_once_the_verdict_is_settled(exported):
 
 
 def test_settled_bounds_on_hand_made_scores():
-    from alnsfw.predict.video import VideoRule
+    from alnsfw.video_eval import VideoRule
 
     mean = VideoRule("mean", 0.5)
     assert mean.settled([0.9, 0.9, 0.9], remaining=2)  # lowest (2.7 / 5) >= 0.5

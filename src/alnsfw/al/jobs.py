@@ -30,7 +30,7 @@ from alnsfw.al.seeding import RunSeeds, seed_python_numpy
 from alnsfw.al.strategies import VIDEO_IDS, get_strategy
 from alnsfw.config import schema_defaults
 from alnsfw.io import write_csv
-from alnsfw.predict.video import VideoIndex
+from alnsfw.video_eval import VideoIndex
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def read_labels(keyframes: str) -> np.ndarray:
         return np.asarray(h5["label"][:], dtype=np.int8)
 
 
-def read_videos(keyframes: str, config: dict[str, Any]) -> VideoIndex | None:
+def read_video_index(keyframes: str, config: dict[str, Any]) -> VideoIndex | None:
     """Video name and video label of every keyframe row, for the video-level columns.
 
     None (with a warning) for a keyframes.h5 without them (the tests' tiny NumPy datasets);
@@ -156,7 +156,7 @@ def active_learning_job(
         seeds,
         store,
         videos=read_video_ids(keyframes) if needs_videos else None,
-        video_index=read_videos(keyframes, config),
+        video_index=read_video_index(keyframes, config),
     )
     save_final_weights(learner, outputs)
     write_csv(outputs["cycles"], result.cycles)
@@ -191,7 +191,7 @@ def full_supervision_job(
         read_labels(keyframes),
         epochs=int(config["baseline"]["epochs"]),
         patience=baseline_patience(config),
-        videos=read_videos(keyframes, config),
+        video_index=read_video_index(keyframes, config),
     )
     save_final_weights(learner, outputs)
     write_csv(outputs["metrics"], result.metrics)

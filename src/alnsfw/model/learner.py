@@ -32,6 +32,7 @@ from alnsfw.model import backend
 from alnsfw.model.features import RowReader, check_cache, prefetched
 from alnsfw.model.network import Network, build_network, require_top, trunk_fingerprint
 from alnsfw.model.settings import CacheMode, ComputeSettings, ModelSettings, TrainingSettings
+from alnsfw.model.weights import save_trainable_weights
 
 log = logging.getLogger(__name__)
 
@@ -258,10 +259,8 @@ class Learner:
     def save_weights(self, path: str | Path) -> None:
         """Write the trained layers' weights to `path` (rule export_model reads them).
 
-        See alnsfw.predict.export: only what training changes, by layer name, atomically.
+        See alnsfw.model.weights: only what training changes, by layer name, atomically.
         """
-        from alnsfw.predict.export import save_trainable_weights
-
         save_trainable_weights(self.net, path)
 
     def export_full_model(self, path: str | Path) -> None:

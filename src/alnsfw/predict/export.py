@@ -5,7 +5,7 @@ Two steps, because a run cannot know whether it will be exported (export happens
 1. Every run (active learning at its final cycle, full supervision) writes `final_weights.h5`:
    the weights of the layers it trained (from `model.trainable_from` on, and the head), by layer
    name, ~1/5 of the network at 224 px (the frozen trunk is rebuilt from the config, and its
-   SHA-256 fingerprint is stored to prove it is the same one).
+   SHA-256 fingerprint is stored to prove it is the same one); alnsfw.model.weights.
 2. Rule `export_model` rebuilds the network without augmentation, loads those weights and saves
    image (RGB, 0-255, uint8 or float) -> Rescaling (ResNetV2's x/127.5-1) -> ResNet50V2 -> head
    -> [P(non-porn), P(porn)] as `<method>.keras`. Only standard Keras layers, so
@@ -35,53 +35,11 @@ import numpy as np
 import pandas as pd
 
 from alnsfw.io import atomic_path, write_json
+from alnsfw.model.weights import FORMAT, load_trainable_weights
 
 log = logging.getLogger(__name__)
 
-FORMAT = "alnsfw-model/1"
 CLASSES = ["non_porn", "porn"]
-
-
-def _trained_layers(net: Any) -> list[tuple[str, Any]]:  # noqa: ANN401
-    """(group, layer) of every layer a run can change: base from first_trainable on, the head."""
-    layers = [("base", layer) for layer in net.base.layers[net.first_trainable :]]
-    layers += [("head", layer) for layer in net.head.layers]
-    return [(group, layer) for group, layer in layers if layer.weights]
-
-
-def save_trainable_weights(net: Any, path: str | Path) -> None:  # noqa: ANN401
-    """Write the trained layers' weights (and the trunk fingerprint) to `path`, atomically."""
-    from alnsfw.model.network import trunk_fingerprint
-
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        for group, layer in _trained_layers(net):
-            g = f.create_group(f"{group}/{layer.name}")
-            for i, value in enumerate(layer.get_weights()):
-                g.create_dataset(f"{i:03d}", data=np.asarray(value))
-        f.attrs["format"] = FORMAT
-        f.attrs["trunk_fingerprint"] = trunk_fingerprint(net)
-
-
-def load_trainable_weights(net: Any, path: str | Path) -> None:  # noqa: ANN401
-    """Inverse of save_trainable_weights; refuses a file made with another trunk or layout."""
-    from alnsfw.model.network import trunk_fingerprint
-
-    with h5py.File(path, "r") as f:
-        if f.attrs.get("trunk_fingerprint") != trunk_fingerprint(net):
-            raise ValueError(
-                f"{path} was trained on another frozen trunk than the one this config builds "
-                "(model.weights / model.weights_seed changed?): rerun the run, then export."
-            )
-        expected = {f"{group}/{layer.name}" for group, layer in _trained_layers(net)}
-        stored = {f"{g}/{name}" for g in f for name in f[g]}
-        if expected != stored:
-            raise ValueError(
-                f"{path} holds the layers {sorted(stored ^ expected)} that this config's network "
-                "does not have, or lacks them (model.trainable_from or model.head changed?)."
-            )
-        for group, layer in _trained_layers(net):
-            g = f[f"{group}/{layer.name}"]
-            layer.set_weights([g[k][()] for k in sorted(g)])
 
 
 def inference_model(net: Any) -> Any:  # noqa: ANN401
@@ -197,7 +155,7 @@ def operating_point(
     validation keyframes and videos (alnsfw.predict.operating), the validation curves, and the
     test precision/recall at the point (test = the run's own predictions.csv)."""
     from alnsfw.predict import operating as op
-    from alnsfw.predict.video import VideoRule, video_scores
+    from alnsfw.video_eval import VideoRule, video_scores
 
     target = op.Target.parse(target_text)
     val = np.sort(np.asarray(json.loads(Path(split).read_text())["val"], dtype=np.int64))

@@ -1,5 +1,8 @@
 """Whole-video verdicts from per-frame probabilities: one rule shared by the experiment and predict.
 
+It sits beside alnsfw.metrics, below both `al` (which records video metrics every cycle) and
+`predict` (which applies an exported run's rule), so that neither imports the other.
+
 A moderation team decides per video and the NPDI literature reports accuracy per video, so the
 frame probabilities P(porn) of a video are reduced to one score and compared with a threshold:
 
@@ -31,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 AGGREGATIONS = ("mean", "max", "topk_mean", "fraction")
-VIDEO_COLUMNS = [
+VIDEO_METRIC_COLUMNS = [
     "n_test_videos",
     "video_accuracy",
     "video_f1",
@@ -242,7 +245,7 @@ class VideoIndex:
         test_rows: np.ndarray,
         test_prob_porn: np.ndarray,
     ) -> dict[str, Any]:
-        """The VIDEO_COLUMNS of one cycle: rule chosen on the validation rows, applied to test."""
+        """VIDEO_METRIC_COLUMNS of one cycle: rule chosen on validation rows, applied to test."""
         val_rows, test_rows = np.asarray(val_rows), np.asarray(test_rows)
         rule = choose_rule(
             self.video[val_rows], val_prob_porn, self.video_label[val_rows], self.settings
@@ -259,8 +262,8 @@ class VideoIndex:
 
 
 def empty_columns() -> dict[str, Any]:
-    """VIDEO_COLUMNS when no video index is given (tests with bare labels): all missing."""
-    return {c: float("nan") for c in VIDEO_COLUMNS}
+    """VIDEO_METRIC_COLUMNS when no video index is given (tests with bare labels): all missing."""
+    return {c: float("nan") for c in VIDEO_METRIC_COLUMNS}
 
 
 def video_columns(

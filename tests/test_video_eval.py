@@ -1,6 +1,9 @@
-"""Video-level aggregation on hand-made predictions (alnsfw.predict.video): no TensorFlow."""
+"""Video-level aggregation on hand-made predictions (alnsfw.video_eval): no TensorFlow."""
 
 from __future__ import annotations
+
+import ast
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -8,9 +11,9 @@ import pytest
 
 from alnsfw.al.loop import CYCLE_COLUMNS, LoopSettings, Split, run_active_learning
 from alnsfw.al.seeding import RunSeeds
-from alnsfw.predict.video import (
+from alnsfw.video_eval import (
     AGGREGATIONS,
-    VIDEO_COLUMNS,
+    VIDEO_METRIC_COLUMNS,
     VideoIndex,
     VideoRule,
     aggregate,
@@ -101,7 +104,7 @@ def test_rule_is_chosen_on_validation_rows_only():
     assert cols["video_threshold"] == cols2["video_threshold"]
     assert cols["video_accuracy"] == 0.0 and cols2["video_accuracy"] == 1.0
     assert cols["n_test_videos"] == 2
-    assert set(cols) == set(VIDEO_COLUMNS)
+    assert set(cols) == set(VIDEO_METRIC_COLUMNS)
 
 
 class _Oracle:
@@ -189,3 +192,21 @@ def test_table2_video_twin_and_video_learning_curves(tmp_path):
     plotted = ax.lines[0].get_ydata()
     accuracy_fig = fold_figure(cycles, full, 0, STRATEGIES)
     np.testing.assert_allclose(plotted, accuracy_fig.axes[0].lines[0].get_ydata() - 5.0)
+
+
+def test_al_and_model_import_nothing_from_predict() -> None:
+    """Layering: video evaluation and the trained-weights file live below `predict` (issue 19)."""
+    root = Path(__file__).resolve().parents[1] / "src" / "alnsfw"
+    offenders = []
+    for package in ("al", "model"):
+        for path in sorted((root / package).glob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = (
+                    [node.module or ""]
+                    if isinstance(node, ast.ImportFrom)
+                    else [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else []
+                )
+                offenders += [f"{path.name}: {n}" for n in names if n.startswith("alnsfw.predict")]
+    assert offenders == []
