@@ -136,23 +136,6 @@ class LoopModel(Protocol):
         ...
 
 
-class EmbeddingModel(LoopModel, Protocol):
-    """A LoopModel that also gives what the embedding and MC-dropout strategies declare.
-
-    Only asked for by strategies that need it (coreset, badge, bald); the loop checks for the
-    methods before the first cycle, so a model without them fails at once, naming the strategy.
-    """
-
-    def embed(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Penultimate embeddings [n, d] and class probabilities [n, 2], in one inference pass."""
-        ...
-
-    def mc_dropout_proba(self, rows: np.ndarray, samples: int, seed: int) -> np.ndarray:
-        """[samples, n, 2] probabilities with dropout active (BatchNorm in inference mode),
-        a function of the weights, the rows and `seed` only."""
-        ...
-
-
 @dataclass(frozen=True)
 class Split:
     """Keyframe rows of one fold and seed: training pool, validation (early stopping), test."""

@@ -256,10 +256,3 @@ def force_jit(model: Any, jit: bool) -> None:  # noqa: ANN401
     Keras would refuse: its augmentation layers say "no XLA" (true of TensorFlow's kernels only;
     they jit fine on JAX), and TF op determinism turns off `jit_compile` for the whole model."""
     model._jit_compile = compile_options(jit)["jit_compile"]  # noqa: SLF001
-
-
-def backend_name() -> str:
-    """The backend Keras runs on in this process (imports Keras)."""
-    import keras
-
-    return str(keras.backend.backend())

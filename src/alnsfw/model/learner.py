@@ -263,11 +263,6 @@ class Learner:
         """
         save_trainable_weights(self.net, path)
 
-    def export_full_model(self, path: str | Path) -> None:
-        """Save the full image-in (RGB 0-255), probabilities-out Keras model (`.keras`)."""
-        with atomic_path(path) as tmp:
-            self.net.full.save(tmp)
-
     # ----------------------------------------------------------------------------------------
     # Strategy support (issue 13): embeddings and MC-dropout probabilities for given rows.
     # Self-contained on purpose (Keras APIs only: calling layers, predict_on_batch, no tf.*),
