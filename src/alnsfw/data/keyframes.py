@@ -324,7 +324,7 @@ def load_shipped(paths: Sequence[str | Path], size: int, resize: str = "pad") ->
 # --- the default detector: PySceneDetect's adaptive content detector + fade/blank handling ---
 
 _ANALYSIS_SIDE = 256  # frames are analysed downscaled to at most this side (speed; cuts survive)
-_DARK_LUMA = 20.0  # mean luma (0-255) under which a flat frame is near-black (fade, black gap)
+DARK_LUMA = 20.0  # mean luma (0-255) under which a flat frame is near-black (fade, black gap)
 _BRIGHT_LUMA = 200.0  # mean luma over which a flat frame is a flash (white-out)
 _FLAT_STD = 10.0  # luma std under which a dark or bright frame is flat: a dark *scene* has light
 # sources and edges (higher std) and stays content, and so does a low-contrast mid-grey scene
@@ -505,7 +505,7 @@ def _blend_arrays(blend: list[tuple[float, float, float]], n: int, w: int) -> di
 
 def black_frames(scan: VideoScan) -> np.ndarray:
     """Near-black flat frames: the bottom of a fade, a black gap between shots."""
-    return (scan.luma < _DARK_LUMA) & (scan.contrast < _FLAT_STD)
+    return (scan.luma < DARK_LUMA) & (scan.contrast < _FLAT_STD)
 
 
 def blank_frames(scan: VideoScan) -> np.ndarray:
