@@ -121,7 +121,9 @@ def test_dissolves_of_lengths_not_in_the_set_are_one_cut_each(tmp_path, length):
     b = build.read(REAL_SET / "vtest.mp4", 0, 80, size)
     c = build.read(REAL_SET / "bikes.mp4", 137, 186, size)
     frames = build.dissolve(build.dissolve(a, b, length), c, 12)
-    kf = extract_from_video(_write(tmp_path / "d.mp4", frames), 32, "pad", "adaptive", 3.0)
+    kf = extract_from_video(
+        _write(tmp_path / "d.mp4", frames), shot_eval.settings("adaptive", 3.0, 32)
+    )
     assert len(kf.frame) == 3
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from alnsfw.config import schema_defaults
 from alnsfw.data.keyframes import (
     DARK_LUMA,
+    KeyframeSettings,
     container_frames,
     extract_from_video,
     keyframe_index,
@@ -44,6 +45,12 @@ STOCK: tuple[tuple[str, str, float], ...] = (
     ("PySceneDetect adaptive", "pyscenedetect-adaptive", 0.0),
     ("PySceneDetect threshold", "pyscenedetect-threshold", 0.0),
 )
+
+
+def settings(method: str, threshold: float, size: int) -> KeyframeSettings:
+    """The schema's keyframe settings with `method` at `threshold`, square keyframes of `size`."""
+    section = {"method": method, "threshold": {method: threshold}, "size": size, "resize": "pad"}
+    return KeyframeSettings.from_config({"keyframes": section})
 
 
 @dataclass
@@ -76,7 +83,7 @@ def evaluate(
             if method.startswith("pyscenedetect-"):
                 images = _stock(folder / f"{video}.mp4", method.split("-", 1)[1])
             else:
-                kf = extract_from_video(folder / f"{video}.mp4", 64, "pad", method, threshold)
+                kf = extract_from_video(folder / f"{video}.mp4", settings(method, threshold, 64))
                 images = list(kf.images)
             seconds = time.perf_counter() - t0
             # near-black (the detector's DARK_LUMA): judged on the image without its letterbox bars
@@ -100,8 +107,8 @@ def _stock(path: Path, detector: str) -> list[np.ndarray]:
     }
     scenes = scenedetect.detect(str(path), make[detector]())
     bounds = [(a.frame_num, b.frame_num) for a, b in scenes] or [(0, container_frames(path))]
-    frames = read_frames(path, [keyframe_index(a, b) for a, b in bounds])
-    return [frames[keyframe_index(a, b)] for a, b in bounds]
+    frames = read_frames(path, [keyframe_index(a, b, "middle") for a, b in bounds])
+    return [frames[keyframe_index(a, b, "middle")] for a, b in bounds]
 
 
 def synthetic_demo(
@@ -131,7 +138,8 @@ def synthetic_demo(
     out = {}
     for label, method, threshold in methods:
         counts = [
-            (len(extract_from_video(p, 32, "pad", method, threshold).frame), n) for p, n in videos
+            (len(extract_from_video(p, settings(method, threshold, 32)).frame), n)
+            for p, n in videos
         ]
         wrong = sum(k != n for k, n in counts)
         out[label] = (wrong, sum(k for k, _ in counts), sum(n for _, n in counts))
@@ -194,7 +202,7 @@ def keyframe_sheet(out_png: str | Path, folder: str | Path = REAL_SET, side: int
     width = 1 + max(truth.values())
     rows = []
     for video in truth:
-        kf = extract_from_video(folder / f"{video}.mp4", side, "pad", *METHODS[0][1:])
+        kf = extract_from_video(folder / f"{video}.mp4", settings(*METHODS[0][1:], side))
         row = np.zeros((side, side * width, 3), np.uint8)
         cv2.putText(row, video, (2, side // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255,) * 3, 1)
         for k, (img, index) in enumerate(zip(kf.images, kf.video_frame, strict=True)):

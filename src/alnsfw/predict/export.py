@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +35,38 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from alnsfw.config import schema_defaults
+from alnsfw.data.keyframes import KeyframeSettings
 from alnsfw.io import atomic_path, write_json
 from alnsfw.model.weights import FORMAT, load_trainable_weights
+from alnsfw.video_eval import VideoSettings
 
 log = logging.getLogger(__name__)
 
 CLASSES = ["non_porn", "porn"]
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """Config section `export` as rule export_model uses it (`runs` is the workflow's). Keys a
+    partial config (tests, a campaign) leaves out come from the schema, the one place that states
+    the defaults."""
+
+    check_rows: int  # test keyframes the exported file re-predicts (0: skip the check)
+    tolerance: float  # largest |P(porn)| difference to the run's own predictions
+    onnx_tolerance: float  # largest |P(porn)| difference of the .onnx file to the .keras one
+    operating_point: str  # target of the frame and video thresholds (docs/deploy.md)
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> ExportSettings:
+        """The `export` section of a (possibly partial) config."""
+        export = {**schema_defaults("export"), **(cfg.get("export") or {})}
+        return cls(
+            check_rows=int(export["check_rows"]),
+            tolerance=float(export["tolerance"]),
+            onnx_tolerance=float(export["onnx_tolerance"]),
+            operating_point=str(export["operating_point"]),
+        )
 
 
 def inference_model(net: Any) -> Any:  # noqa: ANN401
@@ -59,7 +86,7 @@ def config_hash(settings: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def final_video_rule(results_csv: str | Path, video_cfg: Mapping[str, Any]) -> dict[str, Any]:
+def final_video_rule(results_csv: str | Path, settings: VideoSettings) -> dict[str, Any]:
     """The video rule of a run's last cycle (cycles.csv) or of a baseline (metrics.csv)."""
     frame = pd.read_csv(results_csv)
     if "cycle" in frame.columns:
@@ -74,8 +101,8 @@ def final_video_rule(results_csv: str | Path, video_cfg: Mapping[str, Any]) -> d
     return {
         "aggregation": aggregation,
         "threshold": float(threshold),
-        "top_k": int(video_cfg.get("top_k", 3)),
-        "frame_threshold": float(video_cfg.get("frame_threshold", 0.5)),
+        "top_k": settings.top_k,
+        "frame_threshold": settings.frame_threshold,
         "chosen_on": "validation split of the source run",
         "source_row": {k: _plain(last[k]) for k in last.index if k in _SOURCE_KEYS},
     }
@@ -114,14 +141,13 @@ def check_rows(test_rows: np.ndarray, n: int) -> np.ndarray:
 
 
 def check_onnx(
-    outputs: Mapping[str, str], images: np.ndarray, keras_prob: np.ndarray, export_cfg: Mapping
+    outputs: Mapping[str, str], images: np.ndarray, keras_prob: np.ndarray, tolerance: float
 ) -> float:
     """Max |P(porn) ONNX Runtime - Keras| on `images`; deletes both files when over tolerance."""
     from alnsfw.predict.runtime import OnnxModel
 
     onnx_prob = OnnxModel(outputs["onnx"]).predict_on_batch(images)[:, 1]
     diff = float(np.max(np.abs(onnx_prob.astype(np.float64) - keras_prob)))
-    tolerance = float(export_cfg.get("onnx_tolerance", 1e-4))
     log.info("ONNX Runtime vs Keras: max |diff| %.3g on %d keyframes", diff, len(images))
     if not diff <= tolerance:
         for key in ("model", "onnx"):
@@ -260,10 +286,10 @@ def export_model(
                 export_onnx_with_tensorflow(outputs["model"], str(tmp))
 
     # The promise of the file: loaded alone, it gives the run's own test probabilities.
-    export_cfg = config.get("export", {})
-    tolerance = float(export_cfg.get("tolerance", 0.02))
+    settings = ExportSettings.from_config(config)
+    tolerance = settings.tolerance
     table = pd.read_csv(predictions)
-    rows = check_rows(table["row"].to_numpy(), int(export_cfg.get("check_rows", 64)))
+    rows = check_rows(table["row"].to_numpy(), settings.check_rows)
     max_diff = onnx_diff = float("nan")
     if len(rows):
         with h5py.File(keyframes, "r") as h5:
@@ -274,7 +300,7 @@ def export_model(
         want = table.set_index("row").loc[order, "prob_porn"].to_numpy(dtype=np.float64)
         max_diff = float(np.max(np.abs(got - want)))
         if outputs.get("onnx"):
-            onnx_diff = check_onnx(outputs, images, got, export_cfg)
+            onnx_diff = check_onnx(outputs, images, got, settings.onnx_tolerance)
         log.info(
             "exported model vs the run's predictions.csv: max |diff| %.3g on %d rows",
             max_diff,
@@ -288,7 +314,7 @@ def export_model(
                 f"keyframes: the weights in {weights} do not match {predictions}."
             )
     keyframes_cfg = config.get("keyframes", {})
-    video_rule = final_video_rule(results, config.get("video", {}))
+    video_rule = final_video_rule(results, VideoSettings.from_config(config))
     point = None
     if split is not None:
         loaded = keras.saving.load_model(outputs["model"], compile=False)
@@ -298,7 +324,7 @@ def export_model(
             split,
             table,
             video_rule,
-            str(export_cfg.get("operating_point", "accuracy")),
+            settings.operating_point,
         )
         # predict's default video verdict is the operating point's; the run's own stays beside
         video_rule["run_threshold"] = video_rule["threshold"]
@@ -310,7 +336,7 @@ def export_model(
         "input": {
             "size": int(config["model"]["input_size"]),
             "layout": "HxWx3 RGB, values 0-255, uint8 or float32 (preprocessing is inside)",
-            "resize": keyframes_cfg.get("resize", "pad"),
+            "resize": KeyframeSettings.from_config(config).resize,
         },
         "output": "softmax probabilities in class order",
         "classes": CLASSES,
@@ -334,7 +360,7 @@ def export_model(
             "max_abs_diff": _plain(max_diff),
             "tolerance": tolerance,
             "onnx_max_abs_diff_vs_keras": _plain(onnx_diff) if outputs.get("onnx") else None,
-            "onnx_tolerance": float(export_cfg.get("onnx_tolerance", 1e-4)),
+            "onnx_tolerance": settings.onnx_tolerance,
         },
         "keras_version": keras.__version__,
     }
