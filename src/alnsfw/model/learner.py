@@ -1,6 +1,6 @@
 """`Learner`: the narrow interface between the network and the active-learning loop.
 
-The loop only calls fit / predict_proba / reset / save / load / export_full_model with row indices
+The loop only calls fit / predict_proba / reset / save / load / save_weights with row indices
 of keyframes.h5, and hands the labels of the rows it trains and validates on to `fit` (the
 learner never reads labels itself, so a noisy or human annotator needs no change here). How the
 rows become tensors is decided by the cache mode (alnsfw.model.settings.CacheMode: naive, online,
