@@ -4,7 +4,9 @@ Every run (active learning at its final cycle, full supervision) writes `final_w
 weights of the layers it trained (from `model.trainable_from` on, and the head), ~1/5 of the
 network at 224 px, with the SHA-256 fingerprint of the frozen trunk, which is rebuilt from the
 config rather than stored. It lives in `model` because the learner writes the file at training
-time; alnsfw.predict.export reads it back.
+time; alnsfw.predict.export reads it back. It imports no Keras at import time (network.py is
+imported inside the functions): export_model imports this module before it sets the job's Keras
+backend, which is fixed at Keras' first import.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import h5py
 import numpy as np
 
 from alnsfw.io import atomic_path
-from alnsfw.model.network import trunk_fingerprint
 
 FORMAT = "alnsfw-model/1"
 """Format tag of the weights file and of the exported model's JSON."""
@@ -31,6 +32,8 @@ def _trained_layers(net: Any) -> list[tuple[str, Any]]:  # noqa: ANN401
 
 def save_trainable_weights(net: Any, path: str | Path) -> None:  # noqa: ANN401
     """Write the trained layers' weights (and the trunk fingerprint) to `path`, atomically."""
+    from alnsfw.model.network import trunk_fingerprint
+
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         for group, layer in _trained_layers(net):
             g = f.create_group(f"{group}/{layer.name}")
@@ -42,6 +45,8 @@ def save_trainable_weights(net: Any, path: str | Path) -> None:  # noqa: ANN401
 
 def load_trainable_weights(net: Any, path: str | Path) -> None:  # noqa: ANN401
     """Inverse of save_trainable_weights; refuses a file made with another trunk or layout."""
+    from alnsfw.model.network import trunk_fingerprint
+
     with h5py.File(path, "r") as f:
         if f.attrs.get("trunk_fingerprint") != trunk_fingerprint(net):
             raise ValueError(
