@@ -46,22 +46,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from alnsfw.model.backend import BACKENDS, select_backend  # noqa: E402  (imports no Keras)
+from paper_protocol import PAPER, protocol_images  # noqa: E402
 
-# The paper's protocol on NPDI (../shared/PROTOCOL.md): 16,727 keyframes, 5 folds x 5 seeds,
-# 3 strategies + full supervision; val 20% of training; initial 20% of the pool; 500 per query;
-# at most 5 epochs per cycle, baseline 10 epochs (project default); validation every epoch.
-PAPER = {
-    "keyframes": 16727,
-    "folds": 5,
-    "seeds": 5,
-    "strategies": 3,
-    "val_fraction": 0.2,
-    "initial_fraction": 0.2,
-    "query": 500,
-    "epochs": 5,
-    "baseline_epochs": 10,
-}
+from alnsfw.model.backend import BACKENDS, select_backend  # noqa: E402  (imports no Keras)
 
 
 def make_data(path: Path, n: int, size: int) -> None:
@@ -311,27 +298,15 @@ def _shared_args(args: argparse.Namespace) -> dict:
 
 
 def paper_images() -> dict:
-    """Images through each phase in the whole paper protocol (all epochs run: an upper bound)."""
-    p = PAPER
-    n_test = p["keyframes"] / p["folds"]
-    train = p["keyframes"] - n_test
-    n_val = round(train * p["val_fraction"])
-    pool = round(train - n_val)
-    labelled = [round(pool * p["initial_fraction"])]
-    while labelled[-1] < pool:
-        labelled.append(min(pool, labelled[-1] + p["query"]))
-    cycles = len(labelled)
-    per_run_train = sum(p["epochs"] * n for n in labelled)
-    per_run_score = sum(p["epochs"] * n_val + (pool - n) + n_test for n in labelled)
-    base_train = p["baseline_epochs"] * pool
-    base_score = p["baseline_epochs"] * n_val + n_test
-    runs = p["folds"] * p["seeds"]
+    """Images through each phase in the whole paper protocol (all epochs run: an upper bound);
+    scoring counts validation, pool and test passes together."""
+    p = protocol_images()
     return {
-        "cycles_per_run": cycles,
-        "pool": pool,
-        "train": runs * (p["strategies"] * per_run_train + base_train),
-        "score": runs * (p["strategies"] * per_run_score + base_score),
-        "runs": runs * (p["strategies"] + 1),
+        "cycles_per_run": p["cycles_per_run"],
+        "pool": p["pool"],
+        "train": p["train"],
+        "score": p["val"] + p["score"] + p["test"],
+        "runs": p["al_runs"] + p["baselines"],
     }
 
 

@@ -12,7 +12,8 @@ Two parts, one process:
    the fastest training mode, so the strictest comparison): images/s of predict_proba, embed,
    mc_dropout_proba (20 samples) and one training epoch of the top model, on `--rows` synthetic
    images through the feature cache. A cycle's training time is then
-   epochs x (labelled / train rate + validation rows / predict rate), validation = 2,677 rows.
+   epochs x (labelled / train rate + validation rows / predict rate), validation = 2,676 rows
+   (benchmarks/paper_protocol.py).
 
 Optionally (`--runs DIR`), the measured per-cycle seconds of a workflow run (cycles.csv:
 train_seconds, score_seconds, select_seconds) per strategy, e.g. the demo preset.
@@ -40,9 +41,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from paper_protocol import FRAMES_PER_VIDEO, PAPER, split_sizes  # noqa: E402
 
-POOL, QUERY, MC, VAL = 10_706, 500, 20, 2_677
-FRAMES_PER_VIDEO = 21  # NPDI: 16,727 keyframes of 800 videos
+_, VAL, POOL = split_sizes()  # the paper's fold: 2,676 validation, 10,706 pool keyframes
+QUERY, MC = PAPER["query"], 20
 STRATEGIES = ["random", "least_confidence", "entropy", "margin", "bald", "coreset", "badge"]
 NEEDS_FORWARD = {  # which model outputs the loop computes for each strategy, and on which rows
     "random": None,

@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import yaml  # noqa: E402
+from paper_protocol import PAPER, protocol_images  # noqa: E402
 
 PRESET = ROOT / "presets/paper-scale-synthetic.yaml"
 STRATEGIES = ("random", "least_confidence", "entropy")
@@ -480,51 +481,6 @@ def phase_rates(calls: list[dict]) -> dict[str, float | None]:
 # ----------------------------------------------------------------------------- protocol
 
 
-def protocol_images(
-    n: int = 16727,
-    folds: int = 5,
-    seeds: int = 5,
-    strategies: int = 3,
-    val_fraction: float = 0.2,
-    initial: float = 0.2,
-    query: int = 500,
-    epochs: int = 5,
-    baseline_epochs: int = 10,
-) -> dict:
-    """Image passes of the whole protocol, every epoch run (an upper bound), split by phase:
-    training (labelled images x epochs, with validation each epoch), scoring the unlabelled
-    pool, testing. Same counting as benchmarks/bench_phases.paper_images."""
-    n_test = n / folds
-    train = n - n_test
-    n_val = round(train * val_fraction)
-    pool = round(train - n_val)
-    labelled = [round(pool * initial)]
-    while labelled[-1] < pool:
-        labelled.append(min(pool, labelled[-1] + query))
-    runs = folds * seeds
-    per_run = {
-        "train": sum(epochs * k for k in labelled),
-        "val": sum(epochs * n_val for _ in labelled),
-        "score": sum(pool - k for k in labelled),
-        "test": n_test * len(labelled),
-    }
-    base = {
-        "train": baseline_epochs * pool,
-        "val": baseline_epochs * n_val,
-        "score": 0,
-        "test": n_test,
-    }
-    total = {k: runs * (strategies * per_run[k] + base[k]) for k in per_run}
-    return {
-        "cycles_per_run": len(labelled),
-        "al_runs": runs * strategies,
-        "baselines": runs,
-        "per_al_run": per_run,
-        "per_baseline": base,
-        **total,
-    }
-
-
 def project(
     protocol: dict, rates: dict, cache_s: float, n_keyframes_paper: int, n_keyframes_here: int
 ) -> dict:
@@ -713,7 +669,7 @@ def main() -> None:
             rate_rows.append(rate_row)
             record(what="aggregate", **rate_row)
             once = cache_s["features"] + (cache_s["bank"] if mode == "bank" else 0.0)
-            proj = project(protocol, agg, once, 16727, n_here)
+            proj = project(protocol, agg, once, PAPER["keyframes"], n_here)
             projections.append({"mode": mode, "packed": n, **proj})
             record(what="projection", mode=mode, packed=n, **proj)
     memory.stop()

@@ -15,6 +15,6 @@ run_logged(
     snakemake.log[0],
     runs=expected_runs(p.folds, p.seeds, p.strategies, p.cycles, p.full),
     strategies=p.strategies,
-    options=ReportOptions.from_config(section_from_params(p, "report")),
+    options=ReportOptions.from_config({"report": section_from_params(p, "report")}),
     outputs=dict(snakemake.output.items()),
 )

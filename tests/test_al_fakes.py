@@ -146,9 +146,6 @@ class FakeLearner:
         self.w = np.asarray(state["w"])
         self.rng.bit_generator.state = state["rng"]
 
-    def export_full_model(self, path):
-        Path(path).write_text(json.dumps({"w": self.w.tolist()}))
-
 
 def fake_build(cfg, keyframes, features, bank, seed):
     """LearnerFactory of the fake: reads `x` and `label` from the tiny keyframes.h5."""

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from test_al_fakes import CrashAt, Spy, config, make_dataset, run_al, run_baseline
 
-from alnsfw.al.baseline import HISTORY_COLUMNS, METRICS_COLUMNS, baseline_patience
+from alnsfw.al.baseline import BASELINE_COLUMNS, HISTORY_COLUMNS, baseline_patience
 from alnsfw.al.jobs import full_supervision_job
 from alnsfw.al.loop import CYCLE_COLUMNS, TIMING_COLUMNS, Split
 
@@ -62,7 +62,7 @@ def test_columns_follow_the_contract(data, tmp_path):
     ]
     run_baseline(data, tmp_path / "full")
     assert list(read(tmp_path / "full", "metrics").columns) == CONTRACT_METRICS.split(", ")
-    assert METRICS_COLUMNS == CONTRACT_METRICS.split(", ")
+    assert BASELINE_COLUMNS == CONTRACT_METRICS.split(", ")
 
 
 @pytest.mark.parametrize("query_size", [8, 11])

@@ -29,7 +29,7 @@ def test_registry_has_the_strategies_and_their_needs():
     assert {"random", "least_confidence", "entropy", "margin", "bald", "coreset", "badge"} <= set(
         STRATEGIES
     )
-    assert not get_strategy("random").needs_model and get_strategy("random").needs == set()
+    assert get_strategy("random").needs == set()
     assert get_strategy("entropy").needs == {"probabilities"}
     assert get_strategy("bald").needs == {"mc_probabilities"}
     assert get_strategy("coreset").needs == {"embeddings", "labelled_embeddings"}

@@ -20,7 +20,7 @@ from alnsfw.config import check_config
 from alnsfw.data import stages
 from alnsfw.data.errors import DataError
 from alnsfw.data.folds import check_before_jobs, load_folds
-from alnsfw.data.keyframes import extract_from_video
+from alnsfw.data.keyframes import KeyframeSettings, extract_from_video
 from alnsfw.data.layout import planned_videos
 from alnsfw.data.splits import make_split
 from alnsfw.data.store import read_manifest
@@ -28,6 +28,11 @@ from alnsfw.data.synthetic import write_video
 
 REPO = Path(__file__).resolve().parents[1]
 TEST, TRAIN = "test/fold{fold}_video.txt", "training/fold{others}_video.txt"
+
+
+def keyframe_settings(**section: object) -> KeyframeSettings:
+    """The schema's keyframe settings with `section` over them, at 32 px."""
+    return KeyframeSettings.from_config({"keyframes": {"size": 32, **section}})
 
 
 def npdi_copy(smoke_data, dest: Path) -> Path:
@@ -147,7 +152,9 @@ def truncated(tmp_path) -> Path:
 def test_truncated_video_is_an_error_by_default(truncated, method):
     threshold = {"adaptive": 3.0, "histogram": 0.35}[method]
     with pytest.raises(DataError, match=r"decodes only \d+ of the 60 frames.*on_truncated: warn"):
-        extract_from_video(truncated, 32, "pad", method, threshold)
+        extract_from_video(
+            truncated, keyframe_settings(method=method, threshold={method: threshold})
+        )
 
 
 def test_truncated_video_with_warn_keeps_what_was_read_and_records_it(truncated, tmp_path):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from alnsfw.data.keyframes import (
+    KeyframeSettings,
     extract_from_video,
     fit_square,
     keyframe_index,
@@ -26,6 +27,11 @@ CFG = {
 }
 
 
+def keyframe_settings(**section: object) -> KeyframeSettings:
+    """The schema's keyframe settings with `section` over them, at 32 px."""
+    return KeyframeSettings.from_config({"keyframes": {"size": 32, **section}})
+
+
 @pytest.fixture(scope="module")
 def known_cuts(tmp_path_factory):
     """Generated videos of 6 shots of 7 frames: cuts after frames 6, 13, 20, ..."""
@@ -42,7 +48,9 @@ def known_cuts(tmp_path_factory):
 @pytest.mark.parametrize("position", ["middle", "first"])
 def test_one_keyframe_per_shot_at_the_chosen_position(known_cuts, method, threshold, position):
     for path, video in known_cuts.values():
-        kf = extract_from_video(path, 32, "pad", method, threshold, position)
+        kf = extract_from_video(
+            path, keyframe_settings(method=method, threshold={method: threshold}, position=position)
+        )
         assert len(kf.frame) == 6
         assert kf.frame.tolist() == [1, 2, 3, 4, 5, 6]
         offset = 3 if position == "middle" else 0
@@ -55,7 +63,10 @@ def test_one_keyframe_per_shot_at_the_chosen_position(known_cuts, method, thresh
 
 def test_adaptive_finds_every_synthetic_shot_with_a_keyframe_inside_it(known_cuts):
     for path, video in known_cuts.values():
-        kf = extract_from_video(path, 32, "pad", "adaptive", 3.0, min_shot_seconds=0.3)
+        kf = extract_from_video(
+            path,
+            keyframe_settings(method="adaptive", threshold={"adaptive": 3.0}, min_shot_seconds=0.3),
+        )
         assert kf.frame.tolist() == [1, 2, 3, 4, 5, 6]
         assert [int(f) // 7 for f in kf.video_frame] == [0, 1, 2, 3, 4, 5]
         assert kf.decoded_frames == kf.expected_frames == 42
@@ -65,7 +76,14 @@ def test_adaptive_finds_every_synthetic_shot_with_a_keyframe_inside_it(known_cut
 
 def test_threshold_controls_the_cuts(known_cuts):
     path, _ = known_cuts["vPorn4"]
-    assert len(extract_from_video(path, 32, "pad", "histogram", 0.999).frame) == 1
+    assert (
+        len(
+            extract_from_video(
+                path, keyframe_settings(method="histogram", threshold={"histogram": 0.999})
+            ).frame
+        )
+        == 1
+    )
 
 
 def test_shot_bounds_and_position():

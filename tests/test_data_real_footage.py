@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -15,11 +17,21 @@ from alnsfw.data.keyframes import (
     representative_frame,
     robust_shots,
 )
-from alnsfw.data.shot_eval import METHODS, REAL_SET, evaluate, read_truth, synthetic_demo
 
-_spec = importlib.util.spec_from_file_location("build_real_set", REAL_SET / "build_real_set.py")
-build = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(build)
+
+def _load(name: str, path: Path):  # noqa: ANN202 - a module loaded from its file
+    """A script outside the package (tools/, tests/data/real/), loaded without touching sys.path."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+shot_eval = _load("shot_eval", Path(__file__).resolve().parents[1] / "tools" / "shot_eval.py")
+METHODS, REAL_SET, evaluate = shot_eval.METHODS, shot_eval.REAL_SET, shot_eval.evaluate
+read_truth, synthetic_demo = shot_eval.read_truth, shot_eval.synthetic_demo
+build = _load("build_real_set", REAL_SET / "build_real_set.py")
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +121,9 @@ def test_dissolves_of_lengths_not_in_the_set_are_one_cut_each(tmp_path, length):
     b = build.read(REAL_SET / "vtest.mp4", 0, 80, size)
     c = build.read(REAL_SET / "bikes.mp4", 137, 186, size)
     frames = build.dissolve(build.dissolve(a, b, length), c, 12)
-    kf = extract_from_video(_write(tmp_path / "d.mp4", frames), 32, "pad", "adaptive", 3.0)
+    kf = extract_from_video(
+        _write(tmp_path / "d.mp4", frames), shot_eval.settings("adaptive", 3.0, 32)
+    )
     assert len(kf.frame) == 3
 
 

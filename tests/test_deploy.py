@@ -44,7 +44,7 @@ def test_onnx_matches_keras_to_1e4_on_every_test_keyframe(exported, smoke_data):
 
 # --- the light install's scoring path -------------------------------------------------------
 
-BLOCKED = ("tensorflow", "keras", "snakemake", "sklearn", "h5py", "jax", "scipy")
+BLOCKED = ("tensorflow", "keras", "snakemake", "sklearn", "h5py", "jax", "scipy", "yaml")
 LIGHT = f"""
 import importlib.abc, json, sys
 BLOCKED = {BLOCKED!r}
@@ -172,17 +172,17 @@ def test_early_exit_stops_once_the_verdict_is_settled(exported):
 
 
 def test_settled_bounds_on_hand_made_scores():
-    from alnsfw.predict.video import VideoRule
+    from alnsfw.video_eval import VideoRule
 
-    mean = VideoRule("mean", 0.5)
+    mean = VideoRule("mean", 0.5, 3, 0.5)
     assert mean.settled([0.9, 0.9, 0.9], remaining=2)  # lowest (2.7 / 5) >= 0.5
     assert not mean.settled([0.9, 0.9], remaining=2)  # 1.8 / 4 < 0.5 still possible
     assert mean.settled([0.0, 0.0, 0.0], remaining=2)  # highest 2 / 5 < 0.5
-    assert VideoRule("max", 0.7).settled([0.2, 0.8], remaining=100)
-    assert not VideoRule("max", 0.7).settled([0.2, 0.3], remaining=1)
-    frac = VideoRule("fraction", 0.5, frame_threshold=0.5)
+    assert VideoRule("max", 0.7, 3, 0.5).settled([0.2, 0.8], remaining=100)
+    assert not VideoRule("max", 0.7, 3, 0.5).settled([0.2, 0.3], remaining=1)
+    frac = VideoRule("fraction", 0.5, top_k=3, frame_threshold=0.5)
     assert frac.settled([0.6, 0.7, 0.1], remaining=1)  # 2 of at least 4 already
-    assert not VideoRule("topk_mean", 0.5, top_k=3).settled([0.9], remaining=2)
+    assert not VideoRule("topk_mean", 0.5, top_k=3, frame_threshold=0.5).settled([0.9], remaining=2)
 
 
 # --- alnsfw serve, over real HTTP on 127.0.0.1 ----------------------------------------------

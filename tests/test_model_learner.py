@@ -10,7 +10,6 @@ import copy
 import os
 
 import h5py
-import keras
 import numpy as np
 import pytest
 
@@ -238,16 +237,6 @@ def test_naive_and_cached_paths_train_identically(data):
         assert x["val_loss"] == pytest.approx(y["val_loss"], abs=TRAIN_ATOL)
     p_naive, p_cached = naive.predict_proba(TEST), cached.predict_proba(TEST)
     np.testing.assert_allclose(p_naive, p_cached, atol=TRAIN_ATOL)
-
-
-def test_export_full_model_reproduces_top_model(data, tmp_path):
-    lrn = learner(data)
-    lrn.fit(TRAIN, VAL, **labels_for(data, TRAIN), max_epochs=1, patience=1)
-    path = tmp_path / "model.keras"
-    lrn.export_full_model(path)
-    model = keras.saving.load_model(path)
-    p = np.asarray(model.predict(data["images"][TEST].astype(np.float32), verbose=0))
-    np.testing.assert_allclose(p, lrn.predict_proba(TEST), atol=EQUAL_ATOL)
 
 
 def test_mode_errors_and_cache_mismatch(data):

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from alnsfw.cli import main
-from alnsfw.data.keyframes import extract_from_video
+from alnsfw.data.keyframes import KeyframeSettings, extract_from_video
 from alnsfw.predict.export import export_model
 from alnsfw.predict.run import load_bundle, parse_sampling, predict
 
@@ -30,6 +30,11 @@ pytestmark = pytest.mark.xdist_group("exported")  # tests/conftest.py
 
 REPO = Path(__file__).resolve().parents[1]
 CLIP = REPO / "tests" / "data" / "predict" / "bbb_clip.mp4"
+
+
+def keyframe_settings(**section: object) -> KeyframeSettings:
+    """The schema's keyframe settings with `section` over them, at 32 px."""
+    return KeyframeSettings.from_config({"keyframes": {"size": 32, **section}})
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +148,7 @@ def test_predict_synthetic_video_uses_the_workflows_keyframes(bundle, smoke_data
     video = sorted((smoke_data.root / "Database").rglob("*.avi"))[0]
     result = predict(bundle, [video], out_dir=tmp_path / "out", batch_size=2)  # several batches
     frames = result.frames
-    kf = extract_from_video(video, 32)
+    kf = extract_from_video(video, keyframe_settings())
     assert frames["frame"].tolist() == kf.video_frame.tolist()
     fps = cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FPS)
     np.testing.assert_allclose(frames["time_s"], kf.video_frame / fps)
@@ -176,7 +181,8 @@ def test_cli_on_a_real_video_and_bad_inputs(bundle, monkeypatch, capsys, tmp_pat
     videos = pd.read_csv(out / "videos.csv")
     assert videos["input"].tolist() == [str(CLIP)]  # the good one is still scored
     frames = pd.read_csv(out / "frames.csv")
-    shots = extract_from_video(CLIP, 32).video_frame  # the workflow's keyframes: one per shot
+    # the workflow's keyframes: one per shot
+    shots = extract_from_video(CLIP, keyframe_settings()).video_frame
     assert len(shots) == 2 and frames["frame"].tolist() == shots.tolist()
     assert "1 video(s), 2 frames scored" in printed.out and "3 input(s) skipped" in printed.out
     assert str(out / "videos.csv") in printed.out

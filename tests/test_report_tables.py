@@ -190,7 +190,8 @@ def test_paired_without_random_is_empty(loaded):
 def test_aggregate_writes_every_table(tmp_path):
     runs = make_runs(tmp_path)
     outputs = table_outputs(tmp_path)
-    aggregate(runs, STRATEGIES, ReportOptions(interpolation="nearest"), outputs)
+    nearest = ReportOptions.from_config({"report": {"interpolation": "nearest"}})
+    aggregate(runs, STRATEGIES, nearest, outputs)
     for path in outputs.values():
         assert os.path.getsize(path) > 0, path
     table2 = pd.read_csv(outputs["table2_csv"])
@@ -210,8 +211,9 @@ def test_partial_aggregation_lists_missing_runs(tmp_path):
         os.remove(r.path)
     outputs = table_outputs(tmp_path)
     with pytest.raises(FileNotFoundError, match="allow_partial"):
-        aggregate(runs, STRATEGIES, ReportOptions(), outputs)
-    aggregate(runs, STRATEGIES, ReportOptions(allow_partial=True), outputs)
+        aggregate(runs, STRATEGIES, ReportOptions.from_config({}), outputs)
+    partial = ReportOptions.from_config({"report": {"allow_partial": True}})
+    aggregate(runs, STRATEGIES, partial, outputs)
     missing = pd.read_csv(outputs["missing"])
     assert set(zip(missing["fold"], missing["seed"], missing["method"])) == {
         (1, 1, "entropy"),
@@ -229,9 +231,8 @@ def test_partial_aggregation_lists_missing_runs(tmp_path):
 
 
 def test_report_options_from_config_ignores_figure_keys():
-    options = ReportOptions.from_config(
-        {"key_percentages": [25, 50], "interpolation": "nearest", "dpi": 300, "bootstrap": 500}
-    )
+    report = {"key_percentages": [25, 50], "interpolation": "nearest", "dpi": 300, "bootstrap": 500}
+    options = ReportOptions.from_config({"report": report})
     assert options.key_percentages == (25.0, 50.0)
     assert options.interpolation == "nearest" and options.bootstrap == 500
 
@@ -243,8 +244,8 @@ def test_paired_table_warns_when_too_few_pairs_for_a_ci(tmp_path, monkeypatch):
 
     runs = make_runs(tmp_path)
     outputs = table_outputs(tmp_path)
-    aggregate(runs, STRATEGIES, ReportOptions(), outputs)
+    aggregate(runs, STRATEGIES, ReportOptions.from_config({}), outputs)
     assert "bootstrap CIs are not meaningful" in open(outputs["paired_md"]).read()
     monkeypatch.setattr(agg, "MIN_PAIRS_FOR_CI", 4)
-    aggregate(runs, STRATEGIES, ReportOptions(), outputs)
+    aggregate(runs, STRATEGIES, ReportOptions.from_config({}), outputs)
     assert "not meaningful" not in open(outputs["paired_md"]).read()

@@ -19,7 +19,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from alnsfw.predict.video import AGGREGATIONS
+from alnsfw.video_eval import AGGREGATIONS
 
 
 def _version() -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, roc_auc_score
 
-METRIC_COLUMNS = ["accuracy", "precision", "recall", "f1", "roc_auc", "tp", "tn", "fp", "fn"]
+BINARY_METRIC_COLUMNS = ["accuracy", "precision", "recall", "f1", "roc_auc", "tp", "tn", "fp", "fn"]
 
 
 def predicted_labels(probabilities: np.ndarray) -> np.ndarray:

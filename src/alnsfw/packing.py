@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, MutableMapping
+from functools import cache
 from typing import Any
+
+from alnsfw.config import schema_defaults
 
 GROUP = "gpu_pack"
 # Left to the driver, the CUDA context of each process and fragmentation: the N shares together
@@ -34,11 +37,23 @@ MODEL_ENV = "../../envs/model.yaml"
 MODEL_GPU_ENV = "../../envs/model-gpu.yaml"
 
 
+@cache
+def _schema_compute() -> dict[str, Any]:
+    return schema_defaults("compute")
+
+
+def _with_defaults(compute: Mapping[str, Any]) -> dict[str, Any]:
+    """`compute` with the schema's defaults under it: a partial section (tests, a hand-made
+    config) reads the same values as a validated one, from the one place that states them."""
+    return {**_schema_compute(), **compute}
+
+
 def runs_per_gpu(compute: Mapping[str, Any]) -> int:
     """How many training jobs share one GPU: 1 without a GPU, else compute.runs_per_gpu."""
-    if not compute.get("gpu", False):
+    compute = _with_defaults(compute)
+    if not compute["gpu"]:
         return 1
-    return int(compute.get("runs_per_gpu", 1))
+    return int(compute["runs_per_gpu"])
 
 
 def packed(compute: Mapping[str, Any]) -> bool:
@@ -56,9 +71,9 @@ def memory_fraction(compute: Mapping[str, Any]) -> float | None:
 def gpu_share_env(compute: Mapping[str, Any]) -> dict[str, str]:
     """Environment variables that limit one packed job to its share, for compute.backend."""
     fraction = memory_fraction(compute)
-    if fraction is None or compute.get("gpu_memory_fraction") is not None:
+    if fraction is None or compute.get("gpu_memory_fraction") is not None:  # schema default: null
         return {}
-    backend = compute.get("backend", "tensorflow")
+    backend = _with_defaults(compute)["backend"]
     if backend == "jax":
         return {
             "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
@@ -91,7 +106,7 @@ def training_resources(compute: Mapping[str, Any]) -> dict[str, int | str]:
     Not packed: `gpu=1` with compute.gpu (the SLURM plugin's --gpus=1), else nothing. Packed:
     `gpu_slots=1` (local scheduling) and `gres="gpu:1"`, which a group job takes once.
     """
-    if not compute.get("gpu", False):
+    if not _with_defaults(compute)["gpu"]:
         return {"gpu": 0, "gpu_slots": 0}
     if not packed(compute):
         return {"gpu": 1, "gpu_slots": 1}
@@ -105,7 +120,7 @@ def training_group(compute: Mapping[str, Any]) -> str | None:
 
 def model_env_file(compute: Mapping[str, Any]) -> str:
     """Conda env (relative to workflow/rules/) of the training rules: the CUDA build with a GPU."""
-    return MODEL_GPU_ENV if compute.get("gpu", False) else MODEL_ENV
+    return MODEL_GPU_ENV if _with_defaults(compute)["gpu"] else MODEL_ENV
 
 
 def check_group_components(compute: Mapping[str, Any], group_components: Mapping[str, int]) -> None:

@@ -25,17 +25,17 @@ import numpy as np
 import pandas as pd
 
 from alnsfw.al.loop import LoopModel, Split, predictions_table
-from alnsfw.metrics import METRIC_COLUMNS, binary_metrics
-from alnsfw.predict.video import VIDEO_COLUMNS, VideoIndex, video_columns
+from alnsfw.metrics import BINARY_METRIC_COLUMNS, binary_metrics
+from alnsfw.video_eval import VIDEO_METRIC_COLUMNS, VideoIndex, video_columns
 
 log = logging.getLogger(__name__)
 
-METRICS_COLUMNS = [
+BASELINE_COLUMNS = [
     "n_labelled",
     "pct_labelled",
     "n_test",
-    *METRIC_COLUMNS,
-    *VIDEO_COLUMNS,
+    *BINARY_METRIC_COLUMNS,
+    *VIDEO_METRIC_COLUMNS,
     "val_loss",
     "epochs",
     "train_seconds",
@@ -79,9 +79,9 @@ def run_full_supervision(
     labels: np.ndarray,
     epochs: int,
     patience: int,
-    videos: VideoIndex | None = None,
+    video_index: VideoIndex | None = None,
 ) -> BaselineResult:
-    """Train on the whole pool, test once on the fold's test rows (and per video, with `videos`)."""
+    """Train on the whole pool, test once on the fold's test rows (per video with `video_index`)."""
     split.check()
     labels = np.asarray(labels)
     start = time.perf_counter()
@@ -103,7 +103,7 @@ def run_full_supervision(
         "pct_labelled": 100.0,
         "n_test": len(split.test),
         **metrics,
-        **video_columns(videos, learner, split.val, split.test, proba),
+        **video_columns(video_index, learner, split.val, split.test, proba),
         "val_loss": float(fit["val_loss"]),
         "epochs": int(fit["epochs"]),
         "train_seconds": train_s,
@@ -117,7 +117,7 @@ def run_full_supervision(
         train_s + test_s,
     )
     return BaselineResult(
-        metrics=pd.DataFrame([row], columns=METRICS_COLUMNS),
+        metrics=pd.DataFrame([row], columns=BASELINE_COLUMNS),
         history=history_table(fit.get("history", [])),
         predictions=predictions_table(split.test, labels[split.test], proba),
     )

@@ -28,9 +28,8 @@ from alnsfw.al.checkpoint import CheckpointStore
 from alnsfw.al.loop import LoopModel, LoopSettings, Split, run_active_learning
 from alnsfw.al.seeding import RunSeeds, seed_python_numpy
 from alnsfw.al.strategies import VIDEO_IDS, get_strategy
-from alnsfw.config import schema_defaults
 from alnsfw.io import write_csv
-from alnsfw.predict.video import VideoIndex
+from alnsfw.video_eval import VideoIndex, VideoSettings
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +60,11 @@ def read_labels(keyframes: str) -> np.ndarray:
         return np.asarray(h5["label"][:], dtype=np.int8)
 
 
-def read_videos(keyframes: str, config: dict[str, Any]) -> VideoIndex | None:
+def read_video_index(keyframes: str, config: dict[str, Any]) -> VideoIndex | None:
     """Video name and video label of every keyframe row, for the video-level columns.
 
     None (with a warning) for a keyframes.h5 without them (the tests' tiny NumPy datasets);
-    the workflow's keyframes.h5 always has them. Settings: config `video`, else the schema's.
+    the workflow's keyframes.h5 always has them. Settings: config section `video`.
     """
     with h5py.File(keyframes, "r") as h5:
         if "video" not in h5 or "video_label" not in h5:
@@ -73,8 +72,7 @@ def read_videos(keyframes: str, config: dict[str, Any]) -> VideoIndex | None:
             return None
         video = np.asarray(h5["video"].asstr()[:], dtype=object)
         video_label = np.asarray(h5["video_label"][:], dtype=np.int64)
-    settings = config.get("video") or schema_defaults("video")
-    return VideoIndex(video, video_label, settings)
+    return VideoIndex(video, video_label, VideoSettings.from_config(config))
 
 
 def save_final_weights(learner: Any, outputs: Mapping[str, str]) -> None:  # noqa: ANN401
@@ -156,7 +154,7 @@ def active_learning_job(
         seeds,
         store,
         videos=read_video_ids(keyframes) if needs_videos else None,
-        video_index=read_videos(keyframes, config),
+        video_index=read_video_index(keyframes, config),
     )
     save_final_weights(learner, outputs)
     write_csv(outputs["cycles"], result.cycles)
@@ -191,7 +189,7 @@ def full_supervision_job(
         read_labels(keyframes),
         epochs=int(config["baseline"]["epochs"]),
         patience=baseline_patience(config),
-        videos=read_videos(keyframes, config),
+        video_index=read_video_index(keyframes, config),
     )
     save_final_weights(learner, outputs)
     write_csv(outputs["metrics"], result.metrics)

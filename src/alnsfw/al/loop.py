@@ -56,8 +56,8 @@ from alnsfw.al.strategies import (
     get_strategy,
     select,
 )
-from alnsfw.metrics import METRIC_COLUMNS, binary_metrics, predicted_labels
-from alnsfw.predict.video import VIDEO_COLUMNS, VideoIndex, video_columns
+from alnsfw.metrics import BINARY_METRIC_COLUMNS, binary_metrics, predicted_labels
+from alnsfw.video_eval import VIDEO_METRIC_COLUMNS, VideoIndex, video_columns
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,8 @@ CYCLE_COLUMNS = [
     "n_labelled_porn",
     "n_labelled_nonporn",
     "n_test",
-    *METRIC_COLUMNS,
-    *VIDEO_COLUMNS,
+    *BINARY_METRIC_COLUMNS,
+    *VIDEO_METRIC_COLUMNS,
     "val_loss",
     "epochs",
     "train_seconds",
@@ -133,23 +133,6 @@ class LoopModel(Protocol):
 
     def load(self, directory: str) -> None:
         """Inverse of save."""
-        ...
-
-
-class EmbeddingModel(LoopModel, Protocol):
-    """A LoopModel that also gives what the embedding and MC-dropout strategies declare.
-
-    Only asked for by strategies that need it (coreset, badge, bald); the loop checks for the
-    methods before the first cycle, so a model without them fails at once, naming the strategy.
-    """
-
-    def embed(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Penultimate embeddings [n, d] and class probabilities [n, 2], in one inference pass."""
-        ...
-
-    def mc_dropout_proba(self, rows: np.ndarray, samples: int, seed: int) -> np.ndarray:
-        """[samples, n, 2] probabilities with dropout active (BatchNorm in inference mode),
-        a function of the weights, the rows and `seed` only."""
         ...
 
 
@@ -621,7 +604,7 @@ def run_active_learning(
     truth); `videos` an integer video id per keyframe row, needed by `al.max_per_video` and by
     strategies that declare video ids. `model` must be freshly built from `seeds.learner`: on
     resume its saved state is loaded over it; on a fresh start it is used as built. With
-    `video_index`, every cycle also records video-level metrics (alnsfw.predict.video); without,
+    `video_index`, every cycle also records video-level metrics (alnsfw.video_eval); without,
     those columns are empty.
     """
     spec = get_strategy(strategy)

@@ -88,11 +88,6 @@ class Strategy:
     rank: StrategyFn
     needs: frozenset[str]
 
-    @property
-    def needs_model(self) -> bool:
-        """True when the strategy reads anything the model computes (all but `random`)."""
-        return bool(self.needs - {VIDEO_IDS})
-
 
 STRATEGIES: dict[str, Strategy] = {}
 

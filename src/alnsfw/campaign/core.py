@@ -58,6 +58,7 @@ from alnsfw.campaign.client import ClientError, FileClient, LabelClient
 from alnsfw.campaign.labels import LabelInputError, LabelLog, Resolved, parse_tasks, resolve
 from alnsfw.campaign.tasks import KeyframeIndex, build_task, write_task_images
 from alnsfw.io import write_csv, write_json
+from alnsfw.video_eval import VideoSettings
 
 log = logging.getLogger(__name__)
 
@@ -715,9 +716,8 @@ class Campaign:
             preds = {"prob_porn": p.tolist()}
         predictions = work / f"round-{round_no}-predictions.csv"
         write_csv(predictions, pd.DataFrame({"row": tested, "prob_porn": preds["prob_porn"]}))
-        video = self.config.get("video", {})
-        aggregation = video.get("aggregation", "auto")
-        threshold = video.get("threshold", "auto")
+        video = VideoSettings.from_config(self.config)
+        aggregation, threshold = video.aggregation, video.threshold
         results = work / f"round-{round_no}-cycles.csv"
         last = dict(loop["cycles"][-1])
         last["video_aggregation"] = "topk_mean" if aggregation == "auto" else aggregation

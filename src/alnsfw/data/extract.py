@@ -11,7 +11,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from alnsfw.data.keyframes import extract_from_video, is_truncated, load_shipped
+from alnsfw.data.keyframes import (
+    KeyframeSettings,
+    extract_from_video,
+    is_truncated,
+    load_shipped,
+)
 from alnsfw.data.shards import write_shard
 
 log = logging.getLogger(__name__)
@@ -27,26 +32,16 @@ def extract_keyframes(
     on_truncated: str = "error",
 ) -> int:
     """Write one video's shard from its file (`source` video) or shipped images (`frames`)."""
-    size, resize = keyframes["size"], keyframes["resize"]
+    settings = KeyframeSettings.from_config({"keyframes": keyframes})
     if source == "frames":
-        frames = load_shipped(inputs, size, resize)
+        frames = load_shipped(inputs, settings.size, settings.resize)
     else:
-        method = keyframes["method"]
-        frames = extract_from_video(
-            inputs[0],
-            size,
-            resize,
-            method,
-            keyframes["threshold"][method],
-            keyframes.get("position", "middle"),
-            keyframes.get("min_shot_seconds", 0.3),
-            on_truncated,
-        )
-    attrs = {"resize": resize, "source_kind": source}
+        frames = extract_from_video(inputs[0], settings, on_truncated)
+    attrs = {"resize": settings.resize, "source_kind": source}
     if source != "frames":
         attrs |= {
-            "method": keyframes["method"],
-            "position": keyframes.get("position", "middle"),
+            "method": settings.method,
+            "position": settings.position,
             "decoded_frames": frames.decoded_frames,
             "expected_frames": frames.expected_frames,
             "truncated": is_truncated(frames.decoded_frames, frames.expected_frames),

@@ -26,13 +26,15 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
+from alnsfw.config import schema_defaults
 from alnsfw.data.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,45 @@ _VIDEO_FIX = (
 
 
 @dataclass(frozen=True)
+class KeyframeSettings:
+    """Config section `keyframes`: how one video becomes its keyframes.
+
+    Keys a partial config leaves out (tests, an exported model's JSON, tools/shot_eval.py) come
+    from the schema, the one place that states the defaults.
+    """
+
+    method: str  # adaptive | histogram | diff
+    threshold: float  # the cut threshold of `method`
+    position: str  # middle | first (histogram and diff)
+    min_shot_seconds: float  # adaptive: shorter pieces join a neighbour
+    size: int  # side of the square keyframes
+    resize: str  # pad | crop
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> KeyframeSettings:
+        """The `keyframes` section of a (possibly partial) config."""
+        defaults = schema_defaults("keyframes")
+        section = {**defaults, **(cfg.get("keyframes") or {})}
+        section["threshold"] = {**defaults["threshold"], **(section["threshold"] or {})}
+        return cls.from_section(section)
+
+    @classmethod
+    def from_section(cls, section: Mapping[str, Any]) -> KeyframeSettings:
+        """A complete `keyframes` section (no schema read: the light predict install has none);
+        `threshold` is the method's number or the section's per-method mapping."""
+        method = str(section["method"])
+        threshold = section["threshold"]
+        return cls(
+            method=method,
+            threshold=float(threshold[method] if isinstance(threshold, Mapping) else threshold),
+            position=str(section["position"]),
+            min_shot_seconds=float(section["min_shot_seconds"]),
+            size=int(section["size"]),
+            resize=str(section["resize"]),
+        )
+
+
+@dataclass
 class Keyframes:
     """The keyframes of one video: RGB uint8 images [n,S,S,3], numbers from 1, origins."""
 
@@ -117,7 +158,7 @@ def shot_bounds(distances: Sequence[float], threshold: float) -> list[tuple[int,
     return list(zip(starts, ends))
 
 
-def keyframe_index(start: int, end: int, position: str = "middle") -> int:
+def keyframe_index(start: int, end: int, position: str) -> int:
     """The frame that represents shot [start, end)."""
     if position == "first":
         return start
@@ -218,16 +259,9 @@ def read_frames(path: str | Path, indices: Sequence[int]) -> dict[int, np.ndarra
 
 
 def extract_from_video(
-    path: str | Path,
-    size: int,
-    resize: str = "pad",
-    method: str = "adaptive",
-    threshold: float = 3.0,
-    position: str = "middle",
-    min_shot_seconds: float = 0.3,
-    on_truncated: str = "error",
+    path: str | Path, settings: KeyframeSettings, on_truncated: str = "error"
 ) -> Keyframes:
-    """One keyframe per detected shot of a video file.
+    """One keyframe per detected shot of a video file, of side `settings.size`.
 
     `adaptive` (default): PySceneDetect's adaptive detector, black gaps split, pieces shorter than
     `min_shot_seconds` merge, and the keyframe is the shot's representative frame (`position` is
@@ -235,15 +269,17 @@ def extract_from_video(
     `threshold`, keyframe at `position`.
     """
     path = Path(path)
+    method, threshold = settings.method, settings.threshold
+    size, resize = settings.size, settings.resize
     if method == "adaptive":
         scan = scan_video(path, adaptive_threshold=threshold)
         check_complete(path, scan.n_frames, scan.expected_frames, on_truncated)
-        shots = robust_shots(scan, max(1, round(min_shot_seconds * scan.fps)))
+        shots = robust_shots(scan, max(1, round(settings.min_shot_seconds * scan.fps)))
         indices = [representative_frame(scan, s, e) for s, e in shots]
         decoded, expected = scan.n_frames, scan.expected_frames
     else:
         shots = detect_shots(path, method, threshold, on_truncated)
-        indices = [keyframe_index(s, e, position) for s, e in shots]
+        indices = [keyframe_index(s, e, settings.position) for s, e in shots]
         decoded, expected = shots[-1][1], container_frames(path)
     frames = read_frames(path, indices)
     images = np.stack([fit_square(frames[i], size, resize) for i in indices])
@@ -324,7 +360,7 @@ def load_shipped(paths: Sequence[str | Path], size: int, resize: str = "pad") ->
 # --- the default detector: PySceneDetect's adaptive content detector + fade/blank handling ---
 
 _ANALYSIS_SIDE = 256  # frames are analysed downscaled to at most this side (speed; cuts survive)
-_DARK_LUMA = 20.0  # mean luma (0-255) under which a flat frame is near-black (fade, black gap)
+DARK_LUMA = 20.0  # mean luma (0-255) under which a flat frame is near-black (fade, black gap)
 _BRIGHT_LUMA = 200.0  # mean luma over which a flat frame is a flash (white-out)
 _FLAT_STD = 10.0  # luma std under which a dark or bright frame is flat: a dark *scene* has light
 # sources and edges (higher std) and stays content, and so does a low-contrast mid-grey scene
@@ -505,7 +541,7 @@ def _blend_arrays(blend: list[tuple[float, float, float]], n: int, w: int) -> di
 
 def black_frames(scan: VideoScan) -> np.ndarray:
     """Near-black flat frames: the bottom of a fade, a black gap between shots."""
-    return (scan.luma < _DARK_LUMA) & (scan.contrast < _FLAT_STD)
+    return (scan.luma < DARK_LUMA) & (scan.contrast < _FLAT_STD)
 
 
 def blank_frames(scan: VideoScan) -> np.ndarray:

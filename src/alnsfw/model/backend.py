@@ -477,10 +477,3 @@ class TablePredictor:
             return out.concat()[:n]
 
         return run
-
-
-def backend_name() -> str:
-    """The backend Keras runs on in this process (imports Keras)."""
-    import keras
-
-    return str(keras.backend.backend())

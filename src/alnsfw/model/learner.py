@@ -1,6 +1,6 @@
 """`Learner`: the narrow interface between the network and the active-learning loop.
 
-The loop only calls fit / predict_proba / reset / save / load / export_full_model with row indices
+The loop only calls fit / predict_proba / reset / save / load / save_weights with row indices
 of keyframes.h5, and hands the labels of the rows it trains and validates on to `fit` (the
 learner never reads labels itself, so a noisy or human annotator needs no change here). How the
 rows become tensors is decided by the cache mode (alnsfw.model.settings.CacheMode: naive, online,
@@ -32,6 +32,7 @@ from alnsfw.model import backend
 from alnsfw.model.features import RowReader, check_cache, prefetched
 from alnsfw.model.network import Network, build_network, require_top, trunk_fingerprint
 from alnsfw.model.settings import CacheMode, ComputeSettings, ModelSettings, TrainingSettings
+from alnsfw.model.weights import save_trainable_weights
 
 log = logging.getLogger(__name__)
 
@@ -262,16 +263,9 @@ class Learner:
     def save_weights(self, path: str | Path) -> None:
         """Write the trained layers' weights to `path` (rule export_model reads them).
 
-        See alnsfw.predict.export: only what training changes, by layer name, atomically.
+        See alnsfw.model.weights: only what training changes, by layer name, atomically.
         """
-        from alnsfw.predict.export import save_trainable_weights
-
         save_trainable_weights(self.net, path)
-
-    def export_full_model(self, path: str | Path) -> None:
-        """Save the full image-in (RGB 0-255), probabilities-out Keras model (`.keras`)."""
-        with atomic_path(path) as tmp:
-            self.net.full.save(tmp)
 
     # ----------------------------------------------------------------------------------------
     # Strategy support (issue 13): embeddings and MC-dropout probabilities for given rows.

@@ -39,7 +39,7 @@ from alnsfw.predict.media import (
     video_frames,
 )
 from alnsfw.predict.operating import Target, pick
-from alnsfw.predict.video import VideoRule
+from alnsfw.video_eval import VideoRule
 
 Image = str | os.PathLike | bytes | np.ndarray
 

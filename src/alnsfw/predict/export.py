@@ -5,7 +5,7 @@ Two steps, because a run cannot know whether it will be exported (export happens
 1. Every run (active learning at its final cycle, full supervision) writes `final_weights.h5`:
    the weights of the layers it trained (from `model.trainable_from` on, and the head), by layer
    name, ~1/5 of the network at 224 px (the frozen trunk is rebuilt from the config, and its
-   SHA-256 fingerprint is stored to prove it is the same one).
+   SHA-256 fingerprint is stored to prove it is the same one); alnsfw.model.weights.
 2. Rule `export_model` rebuilds the network without augmentation, loads those weights and saves
    image (RGB, 0-255, uint8 or float) -> Rescaling (ResNetV2's x/127.5-1) -> ResNet50V2 -> head
    -> [P(non-porn), P(porn)] as `<method>.keras`. Only standard Keras layers, so
@@ -29,6 +29,7 @@ import json
 import logging
 import os
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,54 +37,38 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from alnsfw.config import schema_defaults
+from alnsfw.data.keyframes import KeyframeSettings
 from alnsfw.io import atomic_path, write_json
+from alnsfw.model.weights import FORMAT, load_trainable_weights
+from alnsfw.video_eval import VideoSettings
 
 log = logging.getLogger(__name__)
 
-FORMAT = "alnsfw-model/1"
 CLASSES = ["non_porn", "porn"]
 
 
-def _trained_layers(net: Any) -> list[tuple[str, Any]]:  # noqa: ANN401
-    """(group, layer) of every layer a run can change: base from first_trainable on, the head."""
-    layers = [("base", layer) for layer in net.base.layers[net.first_trainable :]]
-    layers += [("head", layer) for layer in net.head.layers]
-    return [(group, layer) for group, layer in layers if layer.weights]
+@dataclass(frozen=True)
+class ExportSettings:
+    """Config section `export` as rule export_model uses it (`runs` is the workflow's). Keys a
+    partial config (tests, a campaign) leaves out come from the schema, the one place that states
+    the defaults."""
 
+    check_rows: int  # test keyframes the exported file re-predicts (0: skip the check)
+    tolerance: float  # largest |P(porn)| difference to the run's own predictions
+    onnx_tolerance: float  # largest |P(porn)| difference of the .onnx file to the .keras one
+    operating_point: str  # target of the frame and video thresholds (docs/deploy.md)
 
-def save_trainable_weights(net: Any, path: str | Path) -> None:  # noqa: ANN401
-    """Write the trained layers' weights (and the trunk fingerprint) to `path`, atomically."""
-    from alnsfw.model.network import trunk_fingerprint
-
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        for group, layer in _trained_layers(net):
-            g = f.create_group(f"{group}/{layer.name}")
-            for i, value in enumerate(layer.get_weights()):
-                g.create_dataset(f"{i:03d}", data=np.asarray(value))
-        f.attrs["format"] = FORMAT
-        f.attrs["trunk_fingerprint"] = trunk_fingerprint(net)
-
-
-def load_trainable_weights(net: Any, path: str | Path) -> None:  # noqa: ANN401
-    """Inverse of save_trainable_weights; refuses a file made with another trunk or layout."""
-    from alnsfw.model.network import trunk_fingerprint
-
-    with h5py.File(path, "r") as f:
-        if f.attrs.get("trunk_fingerprint") != trunk_fingerprint(net):
-            raise ValueError(
-                f"{path} was trained on another frozen trunk than the one this config builds "
-                "(model.weights / model.weights_seed changed?): rerun the run, then export."
-            )
-        expected = {f"{group}/{layer.name}" for group, layer in _trained_layers(net)}
-        stored = {f"{g}/{name}" for g in f for name in f[g]}
-        if expected != stored:
-            raise ValueError(
-                f"{path} holds the layers {sorted(stored ^ expected)} that this config's network "
-                "does not have, or lacks them (model.trainable_from or model.head changed?)."
-            )
-        for group, layer in _trained_layers(net):
-            g = f[f"{group}/{layer.name}"]
-            layer.set_weights([g[k][()] for k in sorted(g)])
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> ExportSettings:
+        """The `export` section of a (possibly partial) config."""
+        export = {**schema_defaults("export"), **(cfg.get("export") or {})}
+        return cls(
+            check_rows=int(export["check_rows"]),
+            tolerance=float(export["tolerance"]),
+            onnx_tolerance=float(export["onnx_tolerance"]),
+            operating_point=str(export["operating_point"]),
+        )
 
 
 def inference_model(net: Any) -> Any:  # noqa: ANN401
@@ -103,7 +88,7 @@ def config_hash(settings: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def final_video_rule(results_csv: str | Path, video_cfg: Mapping[str, Any]) -> dict[str, Any]:
+def final_video_rule(results_csv: str | Path, settings: VideoSettings) -> dict[str, Any]:
     """The video rule of a run's last cycle (cycles.csv) or of a baseline (metrics.csv)."""
     frame = pd.read_csv(results_csv)
     if "cycle" in frame.columns:
@@ -118,8 +103,8 @@ def final_video_rule(results_csv: str | Path, video_cfg: Mapping[str, Any]) -> d
     return {
         "aggregation": aggregation,
         "threshold": float(threshold),
-        "top_k": int(video_cfg.get("top_k", 3)),
-        "frame_threshold": float(video_cfg.get("frame_threshold", 0.5)),
+        "top_k": settings.top_k,
+        "frame_threshold": settings.frame_threshold,
         "chosen_on": "validation split of the source run",
         "source_row": {k: _plain(last[k]) for k in last.index if k in _SOURCE_KEYS},
     }
@@ -158,14 +143,13 @@ def check_rows(test_rows: np.ndarray, n: int) -> np.ndarray:
 
 
 def check_onnx(
-    outputs: Mapping[str, str], images: np.ndarray, keras_prob: np.ndarray, export_cfg: Mapping
+    outputs: Mapping[str, str], images: np.ndarray, keras_prob: np.ndarray, tolerance: float
 ) -> float:
     """Max |P(porn) ONNX Runtime - Keras| on `images`; deletes both files when over tolerance."""
     from alnsfw.predict.runtime import OnnxModel
 
     onnx_prob = OnnxModel(outputs["onnx"]).predict_on_batch(images)[:, 1]
     diff = float(np.max(np.abs(onnx_prob.astype(np.float64) - keras_prob)))
-    tolerance = float(export_cfg.get("onnx_tolerance", 1e-4))
     log.info("ONNX Runtime vs Keras: max |diff| %.3g on %d keyframes", diff, len(images))
     if not diff <= tolerance:
         for key in ("model", "onnx"):
@@ -199,7 +183,7 @@ def operating_point(
     validation keyframes and videos (alnsfw.predict.operating), the validation curves, and the
     test precision/recall at the point (test = the run's own predictions.csv)."""
     from alnsfw.predict import operating as op
-    from alnsfw.predict.video import VideoRule, video_scores
+    from alnsfw.video_eval import VideoRule, video_scores
 
     target = op.Target.parse(target_text)
     val = np.sort(np.asarray(json.loads(Path(split).read_text())["val"], dtype=np.int64))
@@ -329,10 +313,10 @@ def export_model(
                 export_onnx_with_tensorflow(outputs["model"], str(tmp))
 
     # The promise of the file: loaded alone, it gives the run's own test probabilities.
-    export_cfg = config.get("export", {})
-    tolerance = float(export_cfg.get("tolerance", 0.02))
+    settings = ExportSettings.from_config(config)
+    tolerance = settings.tolerance
     table = pd.read_csv(predictions)
-    rows = check_rows(table["row"].to_numpy(), int(export_cfg.get("check_rows", 64)))
+    rows = check_rows(table["row"].to_numpy(), settings.check_rows)
     max_diff = onnx_diff = float("nan")
     if len(rows):
         with h5py.File(keyframes, "r") as h5:
@@ -343,7 +327,7 @@ def export_model(
         want = table.set_index("row").loc[order, "prob_porn"].to_numpy(dtype=np.float64)
         max_diff = float(np.max(np.abs(got - want)))
         if outputs.get("onnx"):
-            onnx_diff = check_onnx(outputs, images, got, export_cfg)
+            onnx_diff = check_onnx(outputs, images, got, settings.onnx_tolerance)
         log.info(
             "exported model vs the run's predictions.csv: max |diff| %.3g on %d rows",
             max_diff,
@@ -357,7 +341,7 @@ def export_model(
                 f"keyframes: the weights in {weights} do not match {predictions}."
             )
     keyframes_cfg = config.get("keyframes", {})
-    video_rule = final_video_rule(results, config.get("video", {}))
+    video_rule = final_video_rule(results, VideoSettings.from_config(config))
     point = None
     if split is not None:
         loaded = keras.saving.load_model(outputs["model"], compile=False)
@@ -367,7 +351,7 @@ def export_model(
             split,
             table,
             video_rule,
-            str(export_cfg.get("operating_point", "accuracy")),
+            settings.operating_point,
         )
         # predict's default video verdict is the operating point's; the run's own stays beside
         video_rule["run_threshold"] = video_rule["threshold"]
@@ -379,7 +363,7 @@ def export_model(
         "input": {
             "size": int(config["model"]["input_size"]),
             "layout": "HxWx3 RGB, values 0-255, uint8 or float32 (preprocessing is inside)",
-            "resize": keyframes_cfg.get("resize", "pad"),
+            "resize": KeyframeSettings.from_config(config).resize,
         },
         "output": "softmax probabilities in class order",
         "classes": CLASSES,
@@ -403,7 +387,7 @@ def export_model(
             "max_abs_diff": _plain(max_diff),
             "tolerance": tolerance,
             "onnx_max_abs_diff_vs_keras": _plain(onnx_diff) if outputs.get("onnx") else None,
-            "onnx_tolerance": float(export_cfg.get("onnx_tolerance", 1e-4)),
+            "onnx_tolerance": settings.onnx_tolerance,
         },
         "keras_version": keras.__version__,
     }

@@ -17,7 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from alnsfw.data.keyframes import extract_from_video, fit_square
+from alnsfw.data.keyframes import KeyframeSettings, extract_from_video, fit_square
 from alnsfw.predict.runtime import load_engine
 
 log = logging.getLogger(__name__)
@@ -171,27 +171,22 @@ def video_fps(path: Path) -> float:
     return fps if np.isfinite(fps) and fps > 0 else float("nan")
 
 
-def extractor_settings(meta: dict[str, Any]) -> dict[str, Any]:
-    """Keyword arguments of extract_from_video from the model JSON's `keyframes` (the workflow's
-    settings when the model was exported); the extractor's own defaults for keys it lacks.
+def extractor_settings(meta: dict[str, Any], size: int, resize: str) -> KeyframeSettings:
+    """The keyframe settings of the model JSON's `keyframes` (the workflow's settings when the
+    model was exported), at the model's input `size` and `resize`.
 
-    A truncated video is an error (named and skipped): a verdict from part of a video could
-    differ from the verdict on all of it.
+    An export from a validated config states every key, so scoring reads no schema (the light
+    install has neither it nor PyYAML); an older or hand-made JSON gets the schema's defaults for
+    the keys it lacks.
     """
-    settings = dict(meta.get("keyframes") or {})
-    kwargs: dict[str, Any] = {"on_truncated": "error"}
-    method = settings.get("method")
-    if method:
-        kwargs["method"] = method
-        threshold = settings.get("threshold")
-        if isinstance(threshold, dict):
-            threshold = threshold.get(method)
-        if threshold is not None:
-            kwargs["threshold"] = float(threshold)
-    for key in ("position", "min_shot_seconds"):
-        if settings.get(key) is not None:
-            kwargs[key] = settings[key]
-    return kwargs
+    section = {k: v for k, v in (meta.get("keyframes") or {}).items() if v is not None}
+    section |= {"size": size, "resize": resize}
+    if all(k in section for k in ("method", "threshold", "position", "min_shot_seconds")):
+        return KeyframeSettings.from_section(section)
+    threshold = section.get("threshold")
+    if threshold is not None and not isinstance(threshold, dict) and "method" in section:
+        section["threshold"] = {section["method"]: threshold}
+    return KeyframeSettings.from_config({"keyframes": section})
 
 
 def video_frames(
@@ -204,9 +199,10 @@ def video_frames(
     mode, value = sampling
     if mode == "keyframes":
         try:
-            keyframes = extract_from_video(
-                path, bundle.size, bundle.resize, **extractor_settings(bundle.meta)
-            )
+            # A truncated video is an error (named and skipped): a verdict from part of a video
+            # could differ from the verdict on all of it.
+            settings = extractor_settings(bundle.meta, bundle.size, bundle.resize)
+            keyframes = extract_from_video(path, settings, on_truncated="error")
         except Exception as err:  # DataError and OpenCV failures alike: the file is at fault
             raise MediaError(str(err)) from err
         for index, image in zip(keyframes.video_frame, keyframes.images):

@@ -6,7 +6,7 @@ keyframe settings stored in the model's JSON, through alnsfw.data.keyframes), or
 every k-th frame (`every:K`) or N frames per second (`fps:N`). Every frame is fitted to the
 model's square input like the training keyframes (`pad` or `crop`, from the JSON), scored in
 batches, and each video gets a score and a verdict from the video rule of the JSON (chosen on the
-source run's validation split; see alnsfw.predict.video), unless overridden.
+source run's validation split; see alnsfw.video_eval), unless overridden.
 
 A file that cannot be read (or is neither image nor video) is named on stderr and skipped; the
 others are still scored, and `PredictResult.errors` lists it, so the command exits non-zero.
@@ -42,12 +42,12 @@ from alnsfw.predict.media import (  # noqa: F401 - re-exported: alnsfw.predict.r
     read_image_file,
     video_frames,
 )
-from alnsfw.predict.video import VideoRule
+from alnsfw.video_eval import VideoRule
 
 log = logging.getLogger(__name__)
 
 FRAME_COLUMNS = ["input", "kind", "frame", "time_s", "prob_porn", "verdict"]
-VIDEO_COLUMNS = ["input", "n_frames", "score", "verdict"]
+VIDEO_VERDICT_COLUMNS = ["input", "n_frames", "score", "verdict"]
 
 
 @dataclass
@@ -190,4 +190,4 @@ def video_verdicts(frame_table: pd.DataFrame, rule: VideoRule) -> pd.DataFrame:
         score = rule.score(group["prob_porn"].to_numpy())
         verdict = VERDICTS[int(score >= rule.threshold)]
         rows.append({"input": name, "n_frames": len(group), "score": score, "verdict": verdict})
-    return pd.DataFrame(rows, columns=VIDEO_COLUMNS)
+    return pd.DataFrame(rows, columns=VIDEO_VERDICT_COLUMNS)

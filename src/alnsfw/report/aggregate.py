@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
+from alnsfw.config import schema_defaults
 from alnsfw.io import write_csv, write_text
 from alnsfw.markdown import markdown_table
 from alnsfw.report import render
@@ -44,24 +46,31 @@ MIN_PAIRS_FOR_CI = 5
 
 @dataclass(frozen=True, slots=True)
 class ReportOptions:
-    """The `report` section of the config, as the aggregation uses it."""
+    """The `report` section of the config, as the aggregation uses it (its fields name the keys
+    rule aggregate passes). Keys a partial config leaves out come from the schema, the one place
+    that states the defaults."""
 
-    key_percentages: tuple[float, ...] = (20, 30, 40, 50, 60, 70, 80, 90, 100)
-    interpolation: str = "linear"
-    edge_tolerance: float = 2.0
-    within_points: float = 1.0
-    bootstrap: int = 2000
-    bootstrap_seed: int = 0
-    allow_partial: bool = False
+    key_percentages: tuple[float, ...]
+    interpolation: str
+    edge_tolerance: float
+    within_points: float
+    bootstrap: int
+    bootstrap_seed: int
+    allow_partial: bool
 
     @classmethod
-    def from_config(cls, report: Mapping[str, object]) -> ReportOptions:
-        """Build from config['report'], ignoring keys that only the figures use."""
-        names = cls.__dataclass_fields__.keys()
-        kwargs = {k: v for k, v in report.items() if k in names}
-        if "key_percentages" in kwargs:
-            kwargs["key_percentages"] = tuple(float(p) for p in kwargs["key_percentages"])
-        return cls(**kwargs)
+    def from_config(cls, cfg: Mapping[str, Any]) -> ReportOptions:
+        """Build from cfg['report'], ignoring keys that only the figures use."""
+        report = {**schema_defaults("report"), **(cfg.get("report") or {})}
+        return cls(
+            key_percentages=tuple(float(p) for p in report["key_percentages"]),
+            interpolation=str(report["interpolation"]),
+            edge_tolerance=float(report["edge_tolerance"]),
+            within_points=float(report["within_points"]),
+            bootstrap=int(report["bootstrap"]),
+            bootstrap_seed=int(report["bootstrap_seed"]),
+            allow_partial=bool(report["allow_partial"]),
+        )
 
 
 def coverage_note(present: Sequence[RunSpec], missing: Sequence[RunSpec]) -> str:

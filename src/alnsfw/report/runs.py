@@ -27,8 +27,8 @@ REPORT_CYCLE_COLUMNS = (
     "roc_auc",
 )
 FULL_COLUMNS = ("n_labelled", "n_test", "accuracy", "f1", "roc_auc")
-VIDEO_COLUMNS = ("n_test_videos", "video_accuracy", "video_f1", "video_roc_auc")
-"""Video-level columns (alnsfw.predict.video); NaN for results written before they existed."""
+REPORT_VIDEO_COLUMNS = ("n_test_videos", "video_accuracy", "video_f1", "video_roc_auc")
+"""Video-level columns (alnsfw.video_eval); NaN for results written before they existed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +94,7 @@ def load_cycles(runs: Sequence[RunSpec]) -> pd.DataFrame:
         frame = pd.read_csv(run.path)
         _require(frame, REPORT_CYCLE_COLUMNS, run.path)
         frame = frame.sort_values("cycle").reset_index(drop=True)
-        frame = frame.reindex(columns=[*frame.columns, *_absent(frame, VIDEO_COLUMNS)])
+        frame = frame.reindex(columns=[*frame.columns, *_absent(frame, REPORT_VIDEO_COLUMNS)])
         frame.insert(0, "strategy", run.method)
         frame.insert(0, "seed", run.seed)
         frame.insert(0, "fold", run.fold)
@@ -115,7 +115,7 @@ def load_full(runs: Sequence[RunSpec]) -> pd.DataFrame:
             continue
         frame = pd.read_csv(run.path)
         _require(frame, FULL_COLUMNS, run.path)
-        frame = frame.reindex(columns=[*frame.columns, *_absent(frame, VIDEO_COLUMNS)])
+        frame = frame.reindex(columns=[*frame.columns, *_absent(frame, REPORT_VIDEO_COLUMNS)])
         row = frame.iloc[0].to_dict()
         rows.append({"fold": run.fold, "seed": run.seed, **row})
     full = pd.DataFrame(rows, columns=["fold", "seed", *FULL_COLUMNS] if not rows else None)

@@ -1,5 +1,8 @@
 """Whole-video verdicts from per-frame probabilities: one rule shared by the experiment and predict.
 
+It sits beside alnsfw.metrics, below both `al` (which records video metrics every cycle) and
+`predict` (which applies an exported run's rule), so that neither imports the other.
+
 A moderation team decides per video and the NPDI literature reports accuracy per video, so the
 frame probabilities P(porn) of a video are reduced to one score and compared with a threshold:
 
@@ -30,8 +33,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from alnsfw.config import schema_defaults
+
 AGGREGATIONS = ("mean", "max", "topk_mean", "fraction")
-VIDEO_COLUMNS = [
+VIDEO_METRIC_COLUMNS = [
     "n_test_videos",
     "video_accuracy",
     "video_f1",
@@ -42,13 +47,38 @@ VIDEO_COLUMNS = [
 
 
 @dataclass(frozen=True)
+class VideoSettings:
+    """Config section `video`; keys a partial config (tests, a campaign) leaves out come from the
+    schema, the one place that states their defaults."""
+
+    aggregation: str  # a name of AGGREGATIONS, or auto
+    threshold: float | str  # a number, or auto
+    top_k: int
+    frame_threshold: float
+    candidates: tuple[str, ...]  # aggregations tried by auto, in order of preference
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> VideoSettings:
+        """The `video` section of a (possibly partial) config."""
+        video = {**schema_defaults("video"), **(cfg.get("video") or {})}
+        threshold = video["threshold"]
+        return cls(
+            aggregation=str(video["aggregation"]),
+            threshold=threshold if threshold == "auto" else float(threshold),
+            top_k=int(video["top_k"]),
+            frame_threshold=float(video["frame_threshold"]),
+            candidates=tuple(str(c) for c in video["candidates"]),
+        )
+
+
+@dataclass(frozen=True)
 class VideoRule:
     """How frame probabilities become a video verdict (see the module docstring)."""
 
-    aggregation: str = "mean"
-    threshold: float = 0.5
-    top_k: int = 3
-    frame_threshold: float = 0.5
+    aggregation: str
+    threshold: float
+    top_k: int
+    frame_threshold: float
 
     def __post_init__(self) -> None:
         if self.aggregation not in AGGREGATIONS:
@@ -92,16 +122,16 @@ class VideoRule:
         return cls(
             aggregation=str(data["aggregation"]),
             threshold=float(data["threshold"]),
-            top_k=int(data.get("top_k", 3)),
-            frame_threshold=float(data.get("frame_threshold", 0.5)),
+            top_k=int(data["top_k"]),
+            frame_threshold=float(data["frame_threshold"]),
         )
 
 
 def aggregate(
     prob_porn: Sequence[float] | np.ndarray,
     method: str,
-    top_k: int = 3,
-    frame_threshold: float = 0.5,
+    top_k: int,
+    frame_threshold: float,
 ) -> float:
     """One video's score from its frames' P(porn) by `method` (one of AGGREGATIONS)."""
     p = np.asarray(prob_porn, dtype=np.float64).ravel()
@@ -195,20 +225,12 @@ def choose_rule(
     videos: Sequence[str] | np.ndarray,
     prob_porn: Sequence[float] | np.ndarray,
     labels: Sequence[int] | np.ndarray,
-    settings: Mapping[str, Any],
+    settings: VideoSettings,
 ) -> VideoRule:
-    """The rule of config section `video`, its `auto` parts chosen on the given (validation) frames.
-
-    `settings`: aggregation (a name or auto), threshold (a number or auto), top_k,
-    frame_threshold, candidates (aggregations tried by auto, in order of preference).
-    """
-    top_k = int(settings.get("top_k", 3))
-    frame_threshold = float(settings.get("frame_threshold", 0.5))
-    aggregation = str(settings.get("aggregation", "auto"))
-    threshold = settings.get("threshold", "auto")
-    names = (
-        list(settings.get("candidates", AGGREGATIONS)) if aggregation == "auto" else [aggregation]
-    )
+    """The rule of `video`, its `auto` parts chosen on the (validation) frames given."""
+    top_k, frame_threshold = settings.top_k, settings.frame_threshold
+    threshold = settings.threshold
+    names = list(settings.candidates) if settings.aggregation == "auto" else [settings.aggregation]
     best: tuple[float, VideoRule] | None = None
     for name in names:
         rule = VideoRule(name, 0.5, top_k, frame_threshold)
@@ -233,7 +255,7 @@ class VideoIndex:
 
     video: np.ndarray  # per keyframe row, the video name
     video_label: np.ndarray  # per keyframe row, the video's label (1 = porn)
-    settings: Mapping[str, Any]  # config section `video`
+    settings: VideoSettings
 
     def columns(
         self,
@@ -242,7 +264,7 @@ class VideoIndex:
         test_rows: np.ndarray,
         test_prob_porn: np.ndarray,
     ) -> dict[str, Any]:
-        """The VIDEO_COLUMNS of one cycle: rule chosen on the validation rows, applied to test."""
+        """VIDEO_METRIC_COLUMNS of one cycle: rule chosen on validation rows, applied to test."""
         val_rows, test_rows = np.asarray(val_rows), np.asarray(test_rows)
         rule = choose_rule(
             self.video[val_rows], val_prob_porn, self.video_label[val_rows], self.settings
@@ -259,8 +281,8 @@ class VideoIndex:
 
 
 def empty_columns() -> dict[str, Any]:
-    """VIDEO_COLUMNS when no video index is given (tests with bare labels): all missing."""
-    return {c: float("nan") for c in VIDEO_COLUMNS}
+    """VIDEO_METRIC_COLUMNS when no video index is given (tests with bare labels): all missing."""
+    return {c: float("nan") for c in VIDEO_METRIC_COLUMNS}
 
 
 def video_columns(

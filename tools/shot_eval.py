@@ -1,8 +1,10 @@
 """Keyframes per video against the true shot count, for every detector, on the real-footage set.
 
-`python -m alnsfw.data.shot_eval [folder]` prints the table of docs/data.md (Markdown). The folder
-(default tests/data/real) holds the clips and `truth.csv` (video, shots); the test
+`.venv/bin/python tools/shot_eval.py [folder]` prints the table of docs/data.md (Markdown). The
+folder (default tests/data/real) holds the clips and `truth.csv` (video, shots); the test
 tests/test_data_real_footage.py asserts on the same numbers, so the table and the test agree.
+An evaluation tool, not library code: it measures alnsfw.data.keyframes with the detector
+thresholds, fold-list patterns and near-black luma that the library and the config schema define.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from alnsfw.config import schema_defaults
 from alnsfw.data.keyframes import (
+    DARK_LUMA,
+    KeyframeSettings,
     container_frames,
     extract_from_video,
     keyframe_index,
@@ -27,13 +32,12 @@ from alnsfw.data.keyframes import (
 )
 from alnsfw.data.layout import CLASSES, fold_list_paths
 
-TEST_LIST, TRAIN_LIST = "test/fold{fold}_video.txt", "training/fold{others}_video.txt"
-REAL_SET = Path(__file__).resolve().parents[3] / "tests" / "data" / "real"
+REPO = Path(__file__).resolve().parents[1]
+REAL_SET = REPO / "tests" / "data" / "real"
 # (name in the table, keyframes.method, threshold): each method at its configured default
-METHODS: tuple[tuple[str, str, float], ...] = (
-    ("adaptive", "adaptive", 3.0),
-    ("histogram", "histogram", 0.35),
-    ("diff", "diff", 0.09),
+METHODS: tuple[tuple[str, str, float], ...] = tuple(
+    (method, method, float(threshold))
+    for method, threshold in schema_defaults("keyframes", "threshold").items()
 )
 # PySceneDetect's own detectors at their defaults (scenes only, keyframe = middle frame)
 STOCK: tuple[tuple[str, str, float], ...] = (
@@ -41,7 +45,12 @@ STOCK: tuple[tuple[str, str, float], ...] = (
     ("PySceneDetect adaptive", "pyscenedetect-adaptive", 0.0),
     ("PySceneDetect threshold", "pyscenedetect-threshold", 0.0),
 )
-DARK_LUMA = 20.0  # a keyframe darker than this (mean luma of its video frame) is near-black
+
+
+def settings(method: str, threshold: float, size: int) -> KeyframeSettings:
+    """The schema's keyframe settings with `method` at `threshold`, square keyframes of `size`."""
+    section = {"method": method, "threshold": {method: threshold}, "size": size, "resize": "pad"}
+    return KeyframeSettings.from_config({"keyframes": section})
 
 
 @dataclass
@@ -74,10 +83,10 @@ def evaluate(
             if method.startswith("pyscenedetect-"):
                 images = _stock(folder / f"{video}.mp4", method.split("-", 1)[1])
             else:
-                kf = extract_from_video(folder / f"{video}.mp4", 64, "pad", method, threshold)
+                kf = extract_from_video(folder / f"{video}.mp4", settings(method, threshold, 64))
                 images = list(kf.images)
             seconds = time.perf_counter() - t0
-            # near-black: judged on the image without its letterbox bars
+            # near-black (the detector's DARK_LUMA): judged on the image without its letterbox bars
             luma = [
                 float(np.mean(img[img.max(axis=2) > 0])) if img.any() else 0.0 for img in images
             ]
@@ -98,8 +107,8 @@ def _stock(path: Path, detector: str) -> list[np.ndarray]:
     }
     scenes = scenedetect.detect(str(path), make[detector]())
     bounds = [(a.frame_num, b.frame_num) for a, b in scenes] or [(0, container_frames(path))]
-    frames = read_frames(path, [keyframe_index(a, b) for a, b in bounds])
-    return [frames[keyframe_index(a, b)] for a, b in bounds]
+    frames = read_frames(path, [keyframe_index(a, b, "middle") for a, b in bounds])
+    return [frames[keyframe_index(a, b, "middle")] for a, b in bounds]
 
 
 def synthetic_demo(
@@ -118,7 +127,7 @@ def synthetic_demo(
     from alnsfw.data.synthetic import render_video, write_video
 
     if cfg is None:
-        config = Path(__file__).resolve().parents[3] / "config.yaml"
+        config = REPO / "config.yaml"
         cfg = yaml.safe_load(config.read_text())["synthetic"]
     videos = []
     for name, cls in synthetic_names(cfg["videos"]):
@@ -129,7 +138,8 @@ def synthetic_demo(
     out = {}
     for label, method, threshold in methods:
         counts = [
-            (len(extract_from_video(p, 32, "pad", method, threshold).frame), n) for p, n in videos
+            (len(extract_from_video(p, settings(method, threshold, 32)).frame), n)
+            for p, n in videos
         ]
         wrong = sum(k != n for k, n in counts)
         out[label] = (wrong, sum(k for k, _ in counts), sum(n for _, n in counts))
@@ -173,7 +183,9 @@ def as_npdi(dest: str | Path, folder: str | Path = REAL_SET, n_folds: int = 5) -
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(folder / f"{video}.mp4", target)
         folds[i % n_folds].append(video)
-    for fold, (test, train) in fold_list_paths(dest, TEST_LIST, TRAIN_LIST, n_folds).items():
+    data = schema_defaults("data")
+    lists = fold_list_paths(dest, data["test_list"], data["train_list"], n_folds)
+    for fold, (test, train) in lists.items():
         others = [v for f, names in folds.items() if f != fold for v in names]
         for path, names in ((test, folds[fold]), (train, others)):
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -190,7 +202,7 @@ def keyframe_sheet(out_png: str | Path, folder: str | Path = REAL_SET, side: int
     width = 1 + max(truth.values())
     rows = []
     for video in truth:
-        kf = extract_from_video(folder / f"{video}.mp4", side, "pad", "adaptive", 3.0)
+        kf = extract_from_video(folder / f"{video}.mp4", settings(*METHODS[0][1:], side))
         row = np.zeros((side, side * width, 3), np.uint8)
         cv2.putText(row, video, (2, side // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255,) * 3, 1)
         for k, (img, index) in enumerate(zip(kf.images, kf.video_frame, strict=True)):
