@@ -52,8 +52,10 @@ def load_config(path: str, threads: int) -> dict:
     import yaml
     from snakemake.utils import validate  # fills the schema's defaults
 
+    from alnsfw.schema import SCHEMA_PATH
+
     config = yaml.safe_load(Path(path).read_text())
-    validate(config, str(ROOT / "workflow/schemas/config.schema.yaml"))
+    validate(config, str(SCHEMA_PATH))
     config["compute"]["threads"] = threads
     return config
 

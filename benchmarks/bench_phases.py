@@ -83,7 +83,7 @@ def config(
     jit: bool = False,
     trainable_from: str = "conv5_block3_1",
 ) -> dict:
-    from alnsfw.config import schema_defaults
+    from alnsfw.schema import schema_defaults
 
     return {
         "model": {

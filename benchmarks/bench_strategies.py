@@ -133,9 +133,9 @@ def bench_forward(rows: int, threads: int) -> dict[str, float]:
     """Images/s of predict, embed, 20-sample MC dropout and one training epoch at 224 px."""
     import h5py
 
-    from alnsfw.config import schema_defaults
     from alnsfw.model.features import compute_features
     from alnsfw.model.learner import build_learner
+    from alnsfw.schema import schema_defaults
 
     cfg = {
         "model": {

@@ -28,9 +28,9 @@ from alnsfw.al.checkpoint import CheckpointStore
 from alnsfw.al.loop import LoopModel, LoopSettings, Split, run_active_learning
 from alnsfw.al.seeding import RunSeeds, seed_python_numpy
 from alnsfw.al.strategies import VIDEO_IDS, get_strategy
-from alnsfw.config import schema_defaults
 from alnsfw.io import write_csv
 from alnsfw.predict.video import VideoIndex
+from alnsfw.schema import schema_defaults
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import os
 import sys
 from typing import Any
 
-from alnsfw.config import ConfigError
+from alnsfw.schema import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Why: the feature-cache mode used to be re-derived from `training.augment` and
 `compute.feature_cache` in eight places, and defaults were repeated as `.get(key, default)` in the
 model code (one of them hid a lost `compute.preload_mb`). Here the mode is one object and the
 `model`, `training` and `compute` sections become typed, frozen settings whose missing keys come
-from the schema (alnsfw.config.schema_defaults), the only place that states a default.
+from the schema (alnsfw.schema.schema_defaults), the only place that states a default.
 
 =======  =====================  ===============================  ==========================
 mode     config                 training batches                 predict (val, pool, test)
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from alnsfw.config import ConfigError, schema_defaults
+from alnsfw.schema import ConfigError, schema_defaults
 
 MODES = ("naive", "online", "bank", "none")
 
