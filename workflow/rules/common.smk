@@ -1,4 +1,4 @@
-# Helpers shared by the stage files: config validation, the list of videos, paths (paths.smk),
+# Helpers shared by the stage files: config validation, the list of videos, paths (alnsfw.outputs),
 # targets, resources, params per key and the report categories (functions live here, apart from
 # the rules, as Snakemake's lint wants).
 import os
@@ -42,8 +42,21 @@ check_config(config)
 check_stopping_config(config)
 
 
-include: "paths.smk"  # every output path shared by more than one rule file
-
+# Every output path shared by more than one rule file, or by a rule file and the library.
+from alnsfw.outputs import (  # noqa: E402
+    CYCLES,
+    FULL_METRICS,
+    FRONT_PAGE,
+    KEYFRAME_SHARD,
+    KEYFRAMES,
+    MANIFEST,
+    MODEL_DIR,
+    SPLIT,
+    STOPPING,
+    TABLE1,
+    TABLES,
+    run_file,
+)
 
 # One entry per video of the dataset, known before any job runs (synthetic: from the config;
 # npdi: from a scan of data.root), so each video gets its own keyframe job.
@@ -145,7 +158,6 @@ def check_packing():
 
 
 # --- export stage (workflow/rules/export.smk) ---
-MODEL_DIR = "results/models/fold{fold}/seed{seed}"
 
 
 wildcard_constraints:
@@ -155,7 +167,9 @@ wildcard_constraints:
 def export_results_file(wildcards):
     """A run's results table: cycles.csv of an AL run, metrics.csv of the baseline."""
     name = "metrics" if wildcards.method == "full" else "cycles"
-    return f"results/runs/fold{wildcards.fold}/seed{wildcards.seed}/{wildcards.method}/{name}.csv"
+    return run_file(f"{name}.csv", wildcards.method).format(
+        fold=wildcards.fold, seed=wildcards.seed
+    )
 
 
 def export_settings(wildcards):

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from alnsfw.outputs import BANK, FEATURES
 from alnsfw.schema import ConfigError, schema_defaults
 
 MODES = ("naive", "online", "bank", "none")
@@ -117,11 +118,11 @@ class CacheMode:
         """The full model holds the augmentation layers (online augmentation of images)."""
         return self.augment == "online"
 
-    def feature_files(self, tag: str, folder: str = "results/features") -> dict[str, str]:
+    def feature_files(self, tag: str) -> dict[str, str]:
         """The cache files a training job reads, by input name (empty for naive)."""
-        files = {"features": f"{folder}/{tag}.h5"} if self.uses_cache else {}
+        files = {"features": FEATURES.format(tag=tag)} if self.uses_cache else {}
         if self.uses_bank:
-            files["bank"] = f"{folder}/{tag}-bank.h5"
+            files["bank"] = BANK.format(tag=tag)
         return files
 
 
