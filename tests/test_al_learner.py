@@ -22,7 +22,7 @@ import pytest
 
 from alnsfw.al.jobs import active_learning_job, build_network_learner, full_supervision_job
 from alnsfw.al.loop import TIMING_COLUMNS
-from alnsfw.config import schema_defaults
+from alnsfw.schema import schema_defaults
 
 pytest.importorskip("alnsfw.model.learner")
 

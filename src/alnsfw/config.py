@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from alnsfw.al.stopping import check_stopping_config
 from alnsfw.al.strategies import STRATEGIES
 from alnsfw.data.layout import config_fold_list_paths
 from alnsfw.model.settings import CacheMode
@@ -62,6 +63,7 @@ def check_config(config: dict[str, Any]) -> None:
     check_registry_names(config)
     check_data_config(config)
     check_strategy_config(config)
+    check_stopping_config(config)
 
 
 def check_strategy_config(config: dict[str, Any]) -> None:

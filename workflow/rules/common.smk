@@ -21,7 +21,6 @@ os.environ["PYTHONPATH"] = os.pathsep.join([SRC, *filter(None, OTHER_PATHS)])
 
 from alnsfw.config import check_config, coerce_cli_scalars  # noqa: E402
 from alnsfw.schema import SCHEMA_PATH, load_schema  # noqa: E402
-from alnsfw.al.stopping import check_stopping_config  # noqa: E402
 from alnsfw.io import remove_stale_temporaries  # noqa: E402
 from alnsfw.data.layout import planned_videos  # noqa: E402
 from alnsfw.packing import (  # noqa: E402
@@ -39,7 +38,6 @@ os.environ.setdefault(
 coerce_cli_scalars(config, load_schema())
 validate(config, str(SCHEMA_PATH))
 check_config(config)
-check_stopping_config(config)
 
 
 # Every output path shared by more than one rule file, or by a rule file and the library.

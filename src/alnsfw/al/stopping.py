@@ -161,8 +161,7 @@ def get_rule(name: str) -> RuleFn:
 def check_stopping_config(config: Mapping[str, Any]) -> None:
     """Refuse unknown names in `stopping.rules` before any job (asked of the registry itself).
 
-    Called by the workflow beside alnsfw.config.check_config rather than from it, so the rule
-    scripts that import alnsfw.config do not reach this module's SciPy and scikit-learn.
+    Part of alnsfw.config.check_config (SciPy and scikit-learn are imported only where used).
     """
     rules = (config.get("stopping") or {}).get("rules", [])
     unknown = [name for name in rules if name not in RULES]
