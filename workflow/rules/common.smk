@@ -17,7 +17,7 @@ sys.path.insert(0, SRC)
 OTHER_PATHS = [
     p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p != SRC
 ]
-os.environ["PYTHONPATH"] = os.pathsep.join([SRC, *filter(None, OTHER_PATHS)])
+os.environ.update(PYTHONPATH=os.pathsep.join([SRC, *filter(None, OTHER_PATHS)]))
 
 from alnsfw.config import check_config, coerce_cli_scalars  # noqa: E402
 from alnsfw.schema import SCHEMA_PATH, load_schema  # noqa: E402
