@@ -37,7 +37,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 MODES = {  # name: (training.augment, compute.feature_cache)
@@ -52,8 +51,10 @@ def load_config(path: str, threads: int) -> dict:
     import yaml
     from snakemake.utils import validate  # fills the schema's defaults
 
+    from alnsfw.schema import SCHEMA_PATH
+
     config = yaml.safe_load(Path(path).read_text())
-    validate(config, str(ROOT / "workflow/schemas/config.schema.yaml"))
+    validate(config, str(SCHEMA_PATH))
     config["compute"]["threads"] = threads
     return config
 

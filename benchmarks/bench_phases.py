@@ -43,7 +43,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from paper_protocol import PAPER, protocol_images  # noqa: E402
@@ -73,7 +72,7 @@ def config(
     jit: bool = False,
     trainable_from: str = "conv5_block3_1",
 ) -> dict:
-    from alnsfw.config import schema_defaults
+    from alnsfw.schema import schema_defaults
 
     return {
         "model": {

@@ -18,13 +18,10 @@ from __future__ import annotations
 import argparse
 import csv
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
-
-from alnsfw.model import backend  # noqa: E402
+from alnsfw.model import backend
 
 
 def main() -> None:

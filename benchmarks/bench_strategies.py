@@ -30,13 +30,11 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
@@ -135,9 +133,9 @@ def bench_forward(rows: int, threads: int) -> dict[str, float]:
     """Images/s of predict, embed, 20-sample MC dropout and one training epoch at 224 px."""
     import h5py
 
-    from alnsfw.config import schema_defaults
     from alnsfw.model.features import compute_features
     from alnsfw.model.learner import build_learner
+    from alnsfw.schema import schema_defaults
 
     cfg = {
         "model": {

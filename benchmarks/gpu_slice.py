@@ -44,8 +44,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import yaml  # noqa: E402
 from paper_protocol import PAPER, protocol_images  # noqa: E402
@@ -83,10 +81,10 @@ def merge(dst: dict, src: dict) -> dict:
 
 def slice_config(args: argparse.Namespace, work: Path) -> dict:
     """The preset over the schema's defaults, adapted to the slice (see the module docstring)."""
-    from alnsfw.config import SCHEMA_PATH, schema_defaults
+    from alnsfw.schema import load_schema, schema_defaults
 
     cfg = merge(schema_defaults(), yaml.safe_load(PRESET.read_text()))
-    _null_defaults(cfg, yaml.safe_load(SCHEMA_PATH.read_text()))
+    _null_defaults(cfg, load_schema())
     merge(
         cfg,
         {

@@ -45,4 +45,6 @@ if ! "$PYTHON" -c "import keras" 2>/dev/null; then
     export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 fi
 "$PYTHON" -c "import keras, jax, h5py, cv2, pandas, yaml; print('keras', keras.__version__, 'on', keras.backend.backend(), '| jax', jax.__version__, jax.devices())"
+# alnsfw from this checkout (the device machine has no install of it)
+export PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}"
 exec "$PYTHON" "$ROOT/benchmarks/gpu_slice.py" --out "$OUT" "$@"

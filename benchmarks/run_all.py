@@ -27,9 +27,11 @@ import sys
 import time
 from pathlib import Path
 
+from alnsfw.outputs import KEYFRAMES
+from alnsfw.outputs import SPLIT as SPLIT_PATTERN
+
 HERE = Path(__file__).resolve().parent
-KEYFRAMES = "results/keyframes/keyframes.h5"
-SPLIT = "results/splits/fold0/seed0.json"
+SPLIT = SPLIT_PATTERN.format(fold=0, seed=0)
 
 
 def run(cmd: list[str]) -> None:

@@ -1,10 +1,5 @@
 """Entry point of rule `aggregate`: all tables of the report (see alnsfw.report.aggregate)."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
-
 from alnsfw.entry import run_logged, section_from_params
 from alnsfw.report.aggregate import ReportOptions, aggregate
 from alnsfw.report.runs import expected_runs

@@ -1,10 +1,5 @@
 """Rule augment_bank: K augmented views of every keyframe through the frozen trunk."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
-
 from alnsfw.entry import run_logged
 from alnsfw.model.backend import select_from_config
 from alnsfw.model.settings import with_runtime

@@ -1,10 +1,5 @@
 """Rule cache_features: the frozen trunk's output of every keyframe (feature cache)."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
-
 from alnsfw.entry import run_logged
 from alnsfw.model.backend import select_from_config
 from alnsfw.model.settings import with_runtime

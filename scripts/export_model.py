@@ -1,10 +1,5 @@
 """Entry point of rule `export_model`: one run's .keras and .onnx model and their JSON."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
-
 from alnsfw.entry import run_logged
 from alnsfw.model.settings import with_runtime
 from alnsfw.predict.export import export_model

@@ -1,10 +1,5 @@
 """Rule extract_keyframes: one video's keyframes (extracted or shipped) -> its HDF5 shard."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
-
 from alnsfw.data.extract import extract_keyframes
 from alnsfw.entry import run_logged
 

@@ -1,10 +1,5 @@
 """Snakemake entry point of rule full_supervision: the baseline of one fold and seed."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
-
 from alnsfw.packing import apply_gpu_share
 
 # Packed onto a shared GPU: this process's memory share, set before Keras is imported.

@@ -1,10 +1,5 @@
 """Rule ingest_report: Table 1, per-fold counts and the contact sheet of the ingested data."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
-
 from alnsfw.data.stages import ingest_report
 from alnsfw.entry import run_logged
 

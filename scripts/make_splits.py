@@ -1,10 +1,5 @@
 """Rule make_splits: check the fold lists, write one fold's pool/val/test split for one seed."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
-
 from alnsfw.data.stages import make_splits
 from alnsfw.entry import run_logged
 

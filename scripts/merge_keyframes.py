@@ -1,10 +1,5 @@
 """Rule merge_keyframes: all shards + per-frame labels -> keyframes.h5 and manifest.csv."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
-
 from alnsfw.data.stages import merge_keyframes
 from alnsfw.entry import run_logged
 

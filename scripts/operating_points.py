@@ -1,10 +1,5 @@
 """Entry point of rule `operating_points`: the per-fold table of the models' operating points."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
-
 from alnsfw.entry import run_logged
 from alnsfw.predict.operating import write_points_table
 

@@ -1,10 +1,5 @@
 """Entry point of rule `plot_summary`: learning curves averaged over the configured folds."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
-
 from alnsfw.entry import run_logged, section_from_params
 from alnsfw.report.figures import write_summary_figure
 from alnsfw.report.runs import expected_runs

@@ -1,10 +1,5 @@
 """Entry point of rule `report_front`: Table 2 and the summary figure for the report front page."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
-
 from alnsfw.entry import run_logged
 from alnsfw.report.front import write_front_page
 

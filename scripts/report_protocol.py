@@ -1,10 +1,5 @@
 """Entry point of rule `report_protocol`: the report's protocol page, Table 1 and config used."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
-
 from alnsfw.entry import config_from_params, run_logged
 from alnsfw.report.protocol import write_protocol
 

@@ -1,10 +1,5 @@
 """Entry point of rule `stopping`: every run's stopping verdicts and the stopping table."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
-
 from alnsfw.al.verdicts import stop_runs, stopping_job
 from alnsfw.entry import config_from_params, run_logged
 from alnsfw.report.runs import expected_runs

@@ -1,10 +1,5 @@
 """Rule synthesize_dataset: write the synthetic NPDI-like dataset (videos, fold lists, labels)."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # alnsfw without an install
-
 from alnsfw.data.stages import synthesize_dataset
 from alnsfw.entry import run_logged
 

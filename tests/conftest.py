@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 import yaml
 
+from alnsfw.schema import SCHEMA_PATH
+
 REPO = Path(__file__).resolve().parents[1]
-SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def validated_config(overrides: dict[str, Any] | None = None, preset: str = "smoke") -> dict:
@@ -37,7 +38,7 @@ def validated_config(overrides: dict[str, Any] | None = None, preset: str = "smo
                 dst[key] = copy.deepcopy(value)
 
     merge(config, overrides or {})
-    validate(config, str(SCHEMA))
+    validate(config, str(SCHEMA_PATH))
     return config
 
 

@@ -17,9 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-if __name__ == "__main__":  # run as a script (kill tests): this checkout's src, not the venv's
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
 import h5py
 import numpy as np
 

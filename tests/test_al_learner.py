@@ -15,9 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-if __name__ == "__main__":  # run as a script (kill tests): this checkout's src, not the venv's
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
 import h5py
 import numpy as np
 import pandas as pd
@@ -25,7 +22,7 @@ import pytest
 
 from alnsfw.al.jobs import active_learning_job, build_network_learner, full_supervision_job
 from alnsfw.al.loop import TIMING_COLUMNS
-from alnsfw.config import schema_defaults
+from alnsfw.schema import schema_defaults
 
 pytest.importorskip("alnsfw.model.learner")
 

@@ -17,7 +17,7 @@ from alnsfw.al.stopping import (
     register,
     wilson_interval,
 )
-from alnsfw.config import ConfigError
+from alnsfw.schema import ConfigError
 
 
 def settings(**overrides) -> StoppingSettings:

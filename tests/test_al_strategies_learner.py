@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from alnsfw.al.jobs import active_learning_job, build_network_learner, read_video_ids
-from alnsfw.config import schema_defaults
+from alnsfw.schema import schema_defaults
 
 pytest.importorskip("alnsfw.model.learner")
 

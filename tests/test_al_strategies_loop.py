@@ -181,7 +181,8 @@ def test_video_ids_from_keyframes_h5(data):
 def test_config_check_names_unknown_strategies_and_bald_without_dropout():
     from conftest import validated_config
 
-    from alnsfw.config import ConfigError, check_config
+    from alnsfw.config import check_config
+    from alnsfw.schema import ConfigError
 
     with pytest.raises(ConfigError, match=r"\['badger'\].*registered strategies.*coreset"):
         check_config(validated_config({"al": {"strategies": ["random", "badger"]}}))

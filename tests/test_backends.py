@@ -47,8 +47,8 @@ def test_backend_is_fixed_at_first_import():
     """A config asking for another backend than the process's Keras fails with the fix named."""
     import keras
 
-    from alnsfw.config import ConfigError
     from alnsfw.model.backend import select_backend
+    from alnsfw.schema import ConfigError
 
     current = keras.backend.backend()
     other = "jax" if current != "jax" else "tensorflow"
@@ -63,8 +63,8 @@ def test_devices_are_logged_and_a_missing_gpu_is_an_error(caplog):
     """compute.gpu: true on a machine whose backend sees no GPU stops with what to do."""
     import keras
 
-    from alnsfw.config import ConfigError
     from alnsfw.model.backend import list_devices, prepare
+    from alnsfw.schema import ConfigError
 
     current = keras.backend.backend()
     assert any(d.startswith("cpu") for d in list_devices())

@@ -2,7 +2,7 @@
 
 Snakemake hands nested `--config` values over as strings (`--config al='{max_per_video: 2}'`
 gives '2'). The combinations of types the schema uses are enumerated from
-workflow/schemas/config.schema.yaml itself, and every key of every combination is coerced
+alnsfw/schema/config.schema.yaml itself, and every key of every combination is coerced
 here: a key with a new combination (or a schema keyword the coercion does not follow) fails
 until CASES says what its strings become.
 """
@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from conftest import smoke_snakemake
 
 from alnsfw.config import coerce_cli_scalars
+from alnsfw.schema import load_schema
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+SCHEMA = load_schema()
 
 # Keywords that only constrain a value whose type is already chosen: nothing to coerce by.
 ANNOTATIONS = {

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from conftest import validated_config
 
-from alnsfw.config import ConfigError, check_config
+from alnsfw.config import check_config
 from alnsfw.data.errors import DataError
 from alnsfw.data.layout import planned_videos
 from alnsfw.data.stages import extract_keyframes
+from alnsfw.schema import ConfigError
 
 KEYFRAMES = {"size": 32, "resize": "pad", "method": "histogram", "threshold": {"histogram": 0.35}}
 
@@ -135,13 +136,10 @@ def test_inconsistent_data_config(override, message):
 
 def test_cli_strings_are_coerced_to_schema_types():
     """`--config compute='{gpu: true}'` arrives as strings; they become the schema's types."""
-    import yaml
-
     from alnsfw.config import coerce_cli_scalars
+    from alnsfw.schema import load_schema
 
-    schema = yaml.safe_load(
-        (Path(__file__).parents[1] / "workflow/schemas/config.schema.yaml").read_text()
-    )
+    schema = load_schema()
     cfg = {
         "compute": {"gpu": "true", "threads": "4"},
         "report": {"within_points": "0.5", "key_percentages": ["20", "50"]},

@@ -13,10 +13,10 @@ import h5py
 import numpy as np
 import pytest
 
-from alnsfw.config import schema_defaults
 from alnsfw.model.features import RowReader, compute_bank, compute_features, runs
 from alnsfw.model.learner import build_learner, cross_entropy
 from alnsfw.model.settings import CacheMode
+from alnsfw.schema import schema_defaults
 
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 # Cached vs full model on the same weights: TF runs both graphs op by op (equal to 1e-6); XLA on

@@ -11,7 +11,6 @@ import keras
 import numpy as np
 import pytest
 
-from alnsfw.config import schema_defaults
 from alnsfw.model import network
 from alnsfw.model.network import (
     WeightsUnavailableError,
@@ -30,6 +29,7 @@ from alnsfw.model.tags import (
     trunk_params,
     trunk_weights_files,
 )
+from alnsfw.schema import schema_defaults
 
 CFG = {
     "model": {

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from alnsfw.al.loop import STOP_COLUMNS
+from alnsfw.outputs import CYCLES, FULL_METRICS, STOPPING
 from alnsfw.report.runs import expected_runs
 
 FOLDS = [0, 1]
@@ -27,9 +28,6 @@ STRATEGY_OFFSET = {"random": 0.0, "least_confidence": 1.0, "entropy": 2.0, "marg
 RUN_OFFSET = {(0, 0): -1.0, (0, 1): 1.0, (1, 0): -2.0, (1, 1): 2.0}
 ENTROPY_NOISE = {(0, 0): 0.4, (0, 1): -0.4, (1, 0): 0.8, (1, 1): -0.8}
 FULL_ACCURACY = {0: 86.2, 1: 87.0}
-CYCLES = "results/runs/fold{fold}/seed{seed}/{strategy}/cycles.csv"
-FULL = "results/runs/fold{fold}/seed{seed}/full/metrics.csv"
-STOPPING = "results/runs/fold{fold}/seed{seed}/{strategy}/stopping.csv"
 
 
 def accuracy(strategy: str, fold: int, seed: int, pct: float) -> float:
@@ -138,7 +136,7 @@ def stopping_frame(strategy: str, fold: int) -> pd.DataFrame:
 def make_runs(root: Path, strategies: list[str] | None = None) -> list:
     """Write every hand-made run under `root` and return their RunSpecs (absolute paths)."""
     strategies = strategies or STRATEGIES
-    runs = expected_runs(FOLDS, SEEDS, strategies, str(root / CYCLES), str(root / FULL))
+    runs = expected_runs(FOLDS, SEEDS, strategies, str(root / CYCLES), str(root / FULL_METRICS))
     for run in runs:
         Path(run.path).parent.mkdir(parents=True, exist_ok=True)
         if run.method == "full":

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from alnsfw.config import ConfigError, check_registry_names
+from alnsfw.config import check_registry_names
+from alnsfw.schema import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")

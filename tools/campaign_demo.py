@@ -15,15 +15,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-import h5py  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import h5py
+import numpy as np
+import pandas as pd
 
 # Where the synthetic videos go in the demo folder: subfolders and names a team would have
 # (a space in a name; nothing in a path tells the class).

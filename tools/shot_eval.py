@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from alnsfw.config import schema_defaults
+from alnsfw.schema import schema_defaults
 from alnsfw.data.keyframes import (
     DARK_LUMA,
     KeyframeSettings,

@@ -2,6 +2,10 @@
 
 Snakemake's `validate` already rejected wrong types and unknown keys and filled in defaults; this
 runs right after it, still before any job, so a bad setup fails with the key and the fix named.
+
+Layer: these checks ask the stages' registries (weights, cache modes, strategies, the NPDI
+layout), so this module sits above data, model and al and imports them; those stages take
+ConfigError and the defaults from the leaf alnsfw.schema, never from here (no cycle).
 """
 
 from __future__ import annotations
@@ -10,9 +14,12 @@ import math
 from pathlib import Path
 from typing import Any
 
-
-class ConfigError(ValueError):
-    """A config value that cannot work; the message names the key and what to do."""
+from alnsfw.al.stopping import check_stopping_config
+from alnsfw.al.strategies import STRATEGIES
+from alnsfw.data.layout import config_fold_list_paths
+from alnsfw.model.settings import CacheMode
+from alnsfw.model.tags import BUILTIN_WEIGHTS, PROXY
+from alnsfw.schema import ConfigError
 
 
 def check_config(config: dict[str, Any]) -> None:
@@ -40,8 +47,6 @@ def check_config(config: dict[str, Any]) -> None:
             f"data.frame_labels = '{labels}' is not a file. Give a CSV with columns "
             "video,frame,label, or 'auto' / 'none'."
         )
-    from alnsfw.model.tags import BUILTIN_WEIGHTS, PROXY  # no Keras; tags imports this module
-
     weights = config["model"]["weights"]
     builtin = (*BUILTIN_WEIGHTS, PROXY)  # proxy: made by rule pretrain_trunk
     if weights not in builtin and not Path(weights).is_file():
@@ -54,12 +59,11 @@ def check_config(config: dict[str, Any]) -> None:
     bad = [f for f in config["splits"]["folds"] if f >= n_folds]
     if bad:
         raise ConfigError(f"splits.folds has {bad}, but splits.n_folds is {n_folds}.")
-    from alnsfw.model.settings import CacheMode
-
     CacheMode.from_config(config)  # refuses training.augment: bank without the feature cache
     check_registry_names(config)
     check_data_config(config)
     check_strategy_config(config)
+    check_stopping_config(config)
 
 
 def check_strategy_config(config: dict[str, Any]) -> None:
@@ -77,8 +81,6 @@ def check_registry_names(config: dict[str, Any]) -> None:
     """Every name the config picks from a registry is registered (asked of the registry itself,
     so a strategy added with `@register` is valid at once). The schema can only check the
     spelling, so without this an unknown name passes `-n` and fails inside its first job."""
-    from alnsfw.al.strategies import STRATEGIES  # NumPy only: no TensorFlow at parse time
-
     unknown = [name for name in config["al"]["strategies"] if name not in STRATEGIES]
     if unknown:
         raise ConfigError(
@@ -124,8 +126,6 @@ def check_data_config(config: dict[str, Any]) -> None:
                 f"{n_folds}: some test folds would be empty. Add videos."
             )
     elif (Path(data["root"]) / "Database").is_dir() or (Path(data["root"]) / "Frames").is_dir():
-        from alnsfw.data.layout import config_fold_list_paths
-
         for fold, (test, train) in config_fold_list_paths(config).items():
             for path, key in ((test, "data.test_list"), (train, "data.train_list")):
                 if not path.is_file():
@@ -242,31 +242,3 @@ def coerce_cli_scalars(
     if isinstance(config, str):
         return _coerce_string(config, branches)
     return config
-
-
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
-
-
-def schema_defaults(*keys: str) -> Any:  # noqa: ANN401
-    """The default of config key `keys` (e.g. "training", "augmentation") as the schema states it.
-
-    For an object, the defaults of its properties, recursively, so code outside the workflow
-    (tests, benchmarks) takes defaults from the one place that defines them instead of copying.
-    """
-    import yaml
-
-    node: dict[str, Any] = yaml.safe_load(SCHEMA_PATH.read_text())
-    for key in keys:
-        node = node["properties"][key]
-    return _defaults_of(node)
-
-
-def _defaults_of(node: dict[str, Any]) -> Any:  # noqa: ANN401
-    if node.get("type") == "object" and "properties" in node:
-        out = dict(node.get("default") or {})
-        for name, child in node["properties"].items():
-            value = _defaults_of(child)
-            if value is not None:
-                out.setdefault(name, value)
-        return out
-    return node.get("default")

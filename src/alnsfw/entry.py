@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from alnsfw.config import ConfigError
 from alnsfw.data.errors import DataError
 from alnsfw.integrity import explain_corrupt_input
+from alnsfw.schema import ConfigError
 
 
 def setup_logging(log_file: str | Path | None) -> None:

@@ -11,22 +11,23 @@ would never redo it).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import h5py
 
+from alnsfw import outputs
 from alnsfw.data.errors import DataError
 
-# Output path (relative, as the rules write it) -> the rule that writes it.
+# Output path (relative, as the rules write it) -> the rule that writes it. The bank before the
+# features: a bank file's name also matches the features' pattern.
 REBUILD_RULES = [
-    (re.compile(r"(^|/)results/keyframes/shards/[^/]+\.h5$"), "extract_keyframes"),
-    (re.compile(r"(^|/)results/keyframes/keyframes\.h5$"), "merge_keyframes"),
-    (re.compile(r"(^|/)results/features/[^/]+-bank\.h5$"), "augment_bank"),
-    (re.compile(r"(^|/)results/features/[^/]+\.h5$"), "cache_features"),
-    (re.compile(r"(^|/)results/trunk/[^/]+\.weights\.h5$"), "pretrain_trunk"),
+    (outputs.output_regex(outputs.KEYFRAME_SHARD), "extract_keyframes"),
+    (outputs.output_regex(outputs.KEYFRAMES), "merge_keyframes"),
+    (outputs.output_regex(outputs.BANK), "augment_bank"),
+    (outputs.output_regex(outputs.FEATURES), "cache_features"),
+    (outputs.output_regex(outputs.PROXY_WEIGHTS), "pretrain_trunk"),
 ]
 
 

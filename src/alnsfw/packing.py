@@ -27,7 +27,7 @@ from collections.abc import Mapping, MutableMapping
 from functools import cache
 from typing import Any
 
-from alnsfw.config import schema_defaults
+from alnsfw.schema import schema_defaults
 
 GROUP = "gpu_pack"
 # Left to the driver, the CUDA context of each process and fragmentation: the N shares together

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from alnsfw.config import schema_defaults
+from alnsfw.schema import schema_defaults
 
 AGGREGATIONS = ("mean", "max", "topk_mean", "fraction")
 VIDEO_METRIC_COLUMNS = [

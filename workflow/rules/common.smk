@@ -1,18 +1,26 @@
-# Helpers shared by the stage files: config validation, the list of videos, paths (paths.smk),
+# Helpers shared by the stage files: config validation, the list of videos, paths (alnsfw.outputs),
 # targets, resources, params per key and the report categories (functions live here, apart from
 # the rules, as Snakemake's lint wants).
+import os
 import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
-REPO = Path(workflow.current_basedir).parents[1]
-sys.path.insert(0, str(REPO / "src"))
-
-import yaml  # noqa: E402
+# The one place that says which alnsfw the workflow runs: this checkout's src/, ahead of any
+# installed copy, for the Snakemake process (sys.path) and for every job it starts (PYTHONPATH:
+# script jobs, --sdm conda envs and SLURM jobs inherit the environment). So a run from a git
+# worktree uses that worktree's code, and the conda envs need no alnsfw install.
+SRC = str(Path(workflow.current_basedir).parents[1] / "src")
+sys.path.insert(0, SRC)
+# (a job that parses the Snakefile again, e.g. under SLURM, finds SRC there already: no repeats)
+OTHER_PATHS = [
+    p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p != SRC
+]
+os.environ.update(PYTHONPATH=os.pathsep.join([SRC, *filter(None, OTHER_PATHS)]))
 
 from alnsfw.config import check_config, coerce_cli_scalars  # noqa: E402
-from alnsfw.al.stopping import check_stopping_config  # noqa: E402
+from alnsfw.schema import SCHEMA_PATH, load_schema  # noqa: E402
 from alnsfw.io import remove_stale_temporaries  # noqa: E402
 from alnsfw.data.layout import planned_videos  # noqa: E402
 from alnsfw.packing import (  # noqa: E402
@@ -22,20 +30,31 @@ from alnsfw.packing import (  # noqa: E402
     training_resources,
 )
 
-SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 # compute.backend: jax compiles every train/predict step with XLA; this on-disk cache lets the
 # jobs of a workflow (same shapes in every run) compile each step once. Jobs inherit it.
 os.environ.setdefault(
     "JAX_COMPILATION_CACHE_DIR", str(Path(".snakemake/xla-cache").resolve())
 )
-coerce_cli_scalars(config, yaml.safe_load(SCHEMA.read_text()))
-validate(config, "../schemas/config.schema.yaml")
+coerce_cli_scalars(config, load_schema())
+validate(config, str(SCHEMA_PATH))
 check_config(config)
-check_stopping_config(config)
 
 
-include: "paths.smk"  # every output path shared by more than one rule file
-
+# Every output path shared by more than one rule file, or by a rule file and the library.
+from alnsfw.outputs import (  # noqa: E402
+    CYCLES,
+    FULL_METRICS,
+    FRONT_PAGE,
+    KEYFRAME_SHARD,
+    KEYFRAMES,
+    MANIFEST,
+    MODEL_DIR,
+    SPLIT,
+    STOPPING,
+    TABLE1,
+    TABLES,
+    run_file,
+)
 
 # One entry per video of the dataset, known before any job runs (synthetic: from the config;
 # npdi: from a scan of data.root), so each video gets its own keyframe job.
@@ -137,7 +156,6 @@ def check_packing():
 
 
 # --- export stage (workflow/rules/export.smk) ---
-MODEL_DIR = "results/models/fold{fold}/seed{seed}"
 
 
 wildcard_constraints:
@@ -147,7 +165,9 @@ wildcard_constraints:
 def export_results_file(wildcards):
     """A run's results table: cycles.csv of an AL run, metrics.csv of the baseline."""
     name = "metrics" if wildcards.method == "full" else "cycles"
-    return f"results/runs/fold{wildcards.fold}/seed{wildcards.seed}/{wildcards.method}/{name}.csv"
+    return run_file(f"{name}.csv", wildcards.method).format(
+        fold=wildcards.fold, seed=wildcards.seed
+    )
 
 
 def export_settings(wildcards):

@@ -8,8 +8,6 @@ from alnsfw.data.layout import (  # noqa: E402
 )
 
 DATA_ROOT = config["data"]["root"]
-SHARD = "results/keyframes/shards/{video}.h5"
-MANIFEST = "results/keyframes/manifest.csv"
 FOLD_LISTS = [str(p) for pair in config_fold_list_paths(config).values() for p in pair]
 FRAME_LABELS = frame_labels_path(config)
 # Only the keys that change a split: adding a seed or fold must not rerun the existing ones.
@@ -17,7 +15,6 @@ FOLD_PARAMS = {
     k: config["data"][k] for k in ("root", "test_list", "train_list", "on_missing")
 }
 SPLIT_PARAMS = {k: config["splits"][k] for k in ("n_folds", "val_fraction", "val_unit")}
-TABLES = "results/tables"
 CONTACT_SHEET = "results/figures/contact_sheet.png"
 # An existing dataset's fold lists are checked now, before any job: an empty test fold stops
 # here, and listed-but-absent videos (data.on_missing: warn) are named on the console.
@@ -61,7 +58,7 @@ rule extract_keyframes:
     input:
         lambda wc: find_video(VIDEOS, wc.video).inputs,
     output:
-        SHARD,
+        KEYFRAME_SHARD,
     log:
         "results/logs/extract_keyframes/{video}.log",
     conda:
@@ -84,7 +81,7 @@ rule extract_keyframes:
 rule merge_keyframes:
     """All shards into keyframes.h5 and manifest.csv, with the per-frame labels applied."""
     input:
-        shards=expand(SHARD, video=[v.name for v in VIDEOS]),
+        shards=expand(KEYFRAME_SHARD, video=[v.name for v in VIDEOS]),
         labels=[str(FRAME_LABELS)] if FRAME_LABELS else [],
     output:
         h5=KEYFRAMES,
@@ -138,7 +135,7 @@ rule ingest_report:
         lists=FOLD_LISTS,
     output:
         table1_csv=report(
-            f"{TABLES}/table1.csv",
+            TABLE1,
             caption="../report/table1.rst",
             category=CATEGORY["data"],
         ),
@@ -178,7 +175,7 @@ rule ingest_report:
 
 TARGETS += expand(SPLIT, fold=FOLDS, seed=SEEDS) + [
     MANIFEST,
-    f"{TABLES}/table1.csv",
+    TABLE1,
     f"{TABLES}/table1.md",
     f"{TABLES}/folds.csv",
     f"{TABLES}/folds.md",

@@ -32,11 +32,11 @@ rule active_learning:
         keyframes=KEYFRAMES,
         split=SPLIT,
     output:
-        cycles=f"{RUN_DIR}/{{strategy}}/cycles.csv",
-        queries=f"{RUN_DIR}/{{strategy}}/queries.csv",
-        predictions=f"{RUN_DIR}/{{strategy}}/predictions.csv",
+        cycles=CYCLES,
+        queries=run_file("queries.csv"),
+        predictions=run_file("predictions.csv"),
         stopping=STOPPING,
-        weights=f"{RUN_DIR}/{{strategy}}/final_weights.h5",
+        weights=run_file("final_weights.h5"),
     log:
         "results/logs/active_learning/fold{fold}/seed{seed}/{strategy}.log",
     group:
@@ -64,10 +64,10 @@ rule full_supervision:
         keyframes=KEYFRAMES,
         split=SPLIT,
     output:
-        metrics=f"{RUN_DIR}/full/metrics.csv",
-        history=f"{RUN_DIR}/full/history.csv",
-        predictions=f"{RUN_DIR}/full/predictions.csv",
-        weights=f"{RUN_DIR}/full/final_weights.h5",
+        metrics=FULL_METRICS,
+        history=run_file("history.csv", "full"),
+        predictions=run_file("predictions.csv", "full"),
+        weights=run_file("final_weights.h5", "full"),
     log:
         "results/logs/full_supervision/fold{fold}/seed{seed}.log",
     priority: 5  # before the AL runs: the exports wait on it (export.smk)
@@ -90,7 +90,7 @@ rule full_supervision:
 
 TARGETS.extend(
     expand(
-        f"{RUN_DIR}/{{strategy}}/{{name}}.csv",
+        run_file("{name}.csv"),
         fold=FOLDS,
         seed=SEEDS,
         strategy=STRATEGIES,
@@ -99,7 +99,7 @@ TARGETS.extend(
 )
 TARGETS.extend(
     expand(
-        f"{RUN_DIR}/full/{{name}}.csv",
+        run_file("{name}.csv", "full"),
         fold=FOLDS,
         seed=SEEDS,
         name=["metrics", "history", "predictions"],

@@ -9,9 +9,9 @@ rule export_model:
     """One run's network as .keras and .onnx, a JSON with its operating point, self-checked."""
     input:
         trunk_weights_files(config),
-        weights=f"{RUN_DIR}/{{method}}/final_weights.h5",
+        weights=run_file("final_weights.h5", "{method}"),
         results=export_results_file,
-        predictions=f"{RUN_DIR}/{{method}}/predictions.csv",
+        predictions=run_file("predictions.csv", "{method}"),
         keyframes=KEYFRAMES,
         split=SPLIT,
     output:

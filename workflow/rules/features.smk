@@ -5,6 +5,7 @@
 # carry the tag (alnsfw.model.tags.feature_tag), so a config with another trunk gets its own files.
 from functools import partial
 
+from alnsfw.outputs import BANK as BANK_FILE, FEATURES as FEATURE_FILE  # noqa: E402
 from alnsfw.model.tags import (
     feature_files,
     feature_tag,
@@ -15,8 +16,8 @@ from alnsfw.model.tags import (
 )  # noqa: E402
 
 FEATURE_TAG = feature_tag(config)
-FEATURES = f"results/features/{FEATURE_TAG}.h5"
-BANK = f"results/features/{FEATURE_TAG}-bank.h5"
+FEATURES = FEATURE_FILE.format(tag=FEATURE_TAG)
+BANK = BANK_FILE.format(tag=FEATURE_TAG)
 # Only the keys that change the trunk's output: a new head or learning rate must not rerun it.
 # `weights: proxy` is passed on as the pretrained file (resolved_model).
 TRUNK_PARAMS = trunk_params(config)

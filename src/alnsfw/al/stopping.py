@@ -9,7 +9,7 @@ strategies (`@register`), chosen and configured under the config section `stoppi
 fires: it runs to 100% as the paper does, and the rules are evaluated on its record, so each rule
 is measured against full supervision.
 
-Rules (defaults from workflow/schemas/config.schema.yaml, section `stopping`):
+Rules (defaults from alnsfw/schema/config.schema.yaml, section `stopping`):
 
 - `stabilizing_predictions` (Bloodgood & Vijay-Shanker, CoNLL 2009): Cohen's kappa between the
   predicted classes of consecutive cycles on a fixed, unlabelled stop set is one "window"; fires
@@ -51,6 +51,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from alnsfw.schema import ConfigError, schema_defaults
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,6 @@ class StoppingSettings:
     def from_config(cls, config: Mapping[str, Any]) -> StoppingSettings:
         """From a config with (or without) a `stopping` section; missing keys take the schema's
         defaults, so a campaign config that never validated against the schema works too."""
-        from alnsfw.config import schema_defaults  # reads the schema file, only here
-
         section = _merged(schema_defaults("stopping"), config.get("stopping") or {})
         stab = section["stabilizing_predictions"]
         budget = section["budget"]  # a null default is absent from schema_defaults
@@ -161,11 +161,8 @@ def get_rule(name: str) -> RuleFn:
 def check_stopping_config(config: Mapping[str, Any]) -> None:
     """Refuse unknown names in `stopping.rules` before any job (asked of the registry itself).
 
-    Called by the workflow beside alnsfw.config.check_config rather than from it, so the rule
-    scripts that import alnsfw.config do not reach this module's SciPy and scikit-learn.
+    Part of alnsfw.config.check_config (SciPy and scikit-learn are imported only where used).
     """
-    from alnsfw.config import ConfigError
-
     rules = (config.get("stopping") or {}).get("rules", [])
     unknown = [name for name in rules if name not in RULES]
     if unknown:

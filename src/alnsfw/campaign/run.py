@@ -15,8 +15,7 @@ import yaml
 from alnsfw.campaign.client import ClientError, FileClient, LabelStudioClient
 from alnsfw.campaign.core import Campaign, CampaignError
 from alnsfw.campaign.labels import LabelInputError
-
-SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
+from alnsfw.schema import SCHEMA_PATH
 
 
 def _merge(dst: dict[str, Any], src: dict[str, Any]) -> None:
@@ -39,7 +38,7 @@ def load_config(paths: Sequence[str]) -> dict[str, Any]:
             raise ValueError(f"{path} is not a YAML mapping")
         _merge(config, data)
     try:
-        validate(config, str(SCHEMA))
+        validate(config, str(SCHEMA_PATH))
     except Exception as err:  # snakemake's WorkflowError: the message names the key
         raise ValueError(f"config {', '.join(paths)}: {err}") from err
     return config

@@ -34,7 +34,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from alnsfw.config import schema_defaults
+from alnsfw.schema import schema_defaults
 from alnsfw.data.errors import DataError
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from alnsfw.config import ConfigError
+from alnsfw.schema import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from alnsfw.config import ConfigError
 from alnsfw.model.settings import CacheMode, ModelSettings, TrainingSettings
 from alnsfw.model.tags import BUILTIN_WEIGHTS, PROXY, cache_layer
+from alnsfw.schema import ConfigError
 
 log = logging.getLogger(__name__)
 

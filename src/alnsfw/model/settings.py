@@ -4,7 +4,7 @@ Why: the feature-cache mode used to be re-derived from `training.augment` and
 `compute.feature_cache` in eight places, and defaults were repeated as `.get(key, default)` in the
 model code (one of them hid a lost `compute.preload_mb`). Here the mode is one object and the
 `model`, `training` and `compute` sections become typed, frozen settings whose missing keys come
-from the schema (alnsfw.config.schema_defaults), the only place that states a default.
+from the schema (alnsfw.schema.schema_defaults), the only place that states a default.
 
 =======  =====================  ===============================  ==========================
 mode     config                 training batches                 predict (val, pool, test)
@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from alnsfw.config import ConfigError, schema_defaults
+from alnsfw.outputs import BANK, FEATURES
+from alnsfw.schema import ConfigError, schema_defaults
 
 MODES = ("naive", "online", "bank", "none")
 
@@ -117,11 +118,11 @@ class CacheMode:
         """The full model holds the augmentation layers (online augmentation of images)."""
         return self.augment == "online"
 
-    def feature_files(self, tag: str, folder: str = "results/features") -> dict[str, str]:
+    def feature_files(self, tag: str) -> dict[str, str]:
         """The cache files a training job reads, by input name (empty for naive)."""
-        files = {"features": f"{folder}/{tag}.h5"} if self.uses_cache else {}
+        files = {"features": FEATURES.format(tag=tag)} if self.uses_cache else {}
         if self.uses_bank:
-            files["bank"] = f"{folder}/{tag}-bank.h5"
+            files["bank"] = BANK.format(tag=tag)
         return files
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from alnsfw.model.settings import CacheMode, ComputeSettings, ModelSettings, section
+from alnsfw.outputs import PROXY_WEIGHTS
 
 #: The cache point when the trainable part starts inside conv5_block3 (the paper's
 #: `conv5_block3_1`): everything up to here is frozen and runs in inference mode.
@@ -43,14 +44,14 @@ def weights_name(model_cfg: dict[str, Any]) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", stem)
 
 
-def proxy_weights_file(cfg: dict[str, Any], folder: str = "results/trunk") -> str:
+def proxy_weights_file(cfg: dict[str, Any]) -> str:
     """The file rule pretrain_trunk writes for `model.weights: proxy`.
 
     Named by `pretrain.seed` and `model.input_size` (the trunk is pretrained at the size it is
     used at); the other `pretrain` keys are the rule's params, so changing them reruns it.
     """
     seed = int(section(cfg, "pretrain")["seed"])
-    return f"{folder}/proxy-s{seed}-{int(cfg['model']['input_size'])}px.weights.h5"
+    return PROXY_WEIGHTS.format(name=f"proxy-s{seed}-{int(cfg['model']['input_size'])}px")
 
 
 def resolved_model(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -109,13 +110,13 @@ def feature_tag(cfg: dict[str, Any]) -> str:
     return f"{name}-{int(model['input_size'])}px-{dtype}{suffix}"
 
 
-def feature_files(cfg: dict[str, Any], folder: str = "results/features") -> dict[str, str]:
+def feature_files(cfg: dict[str, Any]) -> dict[str, str]:
     """The feature files a training job reads, by name, for a rule's `input:`.
 
     `features` when `compute.feature_cache` is on, plus `bank` for `training.augment: bank`;
     empty for the naive path, which reads images only.
     """
-    return CacheMode.from_config(cfg).feature_files(feature_tag(cfg), folder)
+    return CacheMode.from_config(cfg).feature_files(feature_tag(cfg))
 
 
 def trunk_weights_files(cfg: dict[str, Any]) -> list[str]:

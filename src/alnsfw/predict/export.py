@@ -37,7 +37,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from alnsfw.config import schema_defaults
+from alnsfw.schema import schema_defaults
 from alnsfw.data.keyframes import KeyframeSettings
 from alnsfw.io import atomic_path, write_json
 from alnsfw.model.weights import FORMAT, load_trainable_weights

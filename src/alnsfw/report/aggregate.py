@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from alnsfw.config import schema_defaults
+from alnsfw.schema import schema_defaults
 from alnsfw.io import write_csv, write_text
 from alnsfw.markdown import markdown_table
 from alnsfw.report import render

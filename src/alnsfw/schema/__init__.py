@@ -1,0 +1,57 @@
+"""The config schema, shipped inside the package: its path, its content, its defaults.
+
+Why a leaf: the workflow (`validate` in common.smk), the campaign CLI, the settings of every stage
+and the tests all need the schema's defaults, and the schema is the only place that states one.
+Computing its path from the checkout (`parents[2] / "workflow"`) broke an installed, non-editable
+alnsfw; as package data beside this module it is found wherever alnsfw is. This module imports no
+other alnsfw module, so any layer may import it.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+SCHEMA_PATH = Path(__file__).resolve().with_name("config.schema.yaml")
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names the key and what to do."""
+
+
+@cache
+def _schema() -> dict[str, Any]:
+    import yaml  # the workflow extra; imported here so the scoring core never needs it
+
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def load_schema() -> dict[str, Any]:
+    """The parsed schema (a copy: callers such as coerce_cli_scalars may not alter the cache)."""
+    return copy.deepcopy(_schema())
+
+
+def schema_defaults(*keys: str) -> Any:  # noqa: ANN401
+    """The default of config key `keys` (e.g. "training", "augmentation") as the schema states it.
+
+    For an object, the defaults of its properties, recursively, so code outside the workflow
+    (tests, benchmarks) takes defaults from the one place that defines them instead of copying.
+    A key whose default is null is absent from an object's defaults.
+    """
+    node: dict[str, Any] = _schema()
+    for key in keys:
+        node = node["properties"][key]
+    return _defaults_of(node)
+
+
+def _defaults_of(node: dict[str, Any]) -> Any:  # noqa: ANN401
+    if node.get("type") == "object" and "properties" in node:
+        out = copy.deepcopy(dict(node.get("default") or {}))
+        for name, child in node["properties"].items():
+            value = _defaults_of(child)
+            if value is not None:
+                out.setdefault(name, value)
+        return out
+    return copy.deepcopy(node.get("default"))
