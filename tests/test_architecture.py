@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("cli", "entry"),  # console script; the rule scripts' wrapper
 ]
 
+
 def module_name(path: Path) -> str:
     parts = path.relative_to(SRC).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)

@@ -29,7 +29,6 @@ from alnsfw.al.loop import LoopModel, LoopSettings, Split, run_active_learning
 from alnsfw.al.seeding import RunSeeds, seed_python_numpy
 from alnsfw.al.strategies import VIDEO_IDS, get_strategy
 from alnsfw.io import write_csv
-from alnsfw.schema import schema_defaults
 from alnsfw.video_eval import VideoIndex, VideoSettings
 
 log = logging.getLogger(__name__)

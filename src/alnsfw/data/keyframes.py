@@ -34,8 +34,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from alnsfw.schema import schema_defaults
 from alnsfw.data.errors import DataError
+from alnsfw.schema import schema_defaults
 
 log = logging.getLogger(__name__)
 

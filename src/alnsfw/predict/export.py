@@ -37,10 +37,10 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from alnsfw.schema import schema_defaults
 from alnsfw.data.keyframes import KeyframeSettings
 from alnsfw.io import atomic_path, write_json
 from alnsfw.model.weights import FORMAT, load_trainable_weights
+from alnsfw.schema import schema_defaults
 from alnsfw.video_eval import VideoSettings
 
 log = logging.getLogger(__name__)

@@ -13,12 +13,12 @@ from typing import Any
 
 import pandas as pd
 
-from alnsfw.schema import schema_defaults
 from alnsfw.io import write_csv, write_text
 from alnsfw.markdown import markdown_table
 from alnsfw.report import render
 from alnsfw.report.runs import RunSpec, load_cycles, load_full, missing_frame, split_existing
 from alnsfw.report.tables import key_percentage_table, paired_table, summary_table
+from alnsfw.schema import schema_defaults
 
 log = logging.getLogger(__name__)
 
