@@ -25,7 +25,9 @@ class ConfigError(ValueError):
 def _schema() -> dict[str, Any]:
     import yaml  # the workflow extra; imported here so the scoring core never needs it
 
-    return yaml.safe_load(SCHEMA_PATH.read_text())
+    # libyaml's parser when PyYAML has it (its wheels do): 0.04 s -> 0.004 s, in every job.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(SCHEMA_PATH.read_text(), Loader=loader)  # noqa: S506 - a safe loader
 
 
 def load_schema() -> dict[str, Any]:
