@@ -14,13 +14,7 @@ run_logged(
     snakemake.log[0],
     keyframes=snakemake.input.keyframes,
     split=snakemake.input.split,
-    outputs={
-        "cycles": snakemake.output.cycles,
-        "queries": snakemake.output.queries,
-        "predictions": snakemake.output.predictions,
-        "stopping": snakemake.output.stopping,
-        "weights": snakemake.output.weights,
-    },
+    outputs=dict(snakemake.output.items()),
     config=with_runtime(snakemake.params.config, snakemake.config),  # + gpu, memory keys
     fold=int(snakemake.wildcards.fold),
     seed=int(snakemake.wildcards.seed),

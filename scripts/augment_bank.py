@@ -1,18 +1,10 @@
 """Rule augment_bank: K augmented views of every keyframe through the frozen trunk."""
 
-from alnsfw.entry import run_logged
-from alnsfw.model.backend import select_from_config
-from alnsfw.model.settings import with_runtime
+from alnsfw.entry import model_job_config, run_logged
 
-CFG = with_runtime(
-    {
-        "model": snakemake.params.model,
-        "training": snakemake.params.training,
-        "compute": {**snakemake.params.compute, "threads": snakemake.threads},
-    },
-    snakemake.config,
+CFG = model_job_config(  # selects compute.backend before Keras is first imported
+    snakemake, model=snakemake.params.model, training=snakemake.params.training
 )
-select_from_config(CFG)  # compute.backend, before Keras is first imported (next line)
 from alnsfw.model.features import compute_bank  # noqa: E402
 
 run_logged(

@@ -1,17 +1,9 @@
 """Rule cache_features: the frozen trunk's output of every keyframe (feature cache)."""
 
-from alnsfw.entry import run_logged
-from alnsfw.model.backend import select_from_config
-from alnsfw.model.settings import with_runtime
+from alnsfw.entry import model_job_config, run_logged
 
-CFG = with_runtime(
-    {
-        "model": snakemake.params.model,
-        "compute": {**snakemake.params.compute, "threads": snakemake.threads},
-    },
-    snakemake.config,
-)
-select_from_config(CFG)  # compute.backend, before Keras is first imported (next line)
+# Selects compute.backend, so before Keras is first imported (next line).
+CFG = model_job_config(snakemake, model=snakemake.params.model)
 from alnsfw.model.features import compute_features  # noqa: E402
 
 run_logged(

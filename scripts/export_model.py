@@ -13,11 +13,7 @@ run_logged(
     results=snakemake.input.results,
     predictions=snakemake.input.predictions,
     keyframes=snakemake.input.keyframes,
-    outputs={
-        "model": snakemake.output.model,
-        "onnx": snakemake.output.onnx,
-        "meta": snakemake.output.meta,
-    },
+    outputs=dict(snakemake.output.items()),
     run={"fold": int(w.fold), "seed": int(w.seed), "method": w.method},
     split=snakemake.input.split,
 )

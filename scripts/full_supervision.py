@@ -14,12 +14,7 @@ run_logged(
     snakemake.log[0],
     keyframes=snakemake.input.keyframes,
     split=snakemake.input.split,
-    outputs={
-        "metrics": snakemake.output.metrics,
-        "history": snakemake.output.history,
-        "predictions": snakemake.output.predictions,
-        "weights": snakemake.output.weights,
-    },
+    outputs=dict(snakemake.output.items()),
     config=with_runtime(snakemake.params.config, snakemake.config),  # + gpu, memory keys
     fold=int(snakemake.wildcards.fold),
     seed=int(snakemake.wildcards.seed),

@@ -270,7 +270,7 @@ def test_epoch_in_one_graph_equals_the_per_batch_loop(data, augment):
         trainer.RESIDENT_MB = 0 if variant == "chunks" else trainer.RESIDENT_MB
         trainer.chunk_bytes = 3 * lrn.batch_size * int(np.prod(lrn.train_model.input_shape[1:])) * 4
         assert trainer.holds(lrn._train_source().array) == (variant == "table")  # noqa: SLF001
-        history = lrn.fit(TRAIN, VAL, **labels_for(data, TRAIN), max_epochs=3, patience=3)
+        history = lrn.fit(TRAIN, VAL, **labels_for(data, TRAIN), max_epochs=2, patience=2)
         histories.append(history["history"])
         probabilities.append(lrn.predict_proba(TEST))
     for other in (1, 2):

@@ -38,8 +38,18 @@ def accuracy(strategy: str, fold: int, seed: int, pct: float) -> float:
     return value
 
 
+def metric_columns(acc: float) -> dict:
+    """The test-metric columns of a run's row (accuracy as a fraction, as the runs write it)."""
+    counts = dict.fromkeys(("tp", "tn", "fp", "fn"), 0)
+    return (
+        {"accuracy": acc, "precision": acc, "recall": acc, "f1": acc - 0.05}
+        | {"roc_auc": acc + 0.05}
+        | counts
+    )
+
+
 def cycles_frame(strategy: str, fold: int, seed: int) -> pd.DataFrame:
-    """A cycles.csv with the contract's columns (accuracy as a fraction, as the runs write it)."""
+    """A cycles.csv with the contract's columns."""
     rows = []
     for i, p in enumerate(PCTS):
         acc = accuracy(strategy, fold, seed, p) / 100
@@ -51,15 +61,7 @@ def cycles_frame(strategy: str, fold: int, seed: int) -> pd.DataFrame:
                 "n_labelled_porn": 0,
                 "n_labelled_nonporn": 0,
                 "n_test": N_TEST[fold],
-                "accuracy": acc,
-                "precision": acc,
-                "recall": acc,
-                "f1": acc - 0.05,
-                "roc_auc": acc + 0.05,
-                "tp": 0,
-                "tn": 0,
-                "fp": 0,
-                "fn": 0,
+                **metric_columns(acc),
                 "val_loss": 0.5,
                 "epochs": 5,
                 "train_seconds": 1.0,
@@ -72,29 +74,10 @@ def cycles_frame(strategy: str, fold: int, seed: int) -> pd.DataFrame:
 
 def full_frame(fold: int) -> pd.DataFrame:
     """A one-row full/metrics.csv."""
-    acc = FULL_ACCURACY[fold] / 100
-    return pd.DataFrame(
-        [
-            {
-                "n_labelled": POOL[fold],
-                "pct_labelled": 100.0,
-                "n_test": N_TEST[fold],
-                "accuracy": acc,
-                "precision": acc,
-                "recall": acc,
-                "f1": acc - 0.05,
-                "roc_auc": acc + 0.05,
-                "tp": 0,
-                "tn": 0,
-                "fp": 0,
-                "fn": 0,
-                "val_loss": 0.4,
-                "epochs": 10,
-                "train_seconds": 1.0,
-                "test_seconds": 1.0,
-            }
-        ]
-    )
+    row = {"n_labelled": POOL[fold], "pct_labelled": 100.0, "n_test": N_TEST[fold]}
+    row |= metric_columns(FULL_ACCURACY[fold] / 100)
+    row |= {"val_loss": 0.4, "epochs": 10, "train_seconds": 1.0, "test_seconds": 1.0}
+    return pd.DataFrame([row])
 
 
 A = "0110100110"  # 10 stop-set items

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -203,6 +203,25 @@ def check_complete(path: Path, decoded: int, expected: int, on_truncated: str) -
     log.warning("%s Keeping the %d frames read (data.on_truncated: warn).", message, decoded)
 
 
+def _decoded(cap: cv2.VideoCapture) -> Iterator[np.ndarray]:
+    """The frames of an opened video, in order (BGR); the capture is released once they end."""
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                return
+            yield frame
+    finally:
+        cap.release()
+
+
+def _require_frames(path: Path, n: int) -> None:
+    if n == 0:
+        raise DataError(
+            f"Video '{path}' has no readable frames (an empty or corrupt stream). {_VIDEO_FIX}"
+        )
+
+
 def detect_shots(
     path: str | Path, method: str, threshold: float, on_truncated: str = "error"
 ) -> list[tuple[int, int]]:
@@ -213,22 +232,13 @@ def detect_shots(
     distances: list[float] = []
     prev = None
     n = 0
-    try:
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            sig = _signature(frame, method)
-            if prev is not None:
-                distances.append(frame_distance(prev, sig, method))
-            prev = sig
-            n += 1
-    finally:
-        cap.release()
-    if n == 0:
-        raise DataError(
-            f"Video '{path}' has no readable frames (an empty or corrupt stream). {_VIDEO_FIX}"
-        )
+    for frame in _decoded(cap):
+        sig = _signature(frame, method)
+        if prev is not None:
+            distances.append(frame_distance(prev, sig, method))
+        prev = sig
+        n += 1
+    _require_frames(path, n)
     check_complete(path, n, expected, on_truncated)
     return shot_bounds(distances, threshold)
 
@@ -482,34 +492,24 @@ def scan_video(
     hist: list[float] = []
     prev_sig = None
     n = 0
-    try:
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            small = _downscale(frame, _ANALYSIS_SIDE)
-            thumb = cv2.resize(small, _BLEND_SIZE, interpolation=cv2.INTER_AREA)
-            ring.append(thumb.astype(np.float32) / 255.0)
-            if len(ring) == ring.maxlen:  # test the middle frame, n - W
-                blend.append(_blend(ring[0], ring[w], ring[-1]))
-            gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-            mean, std = cv2.meanStdDev(gray)
-            luma.append(float(mean[0, 0]))
-            contrast.append(float(std[0, 0]))
-            sharp.append(float(cv2.Laplacian(gray, cv2.CV_32F).var()))
-            cuts += [t.frame_num for t in detector.process_frame(FrameTimecode(n, fps), small)]
-            sig = _signature(small, "histogram")
-            hist.append(frame_distance(prev_sig, sig, "histogram") if n else 0.0)
-            prev_sig = sig
-            n += 1
-        if n:
-            cuts += [t.frame_num for t in detector.post_process(FrameTimecode(n - 1, fps))]
-    finally:
-        cap.release()
-    if n == 0:
-        raise DataError(
-            f"Video '{path}' has no readable frames (an empty or corrupt stream). {_VIDEO_FIX}"
-        )
+    for frame in _decoded(cap):
+        small = _downscale(frame, _ANALYSIS_SIDE)
+        thumb = cv2.resize(small, _BLEND_SIZE, interpolation=cv2.INTER_AREA)
+        ring.append(thumb.astype(np.float32) / 255.0)
+        if len(ring) == ring.maxlen:  # test the middle frame, n - W
+            blend.append(_blend(ring[0], ring[w], ring[-1]))
+        gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        mean, std = cv2.meanStdDev(gray)
+        luma.append(float(mean[0, 0]))
+        contrast.append(float(std[0, 0]))
+        sharp.append(float(cv2.Laplacian(gray, cv2.CV_32F).var()))
+        cuts += [t.frame_num for t in detector.process_frame(FrameTimecode(n, fps), small)]
+        sig = _signature(small, "histogram")
+        hist.append(frame_distance(prev_sig, sig, "histogram") if n else 0.0)
+        prev_sig = sig
+        n += 1
+    _require_frames(path, n)
+    cuts += [t.frame_num for t in detector.post_process(FrameTimecode(n - 1, fps))]
     return VideoScan(
         n_frames=n,
         fps=fps,

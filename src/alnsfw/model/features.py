@@ -14,6 +14,7 @@ read as sorted runs of slices; an array that fits in `compute.preload_mb` is loa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -197,24 +198,21 @@ def compute_features(
     trunk = _trunk_fn(net, batch)
     shape = tuple(int(d) for d in net.trunk.output.shape[1:])
     start = time.perf_counter()
-    with h5py.File(keyframes_h5, "r") as src, atomic_path(out_h5) as tmp:
-        images = src["images"]
+    with _cache_file(keyframes_h5, out_h5, cfg) as (images, dst):
         n = int(images.shape[0])
-        _check_size(images.shape, cfg)
-        with h5py.File(tmp, "w") as dst:
-            item = int(np.prod(shape)) * dtype.itemsize
-            out = dst.create_dataset(
-                "features",
-                shape=(n,) + shape,
-                dtype=dtype,
-                chunks=(_chunk_rows(item, n),) + shape if n else None,
-                fletcher32=bool(n),  # a corrupt chunk fails loudly when read
-            )
-            for a, b in _batches(n, batch):
-                x = images[a:b].astype(np.float32)
-                out[a:b] = np.asarray(trunk(x)).astype(dtype)
-                log.info("features: %d/%d images", b, n)
-            dst.attrs.update(_attrs(cfg, net, keyframes_h5, n) | {"dtype": dtype.name})
+        item = int(np.prod(shape)) * dtype.itemsize
+        out = dst.create_dataset(
+            "features",
+            shape=(n,) + shape,
+            dtype=dtype,
+            chunks=(_chunk_rows(item, n),) + shape if n else None,
+            fletcher32=bool(n),  # a corrupt chunk fails loudly when read
+        )
+        for a, b in _batches(n, batch):
+            x = images[a:b].astype(np.float32)
+            out[a:b] = np.asarray(trunk(x)).astype(dtype)
+            log.info("features: %d/%d images", b, n)
+        dst.attrs.update(_attrs(cfg, net, keyframes_h5, n) | {"dtype": dtype.name})
     seconds = time.perf_counter() - start
     log.info("features of %d images in %.1f s -> %s", n, seconds, out_h5)
     return {"images": n, "seconds": seconds}
@@ -247,34 +245,44 @@ def compute_bank(
 
     shape = tuple(int(d) for d in net.trunk.output.shape[1:])
     start = time.perf_counter()
-    with h5py.File(keyframes_h5, "r") as src, atomic_path(out_h5) as tmp:
-        images = src["images"]
+    with _cache_file(keyframes_h5, out_h5, cfg) as (images, dst):
         n = int(images.shape[0])
-        _check_size(images.shape, cfg)
-        with h5py.File(tmp, "w") as dst:
-            out = dst.create_dataset(
-                "views",
-                shape=(n, k) + shape,
-                dtype=dtype,
-                chunks=(1, 1) + shape if n else None,
-                fletcher32=bool(n),
-            )
-            for a, b in _batches(n, batch):
-                x = images[a:b].astype(np.float32)
-                for view in range(k):
-                    out[a:b, view] = np.asarray(trunk(augment(x))).astype(dtype)
-                log.info("bank: %d/%d images x %d views", b, n, k)
-            dst.attrs.update(
-                _attrs(cfg, net, keyframes_h5, n)
-                | {
-                    "dtype": dtype.name,
-                    "views": k,
-                    "augmentation": json.dumps(train.augmentation, sort_keys=True),
-                }
-            )
+        out = dst.create_dataset(
+            "views",
+            shape=(n, k) + shape,
+            dtype=dtype,
+            chunks=(1, 1) + shape if n else None,
+            fletcher32=bool(n),
+        )
+        for a, b in _batches(n, batch):
+            x = images[a:b].astype(np.float32)
+            for view in range(k):
+                out[a:b, view] = np.asarray(trunk(augment(x))).astype(dtype)
+            log.info("bank: %d/%d images x %d views", b, n, k)
+        dst.attrs.update(
+            _attrs(cfg, net, keyframes_h5, n)
+            | {
+                "dtype": dtype.name,
+                "views": k,
+                "augmentation": json.dumps(train.augmentation, sort_keys=True),
+            }
+        )
     seconds = time.perf_counter() - start
     log.info("bank of %d x %d views in %.1f s -> %s", n, k, seconds, out_h5)
     return {"images": n, "views": k, "seconds": seconds}
+
+
+@contextlib.contextmanager
+def _cache_file(
+    keyframes_h5: str | Path, out_h5: str | Path, cfg: dict[str, Any]
+) -> Iterator[tuple[h5py.Dataset, h5py.File]]:
+    """keyframes.h5's images (checked against model.input_size) and the new cache file, open
+    under a temporary name that becomes `out_h5` only when the block completes."""
+    with h5py.File(keyframes_h5, "r") as src, atomic_path(out_h5) as tmp:
+        images = src["images"]
+        _check_size(images.shape, cfg)
+        with h5py.File(tmp, "w") as dst:
+            yield images, dst
 
 
 def _check_size(images_shape: tuple[int, ...], cfg: dict[str, Any]) -> None:
