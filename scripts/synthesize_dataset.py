@@ -11,4 +11,5 @@ run_logged(
     n_folds=snakemake.params.n_folds,
     test_pattern=snakemake.params.test_list,
     train_pattern=snakemake.params.train_list,
+    threads=snakemake.threads,
 )

@@ -36,7 +36,9 @@ if config["data"]["source"] == "synthetic":
             "results/logs/synthesize_dataset/synthesize_dataset.log",
         conda:
             "../../envs/data.yaml"
-        threads: 1
+        # Videos render in parallel (per-video random streams: the files do not depend on it);
+        # nothing else can run until they exist.
+        threads: max(2, config["compute"]["threads"])
         resources:
             mem_mb=res("default", "mem_mb"),
             runtime=res("default", "runtime"),

@@ -24,6 +24,7 @@ from __future__ import annotations
 import colorsys
 import logging
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -266,32 +267,36 @@ def synthesize_dataset(
     n_folds: int = 5,
     test_pattern: str = "test/fold{fold}_video.txt",
     train_pattern: str = "training/fold{others}_video.txt",
+    threads: int = 1,
 ) -> dict[str, int]:
     """Write the whole synthetic dataset under `root` in the NPDI layout.
 
     Writes Database/<class>/<video>.avi, the fold lists, and frame_labels.csv with one row per
     shot (video, frame = shot/keyframe number from 1, label): all rows, not only the relabelled
     ones, so the file is the complete ground truth; rows whose label differs from the video's are
-    the relabelled frames. Returns counts for the log.
+    the relabelled frames. Returns counts for the log. Videos are rendered and encoded on
+    `threads` threads (NumPy and OpenCV release the GIL); each has its own random stream, so the
+    files do not depend on the thread count.
     """
     root = Path(root)
     names = synthetic_names(cfg["videos"])
     rows = ["video,frame,label"]
     n_shots = n_flipped = 0
-    for name, cls in names:
+
+    def make(item: tuple[str, str]) -> tuple[int, ...]:
+        name, cls = item
         video = render_video(name, cls, cfg)
         write_video(synthetic_video_path(root, name, cls), video.frames, cfg["fps"])
-        for i, lab in enumerate(video.shot_labels, start=1):
+        return video.shot_labels
+
+    with ThreadPoolExecutor(max_workers=max(1, int(threads))) as pool:
+        labels = list(pool.map(make, names))
+    for (name, cls), shot_labels in zip(names, labels):
+        for i, lab in enumerate(shot_labels, start=1):
             rows.append(f"{name},{i},{lab}")
             n_flipped += int(lab != class_label(cls))
-        n_shots += len(video.shot_labels)
-        log.info(
-            "wrote %s (%s): %d shots, labels %s",
-            name,
-            cls,
-            len(video.shot_labels),
-            video.shot_labels,
-        )
+        n_shots += len(shot_labels)
+        log.info("wrote %s (%s): %d shots, labels %s", name, cls, len(shot_labels), shot_labels)
     write_text(root / "frame_labels.csv", "\n".join(rows) + "\n")
     tests = assign_folds(names, n_folds, cfg["seed"])
     for fold, (test_path, train_path) in fold_list_paths(
