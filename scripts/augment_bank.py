@@ -1,6 +1,7 @@
 """Rule augment_bank: K augmented views of every keyframe through the frozen trunk."""
 
-from alnsfw.entry import model_job_config, run_logged
+from alnsfw.entry import run_logged
+from alnsfw.model.backend import model_job_config
 
 CFG = model_job_config(  # selects compute.backend before Keras is first imported
     snakemake, model=snakemake.params.model, training=snakemake.params.training

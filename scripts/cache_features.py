@@ -1,6 +1,7 @@
 """Rule cache_features: the frozen trunk's output of every keyframe (feature cache)."""
 
-from alnsfw.entry import model_job_config, run_logged
+from alnsfw.entry import run_logged
+from alnsfw.model.backend import model_job_config
 
 # Selects compute.backend, so before Keras is first imported (next line).
 CFG = model_job_config(snakemake, model=snakemake.params.model)

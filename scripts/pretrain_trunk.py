@@ -1,6 +1,7 @@
 """Rule pretrain_trunk: train ResNet50V2 once on the synthetic proxy task (weights: proxy)."""
 
-from alnsfw.entry import model_job_config, run_logged
+from alnsfw.entry import run_logged
+from alnsfw.model.backend import model_job_config
 
 CFG = model_job_config(  # selects compute.backend before Keras is first imported
     snakemake,

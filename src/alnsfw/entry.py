@@ -33,23 +33,6 @@ def setup_logging(log_file: str | Path | None) -> None:
     logging.captureWarnings(True)
 
 
-def model_job_config(smk: Any, **sections: Any) -> dict[str, Any]:  # noqa: ANN401
-    """The config of a trunk job (cache, bank, pretraining) from its rule's `snakemake` object.
-
-    `sections` (model, training, ...) plus `compute` from the rule's params with the rule's
-    threads, and the runtime keys of the submitting config (GPU, memory: `with_runtime`). Selects
-    the Keras backend, so call it before anything imports Keras. (Imports of its own: the
-    keyframe jobs, one per video, import this module too, and need no model code.)
-    """
-    from alnsfw.model.backend import select_from_config
-    from alnsfw.model.settings import with_runtime
-
-    compute = {**smk.params.compute, "threads": smk.threads}
-    cfg = with_runtime({**sections, "compute": compute}, smk.config)
-    select_from_config(cfg)
-    return cfg
-
-
 def config_from_params(params: Any) -> dict[str, Any]:  # noqa: ANN401
     """The nested config rebuilt from a rule's ("section.key", value) params (common.smk
     key_params / leaf_params: one param per key, so that rerun reasons name the key)."""

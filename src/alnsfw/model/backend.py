@@ -159,6 +159,21 @@ def select_from_config(cfg: dict[str, Any]) -> None:
     select_backend(c.backend, c.threads, c.gpu, c.gpu_memory_fraction)
 
 
+def model_job_config(smk: Any, **sections: Any) -> dict[str, Any]:  # noqa: ANN401
+    """The config of a trunk job (cache, bank, pretraining) from its rule's `snakemake` object.
+
+    `sections` (model, training, ...) plus `compute` from the rule's params with the rule's
+    threads, and the runtime keys of the submitting config (GPU, memory: `with_runtime`). Selects
+    the Keras backend, so call it before anything imports Keras.
+    """
+    from alnsfw.model.settings import with_runtime
+
+    compute = {**smk.params.compute, "threads": smk.threads}
+    cfg = with_runtime({**sections, "compute": compute}, smk.config)
+    select_from_config(cfg)
+    return cfg
+
+
 def prepare(cfg: dict[str, Any], seed: int, threads: int | None = None) -> None:
     """Set up a model job: backend (verified), threads, seeds, determinism, devices.
 
