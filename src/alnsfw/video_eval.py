@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from alnsfw.schema import schema_defaults
+from alnsfw.schema import config_section
 
 AGGREGATIONS = ("mean", "max", "topk_mean", "fraction")
 VIDEO_METRIC_COLUMNS = [
@@ -60,7 +60,7 @@ class VideoSettings:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> VideoSettings:
         """The `video` section of a (possibly partial) config."""
-        video = {**schema_defaults("video"), **(cfg.get("video") or {})}
+        video = config_section(cfg, "video")
         threshold = video["threshold"]
         return cls(
             aggregation=str(video["aggregation"]),

@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 
 from alnsfw.data.errors import DataError
-from alnsfw.schema import schema_defaults
+from alnsfw.schema import config_section
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +66,7 @@ class KeyframeSettings:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> KeyframeSettings:
         """The `keyframes` section of a (possibly partial) config."""
-        defaults = schema_defaults("keyframes")
-        section = {**defaults, **(cfg.get("keyframes") or {})}
-        section["threshold"] = {**defaults["threshold"], **(section["threshold"] or {})}
-        return cls.from_section(section)
+        return cls.from_section(config_section(cfg, "keyframes"))
 
     @classmethod
     def from_section(cls, section: Mapping[str, Any]) -> KeyframeSettings:

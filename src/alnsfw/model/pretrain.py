@@ -34,7 +34,7 @@ import numpy as np
 from alnsfw.io import atomic_path
 from alnsfw.model import backend
 from alnsfw.model.network import he_normal_reinit
-from alnsfw.model.settings import section
+from alnsfw.schema import config_section
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ def pretrain_trunk(
     the training images) measures whether the proxy task was learnt; its accuracy is logged and
     returned with the training time.
     """
-    pre = section(cfg, "pretrain")
+    pre = config_section(cfg, "pretrain")
     size = int(cfg["model"]["input_size"])
     seed = int(pre["seed"])
     backend.prepare(cfg, seed, threads=threads)

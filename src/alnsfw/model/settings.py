@@ -20,13 +20,11 @@ none     cache, augment none    top model on cached features     top model on ca
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 from alnsfw.outputs import BANK, FEATURES
-from alnsfw.schema import ConfigError, schema_defaults
+from alnsfw.schema import ConfigError, config_section
 
 MODES = ("naive", "online", "bank", "none")
 
@@ -49,29 +47,6 @@ def with_runtime(cfg: dict[str, Any], workflow_config: dict[str, Any]) -> dict[s
     return {**cfg, "compute": {**(cfg.get("compute") or {}), **runtime}}
 
 
-@cache
-def _schema_section(name: str) -> dict[str, Any]:
-    return schema_defaults(name)
-
-
-def section(cfg: dict[str, Any], name: str) -> dict[str, Any]:
-    """Config section `name` with the schema's defaults under it (nested objects merged too).
-
-    A validated config already holds every default; hand-made partial configs (tests, benchmarks)
-    get the same values from the same place instead of a copy in the code.
-    """
-    return _merged(copy.deepcopy(_schema_section(name)), cfg.get(name) or {})
-
-
-def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            base[key] = _merged(base[key], value)
-        else:
-            base[key] = copy.deepcopy(value)
-    return base
-
-
 @dataclass(frozen=True)
 class CacheMode:
     """Which tensors train and score the model; see the table in the module docstring."""
@@ -82,8 +57,8 @@ class CacheMode:
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> CacheMode:
         """The mode of `cfg`; the one place that refuses `bank` without the feature cache."""
-        augment = str(section(cfg, "training")["augment"])
-        if section(cfg, "compute")["feature_cache"]:
+        augment = str(config_section(cfg, "training")["augment"])
+        if config_section(cfg, "compute")["feature_cache"]:
             return cls(augment, augment)
         if augment == "bank":
             raise ConfigError(
@@ -141,7 +116,7 @@ class TrainingSettings:
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> TrainingSettings:
         """From `cfg["training"]` (schema defaults for missing keys)."""
-        t = section(cfg, "training")
+        t = config_section(cfg, "training")
         return cls(
             learning_rate=float(t["learning_rate"]),
             batch_size=int(t["batch_size"]),
@@ -171,7 +146,7 @@ class ComputeSettings:
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> ComputeSettings:
         """From `cfg["compute"]` (schema defaults for missing keys)."""
-        c = section(cfg, "compute")
+        c = config_section(cfg, "compute")
         fraction = c.get("gpu_memory_fraction")  # schema default null: schema_defaults omits it
         return cls(
             backend=str(c["backend"]),
@@ -203,7 +178,7 @@ class ModelSettings:
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> ModelSettings:
         """From `cfg["model"]` (schema defaults for missing keys)."""
-        m = section(cfg, "model")
+        m = config_section(cfg, "model")
         head = m["head"]
         momentum = m["bn_momentum"]
         return cls(

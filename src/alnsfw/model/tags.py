@@ -11,8 +11,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from alnsfw.model.settings import CacheMode, ComputeSettings, ModelSettings, section
+from alnsfw.model.settings import CacheMode, ComputeSettings, ModelSettings
 from alnsfw.outputs import PROXY_WEIGHTS
+from alnsfw.schema import config_section
 
 #: The cache point when the trainable part starts inside conv5_block3 (the paper's
 #: `conv5_block3_1`): everything up to here is frozen and runs in inference mode.
@@ -50,7 +51,7 @@ def proxy_weights_file(cfg: dict[str, Any]) -> str:
     Named by `pretrain.seed` and `model.input_size` (the trunk is pretrained at the size it is
     used at); the other `pretrain` keys are the rule's params, so changing them reruns it.
     """
-    seed = int(section(cfg, "pretrain")["seed"])
+    seed = int(config_section(cfg, "pretrain")["seed"])
     return PROXY_WEIGHTS.format(name=f"proxy-s{seed}-{int(cfg['model']['input_size'])}px")
 
 
@@ -102,7 +103,7 @@ def feature_tag(cfg: dict[str, Any]) -> str:
     model = cfg["model"]
     dtype = ComputeSettings.from_config(cfg).feature_dtype
     if str(model["weights"]) == PROXY:
-        name = f"{PROXY}-s{int(section(cfg, 'pretrain')['seed'])}"
+        name = f"{PROXY}-s{int(config_section(cfg, 'pretrain')['seed'])}"
     else:
         name = weights_name(model)
     layer = cache_layer(cfg)

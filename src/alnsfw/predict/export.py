@@ -40,7 +40,7 @@ import pandas as pd
 from alnsfw.data.keyframes import KeyframeSettings
 from alnsfw.io import atomic_path, write_json
 from alnsfw.model.weights import FORMAT, load_trainable_weights
-from alnsfw.schema import schema_defaults
+from alnsfw.schema import config_section
 from alnsfw.video_eval import VideoSettings
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class ExportSettings:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> ExportSettings:
         """The `export` section of a (possibly partial) config."""
-        export = {**schema_defaults("export"), **(cfg.get("export") or {})}
+        export = config_section(cfg, "export")
         return cls(
             check_rows=int(export["check_rows"]),
             tolerance=float(export["tolerance"]),

@@ -18,7 +18,7 @@ from alnsfw.markdown import markdown_table
 from alnsfw.report import render
 from alnsfw.report.runs import RunSpec, load_cycles, load_full, missing_frame, split_existing
 from alnsfw.report.tables import key_percentage_table, paired_table, summary_table
-from alnsfw.schema import schema_defaults
+from alnsfw.schema import config_section
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class ReportOptions:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> ReportOptions:
         """Build from cfg['report'], ignoring keys that only the figures use."""
-        report = {**schema_defaults("report"), **(cfg.get("report") or {})}
+        report = config_section(cfg, "report")
         return cls(
             key_percentages=tuple(float(p) for p in report["key_percentages"]),
             interpolation=str(report["interpolation"]),

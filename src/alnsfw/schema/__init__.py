@@ -10,6 +10,7 @@ other alnsfw module, so any layer may import it.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,24 @@ def schema_defaults(*keys: str) -> Any:  # noqa: ANN401
     for key in keys:
         node = node["properties"][key]
     return _defaults_of(node)
+
+
+def config_section(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """Config section `name` with the schema's defaults under it (nested objects merged too).
+
+    A validated config already holds every default; hand-made partial configs (tests, benchmarks)
+    get the same values from the same place instead of a copy in the code.
+    """
+    return _merged(schema_defaults(name), cfg.get(name) or {})
+
+
+def _merged(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            base[key] = _merged(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
 
 
 def _defaults_of(node: dict[str, Any]) -> Any:  # noqa: ANN401
