@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from alnsfw.schema import schema_defaults
 from alnsfw.data.keyframes import (
     DARK_LUMA,
     KeyframeSettings,
@@ -31,6 +30,7 @@ from alnsfw.data.keyframes import (
     read_frames,
 )
 from alnsfw.data.layout import CLASSES, fold_list_paths
+from alnsfw.schema import schema_defaults
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_SET = REPO / "tests" / "data" / "real"
