@@ -186,8 +186,14 @@ def test_lock_is_what_this_venv_resolves():
 def test_makefile_installs_with_the_lock():
     makefile = (ROOT / "Makefile").read_text()
     assert "LOCK := constraints.txt" in makefile
-    assert "pip install --quiet -c $(LOCK) -e '.[dev,slurm,campaign]'" in makefile
+    # make test: everything; make run: the workflow without the dev tools; both from the lock
+    assert "DEV_EXTRAS := dev,slurm,campaign" in makefile
+    assert "RUN_EXTRAS := workflow,slurm,campaign" in makefile
+    for extras in ("RUN_EXTRAS", "DEV_EXTRAS"):
+        assert f"pip install --quiet -c $(LOCK) -e '.[$({extras})]'" in makefile
     assert "$(STAMP): pyproject.toml $(LOCK)" in makefile
+    assert "$(RUN_STAMP): pyproject.toml $(LOCK)" in makefile
+    assert "run: install-run" in makefile and "test: install" in makefile
 
 
 def test_spec_parsing_and_name_mapping():

@@ -148,6 +148,16 @@ def aggregate(
     raise ValueError(f"video aggregation '{method}' is not one of {', '.join(AGGREGATIONS)}")
 
 
+def _rows_by_video(videos: np.ndarray) -> list[tuple[Any, np.ndarray]]:
+    """(video, its row indices) per distinct video, in order of first appearance."""
+    if len(videos) == 0:
+        return []
+    names, first, inverse = np.unique(videos, return_index=True, return_inverse=True)
+    by_video = np.argsort(inverse, kind="stable")
+    groups = np.split(by_video, np.cumsum(np.bincount(inverse, minlength=len(names)))[:-1])
+    return [(names[g], groups[g]) for g in np.argsort(first, kind="stable")]
+
+
 def video_scores(
     videos: Sequence[str] | np.ndarray,
     prob_porn: Sequence[float] | np.ndarray,
@@ -159,14 +169,17 @@ def video_scores(
     `labels` are per-frame copies of the video's label; a video whose frames disagree is an error
     (the video label is what a video-level metric needs, not the per-frame content labels).
     """
-    frame = pd.DataFrame({"video": np.asarray(videos), "p": np.asarray(prob_porn, np.float64)})
-    if labels is not None:
-        frame["label"] = np.asarray(labels, dtype=np.int64)
+    videos = np.asarray(videos)
+    prob = np.asarray(prob_porn, np.float64)
+    frame_labels = None if labels is None else np.asarray(labels, dtype=np.int64)
     out = []
-    for video, group in frame.groupby("video", sort=False):
-        row = {"video": video, "n_frames": len(group), "score": rule.score(group["p"])}
-        if labels is not None:
-            values = group["label"].unique()
+    # The rows of each video, videos in order of first appearance and rows in their order: what
+    # pandas' groupby(sort=False) gives, in NumPy (the loop calls this 48 times per run; a
+    # groupby took 20 ms per call).
+    for video, rows in _rows_by_video(videos):
+        row = {"video": video, "n_frames": len(rows), "score": rule.score(prob[rows])}
+        if frame_labels is not None:
+            values = np.unique(frame_labels[rows])
             if len(values) != 1:
                 raise ValueError(f"video {video}: its frames carry different video labels")
             row["label"] = int(values[0])

@@ -318,11 +318,13 @@ def export_model(
     table = pd.read_csv(predictions)
     rows = check_rows(table["row"].to_numpy(), settings.check_rows)
     max_diff = onnx_diff = float("nan")
+    # Loaded once (1.7 s for the demo's ResNet50V2): the checks and the operating point both use
+    # the file as a user gets it.
+    loaded = keras.saving.load_model(outputs["model"], compile=False)
     if len(rows):
         with h5py.File(keyframes, "r") as h5:
             order = np.unique(rows)
             images = h5["images"][order]
-        loaded = keras.saving.load_model(outputs["model"], compile=False)
         got = np.asarray(loaded.predict(images, batch_size=32, verbose=0))[:, 1]
         want = table.set_index("row").loc[order, "prob_porn"].to_numpy(dtype=np.float64)
         max_diff = float(np.max(np.abs(got - want)))
@@ -344,7 +346,6 @@ def export_model(
     video_rule = final_video_rule(results, VideoSettings.from_config(config))
     point = None
     if split is not None:
-        loaded = keras.saving.load_model(outputs["model"], compile=False)
         point = operating_point(
             loaded,
             keyframes,
