@@ -19,6 +19,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from alnsfw.outputs import KEYFRAMES
 from alnsfw.video_eval import AGGREGATIONS
 
 
@@ -129,7 +130,7 @@ def _campaign_parser(sub: argparse._SubParsersAction) -> None:
         )
         a.add_argument(
             "--keyframes",
-            default="results/keyframes/keyframes.h5",
+            default=KEYFRAMES,
             help="keyframes.h5 of the folder (snakemake's keyframe stage; default: %(default)s)",
         )
         if name == "round":

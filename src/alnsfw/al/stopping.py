@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from alnsfw.schema import ConfigError, schema_defaults
+from alnsfw.schema import ConfigError, config_section
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ class StoppingSettings:
     def from_config(cls, config: Mapping[str, Any]) -> StoppingSettings:
         """From a config with (or without) a `stopping` section; missing keys take the schema's
         defaults, so a campaign config that never validated against the schema works too."""
-        section = _merged(schema_defaults("stopping"), config.get("stopping") or {})
+        section = config_section(config, "stopping")
         stab = section["stabilizing_predictions"]
         budget = section["budget"]  # a null default is absent from schema_defaults
         return cls(
@@ -120,16 +120,6 @@ class StoppingSettings:
 
 def _optional(value: Any, kind: type) -> Any:  # noqa: ANN401
     return None if value is None else kind(value)
-
-
-def _merged(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(defaults)
-    for key, value in given.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _merged(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 RuleFn = Callable[[Sequence[CycleRecord], StoppingSettings], Verdict]
