@@ -543,7 +543,7 @@ def main() -> None:
     ap.add_argument("--dry-run", action="store_true", help="tiny sizes on CPU: checks the script")
     ap.add_argument("--out", default=os.environ.get("OUT") or str(ROOT / "results/gpu_slice"))
     ap.add_argument("--work", help="scratch folder (default: <out>/work, removed at the end)")
-    ap.add_argument("--backend", default="jax", choices=["jax", "tensorflow", "torch"])
+    ap.add_argument("--backend", default="jax", choices=["jax", "tensorflow"])
     ap.add_argument(
         "--gpu",
         action=argparse.BooleanOptionalAction,

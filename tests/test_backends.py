@@ -55,7 +55,7 @@ def test_backend_is_fixed_at_first_import():
     select_backend(current)  # the same backend: fine
     with pytest.raises(ConfigError, match=f"already imported .* '{current}' backend"):
         select_backend(other)
-    with pytest.raises(ConfigError, match="choose one of tensorflow, jax, torch"):
+    with pytest.raises(ConfigError, match="choose one of tensorflow, jax"):
         select_backend("theano")
 
 

@@ -220,11 +220,7 @@ def test_spec_parsing_and_name_mapping():
 # `compute.backend: jax` makes the model envs provide jax (alnsfw.model.backend imports it).
 # The only exceptions are EXEMPT_IMPORTS, each with its reason; such a module must stay out of the
 # lock (once locked, an env must provide it) and must still be imported (no stale entry).
-EXEMPT_IMPORTS: dict[str, str] = {
-    "torch": "the schema allows compute.backend: torch and alnsfw.model.backend has its branch, "
-    "but PyTorch is neither locked nor installed nor tested (docs/gpu.md): who picks it installs "
-    "it into the model env",
-}
+EXEMPT_IMPORTS: dict[str, str] = {}
 # Rules whose script runs in the submitting process's environment, with no conda env: none.
 NO_ENV_OK: dict[str, str] = {}
 

@@ -132,7 +132,6 @@ def test_training_resources_without_packing_are_unchanged():
             {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "XLA_PYTHON_CLIENT_MEM_FRACTION": "0.1125"},
         ),
         ("tensorflow", {"TF_FORCE_GPU_ALLOW_GROWTH": "true"}),
-        ("torch", {}),
     ],
 )
 def test_memory_share_env_is_backend_specific(backend, expected):

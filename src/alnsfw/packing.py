@@ -81,7 +81,7 @@ def gpu_share_env(compute: Mapping[str, Any]) -> dict[str, str]:
         }
     if backend == "tensorflow":
         return {"TF_FORCE_GPU_ALLOW_GROWTH": "true"}
-    return {}  # torch: its caching allocator takes memory as needed
+    return {}
 
 
 def apply_gpu_share(

@@ -1,7 +1,7 @@
-"""Everything that depends on Keras' backend (TensorFlow, JAX or PyTorch), in one place.
+"""Everything that depends on Keras' backend (TensorFlow or JAX), in one place.
 
 The rest of the model code uses Keras APIs only, so one code runs on any backend: many GPU
-machines ship JAX or PyTorch but no TensorFlow. What cannot be said in Keras lives here:
+machines ship JAX but no TensorFlow. What cannot be said in Keras lives here:
 
 - choosing the backend (`compute.backend`): Keras reads `KERAS_BACKEND` once, when it is first
   imported, so `select_backend` must run before that in every job process, and verifies it;
@@ -27,7 +27,9 @@ from alnsfw.schema import ConfigError
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("tensorflow", "jax", "torch")
+# Keras 3 also runs on PyTorch, and the model code uses Keras APIs only, but PyTorch is neither
+# locked nor in any env nor tested here, so it is not offered (docs/gpu.md).
+BACKENDS = ("tensorflow", "jax")
 
 
 def _keras_backend_in_use() -> str | None:
@@ -218,14 +220,6 @@ def _configure_threads(name: str, n: int) -> None:
             current = tf.config.threading.get_intra_op_parallelism_threads()
             if current != n:
                 log.warning("could not set TF threads to %d (already %d): %s", n, current, err)
-    elif name == "torch":
-        import torch
-
-        torch.set_num_threads(n)
-        try:
-            torch.set_num_interop_threads(1)
-        except RuntimeError:  # already set in this process
-            pass
     # jax: threads are fixed by XLA_FLAGS in select_backend, before JAX starts.
 
 
@@ -261,14 +255,6 @@ def list_devices() -> list[str]:
         import jax
 
         return [f"{d.platform}:{d.id} ({d.device_kind})" for d in jax.devices()]
-    if name == "torch":
-        import torch
-
-        out = ["cpu:0"]
-        out += [
-            f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())
-        ]
-        return out
     return [name]
 
 
@@ -286,22 +272,18 @@ def enable_determinism(seed: int) -> None:
         keras.utils.set_random_seed(int(seed))
     else:
         # Keras also seeds TensorFlow whenever it is installed, importing it: 3 s and its log
-        # lines in every JAX or PyTorch job, which never runs a TensorFlow op.
+        # lines in every JAX job, which never runs a TensorFlow op.
         with hidden_modules("tensorflow"):
             keras.utils.set_random_seed(int(seed))
     if name == "tensorflow":
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
-    elif name == "torch":
-        import torch
-
-        torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def compile_options(jit: bool) -> dict[str, Any]:
     """`model.compile` options for the backend: XLA on JAX always (its only fast path),
-    on TensorFlow only when `jit` (measured slower on 2 CPU cores), never on PyTorch."""
+    on TensorFlow only when `jit` (measured slower on 2 CPU cores)."""
     import keras
 
     name = keras.backend.backend()
@@ -331,7 +313,7 @@ class EpochTrainer:
     loop from an array held as a tensor (the feature cache or bank, when in memory and at most
     RESIDENT_MB); `epoch` takes batches made in Python, in chunks of up to `chunk_mb`. Same
     batches, same order, same step: the weights are bit-identical to the per-batch loop
-    (tests/test_model_learner.py checks both). JAX, PyTorch and XLA keep `train_on_batch`,
+    (tests/test_model_learner.py checks both). JAX and XLA keep `train_on_batch`,
     averaging its per-batch logs by batch size, as the trackers do.
     """
 

@@ -7,7 +7,7 @@ rows become tensors is decided by the cache mode (alnsfw.model.settings.CacheMod
 bank, none).
 
 Backend-neutral: the training step is Keras' own (`compile` + `train_on_batch`), prediction is
-`predict_on_batch`, so the same code runs on TensorFlow, JAX or PyTorch (alnsfw.model.backend).
+`predict_on_batch`, so the same code runs on TensorFlow or JAX (alnsfw.model.backend).
 
 Determinism: every random choice of training (epoch order, bank view) comes from one NumPy
 Generator whose state is saved with the weights, and the plan of a whole `fit` is drawn before it
