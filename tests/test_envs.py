@@ -189,8 +189,14 @@ def test_makefile_installs_with_the_lock():
     # make test: everything; make run: the workflow without the dev tools; both from the lock
     assert "DEV_EXTRAS := dev,slurm,campaign" in makefile
     assert "RUN_EXTRAS := workflow,slurm,campaign" in makefile
+    # uv installs, pip if uv cannot: both with the lock as constraints
+    assert (
+        "uv pip install --quiet --python $(BIN)/python --compile-bytecode -c $(LOCK) -e '.[$(1)]'"
+        in makefile
+    )
+    assert "pip install --quiet -c $(LOCK) -e '.[$(1)]'" in makefile
     for extras in ("RUN_EXTRAS", "DEV_EXTRAS"):
-        assert f"pip install --quiet -c $(LOCK) -e '.[$({extras})]'" in makefile
+        assert f"$(call install_locked,$({extras}))" in makefile
     assert "$(STAMP): pyproject.toml $(LOCK)" in makefile
     assert "$(RUN_STAMP): pyproject.toml $(LOCK)" in makefile
     assert "run: install-run" in makefile and "test: install" in makefile
