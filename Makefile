@@ -37,19 +37,20 @@ venv: prereqs
 # install instead.
 UV_VERSION := 0.13.9
 define install_locked
-	$(BIN)/python -m pip install --quiet --upgrade pip uv==$(UV_VERSION)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -c $(LOCK) -e '.[$(1)]' \
+	@echo "Installing alnsfw[$(1)] into $(VENV) at the versions of $(LOCK) (uv $(UV_VERSION))"
+	@$(BIN)/python -m pip install --quiet --upgrade pip uv==$(UV_VERSION)
+	@$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -c $(LOCK) -e '.[$(1)]' \
 		|| { echo "uv could not install '.[$(1)]': installing it with pip instead"; \
 		     $(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[$(1)]'; }
 endef
 
 $(RUN_STAMP): pyproject.toml $(LOCK) | venv
 	$(call install_locked,$(RUN_EXTRAS))
-	touch $(RUN_STAMP)
+	@touch $(RUN_STAMP)
 
 $(STAMP): pyproject.toml $(LOCK) | venv
 	$(call install_locked,$(DEV_EXTRAS))
-	touch $(STAMP) $(RUN_STAMP)
+	@touch $(STAMP) $(RUN_STAMP)
 
 ## The workflow's packages only (what `make run` needs), and everything (`make test`).
 install-run: venv $(RUN_STAMP)
