@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 import pytest
 
+from alnsfw.model import backend
 from alnsfw.model.features import RowReader, compute_bank, compute_features, runs
 from alnsfw.model.learner import build_learner, cross_entropy
 from alnsfw.model.settings import CacheMode
@@ -267,12 +268,17 @@ def test_epoch_in_one_graph_equals_the_per_batch_loop(data, augment):
         if variant != "per batch" and not trainer.in_graph:
             pytest.skip(f"{BACKEND} trains batch by batch (EpochTrainer.in_graph is False)")
         trainer.in_graph = lrn._predictor.in_graph = variant != "per batch"  # noqa: SLF001
-        trainer.RESIDENT_MB = 0 if variant == "chunks" else trainer.RESIDENT_MB
+        if variant == "chunks":  # the trainer alone makes its batches in Python
+            trainer.tables = backend.ResidentTables(limit_mb=0)
         trainer.chunk_bytes = 3 * lrn.batch_size * int(np.prod(lrn.train_model.input_shape[1:])) * 4
         assert trainer.holds(lrn._train_source().array) == (variant == "table")  # noqa: SLF001
         history = lrn.fit(TRAIN, VAL, **labels_for(data, TRAIN), max_epochs=2, patience=2)
         histories.append(history["history"])
         probabilities.append(lrn.predict_proba(TEST))
+        if variant == "table":  # one tensor per array, shared by the trainer and the predictor
+            assert lrn._predictor.tables is trainer.tables  # noqa: SLF001
+            held = [array for array, _ in trainer.tables._held]  # noqa: SLF001
+            assert len(held) == len({id(a) for a in held}) >= 1
     for other in (1, 2):
         np.testing.assert_array_equal(probabilities[0], probabilities[other])
         for per_batch, graph in zip(histories[0], histories[other]):

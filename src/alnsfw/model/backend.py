@@ -301,6 +301,45 @@ def force_jit(model: Any, jit: bool) -> None:  # noqa: ANN401
     model._jit_compile = compile_options(jit)["jit_compile"]  # noqa: SLF001
 
 
+def runs_in_graph(model: Any) -> bool:  # noqa: ANN401
+    """Whether `model`'s epochs and predictions run as one tf.function (EpochTrainer,
+    TablePredictor): on TensorFlow without XLA. JAX and XLA keep Keras' per-batch calls."""
+    import keras
+
+    return keras.backend.backend() == "tensorflow" and not model.jit_compile
+
+
+class ResidentTables:
+    """The in-memory arrays (feature cache, bank) that in-graph epochs and predictions read, each
+    held once as a tensor.
+
+    One per learner, shared by its EpochTrainer and TablePredictor: without a bank both read the
+    feature cache, which would otherwise be copied into two tensors. Arrays over `limit_mb` (a
+    paper-size cache) stay in NumPy and are batched in Python: no second copy of them at all.
+    """
+
+    LIMIT_MB = 512
+
+    def __init__(self, limit_mb: float = LIMIT_MB) -> None:
+        self.limit_mb = float(limit_mb)
+        self._held: list[tuple[np.ndarray, Any]] = []  # (array, its tensor)
+
+    def fits(self, table: np.ndarray | None) -> bool:
+        """Whether `table` is held as a tensor (else its batches are made in Python)."""
+        return table is not None and table.nbytes <= self.limit_mb * 2**20
+
+    def tensor(self, table: np.ndarray) -> Any:  # noqa: ANN401
+        """`table` as a tensor, made on first use; the same array always gives the same one."""
+        for array, tensor in self._held:
+            if array is table:
+                return tensor
+        import tensorflow as tf
+
+        tensor = tf.constant(table)
+        self._held.append((table, tensor))
+        return tensor
+
+
 class EpochTrainer:
     """Keras' own `train_step` over an epoch's batches; the epoch's mean loss and accuracy.
 
@@ -310,28 +349,30 @@ class EpochTrainer:
     without XLA, an epoch's batches run in one tf.function, a while loop over the model's
     `train_step` (what Keras' `steps_per_execution` does inside `fit`), and the trackers are
     reset once per epoch and read once. `epoch_on_table` also gathers the batches inside that
-    loop from an array held as a tensor (the feature cache or bank, when in memory and at most
-    RESIDENT_MB); `epoch` takes batches made in Python, in chunks of up to `chunk_mb`. Same
-    batches, same order, same step: the weights are bit-identical to the per-batch loop
-    (tests/test_model_learner.py checks both). JAX and XLA keep `train_on_batch`,
+    loop from an array held as a tensor (the feature cache or bank, when in memory and small
+    enough: ResidentTables); `epoch` takes batches made in Python, in chunks of up to
+    `chunk_mb`. Same batches, same order, same step: the weights are bit-identical to the
+    per-batch loop (tests/test_model_learner.py checks both). JAX and XLA keep `train_on_batch`,
     averaging its per-batch logs by batch size, as the trackers do.
     """
 
-    RESIDENT_MB = 512  # larger tables (a paper-size cache) stay in NumPy: no second copy
-
-    def __init__(self, model: Any, batch_size: int, chunk_mb: float = 64.0) -> None:  # noqa: ANN401
-        import keras
-
+    def __init__(
+        self,
+        model: Any,  # noqa: ANN401
+        batch_size: int,
+        chunk_mb: float = 64.0,
+        tables: ResidentTables | None = None,
+    ) -> None:
         self.model, self.batch_size = model, int(batch_size)
         self.chunk_bytes = int(chunk_mb * 2**20)
-        self.in_graph = keras.backend.backend() == "tensorflow" and not model.jit_compile
+        self.in_graph = runs_in_graph(model)
+        self.tables = tables if tables is not None else ResidentTables()
         self._graph: Any = None
-        self._table_graph: Any = None
-        self._table: tuple[np.ndarray, Any] | None = None  # (array, its tensor)
+        self._table_graph: tuple[np.ndarray, Any] | None = None  # (array, its graph)
 
     def holds(self, table: np.ndarray | None) -> bool:
         """Whether `epoch_on_table` takes this array (else make batches for `epoch`)."""
-        return self.in_graph and table is not None and table.nbytes <= self.RESIDENT_MB * 2**20
+        return self.in_graph and self.tables.fits(table)
 
     def epoch(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float]:
         """Train on `batches` (float32 inputs, one-hot targets), in order; (loss, accuracy)."""
@@ -362,13 +403,12 @@ class EpochTrainer:
         """Train on inputs `table[index[i]]` (index: rows, or [n, 2] (row, view) pairs into a
         bank), cast to float32 as NumPy would, with one-hot `targets[i]`, in order, in batches.
         Only for a table that `holds` accepts."""
-        import tensorflow as tf
-
-        if self._table is None or self._table[0] is not table:
-            self._table = (table, tf.constant(table))
-            self._table_graph = self._make_table_graph(table, index)
+        if self._table_graph is None or self._table_graph[0] is not table:
+            self._table_graph = (table, self._make_table_graph(table, index))
         self.model.reset_metrics()
-        self._table_graph(self._table[1], index.astype(np.int64), targets.astype(np.float32))
+        self._table_graph[1](
+            self.tables.tensor(table), index.astype(np.int64), targets.astype(np.float32)
+        )
         return self._result()
 
     def _result(self) -> tuple[float, float]:
@@ -430,27 +470,29 @@ class TablePredictor:
     calls (tests/test_model_learner.py).
     """
 
-    def __init__(self, model: Any, batch_size: int) -> None:  # noqa: ANN401
-        import keras
-
+    def __init__(
+        self,
+        model: Any,  # noqa: ANN401
+        batch_size: int,
+        tables: ResidentTables | None = None,
+    ) -> None:
         self.model, self.batch_size = model, int(batch_size)
-        self.in_graph = keras.backend.backend() == "tensorflow" and not model.jit_compile
-        self._table: tuple[np.ndarray, Any, Any] | None = None  # (array, tensor, graph)
+        self.in_graph = runs_in_graph(model)
+        self.tables = tables if tables is not None else ResidentTables()
+        self._graph: tuple[np.ndarray, Any] | None = None  # (array, its graph)
 
     def holds(self, table: np.ndarray | None) -> bool:
         """Whether `predict` takes this array (else predict batch by batch)."""
-        limit = EpochTrainer.RESIDENT_MB * 2**20
-        return self.in_graph and table is not None and table.nbytes <= limit
+        return self.in_graph and self.tables.fits(table)
 
     def predict(self, table: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """The model's outputs for `table[rows]`, as float32 [len(rows), outputs]."""
-        import tensorflow as tf
-
         if len(rows) == 0:
             return np.zeros((0, self.model.output_shape[-1]), np.float32)
-        if self._table is None or self._table[0] is not table:
-            self._table = (table, tf.constant(table), self._make_graph(table))
-        return np.asarray(self._table[2](self._table[1], np.asarray(rows, dtype=np.int64)))
+        if self._graph is None or self._graph[0] is not table:
+            self._graph = (table, self._make_graph(table))
+        tensor = self.tables.tensor(table)
+        return np.asarray(self._graph[1](tensor, np.asarray(rows, dtype=np.int64)))
 
     def _make_graph(self, table: np.ndarray) -> Any:  # noqa: ANN401
         import tensorflow as tf

@@ -117,8 +117,11 @@ class Learner:
         jit = self.compute.jit_compile
         backend.force_jit(self.train_model, jit and self.train_model is top)
         backend.force_jit(self.predict_model, jit and cached)
-        self._epochs = backend.EpochTrainer(self.train_model, self.batch_size)
-        self._predictor = backend.TablePredictor(self.predict_model, self.predict_batch)
+        tables = backend.ResidentTables()  # one tensor per in-memory cache, for both
+        self._epochs = backend.EpochTrainer(self.train_model, self.batch_size, tables=tables)
+        self._predictor = backend.TablePredictor(
+            self.predict_model, self.predict_batch, tables=tables
+        )
         # The state worth saving: everything but the frozen layers' weights, which never change
         # and are rebuilt identically from the config (the trunk fingerprint checks that).
         frozen = {
