@@ -79,9 +79,7 @@ def gpu_share_env(compute: Mapping[str, Any]) -> dict[str, str]:
             "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
             "XLA_PYTHON_CLIENT_MEM_FRACTION": str(fraction),
         }
-    if backend == "tensorflow":
-        return {"TF_FORCE_GPU_ALLOW_GROWTH": "true"}
-    return {}
+    return {"TF_FORCE_GPU_ALLOW_GROWTH": "true"}  # tensorflow, the other of backend.BACKENDS
 
 
 def apply_gpu_share(

@@ -318,9 +318,13 @@ def export_model(
     table = pd.read_csv(predictions)
     rows = check_rows(table["row"].to_numpy(), settings.check_rows)
     max_diff = onnx_diff = float("nan")
-    # Loaded once (1.7 s for the demo's ResNet50V2): the checks and the operating point both use
-    # the file as a user gets it.
-    loaded = keras.saving.load_model(outputs["model"], compile=False)
+    # Loaded once (1.7 s for the demo's ResNet50V2), when the checks or the operating point need
+    # it: both use the file as a user gets it.
+    loaded = (
+        keras.saving.load_model(outputs["model"], compile=False)
+        if len(rows) or split is not None
+        else None
+    )
     if len(rows):
         with h5py.File(keyframes, "r") as h5:
             order = np.unique(rows)
