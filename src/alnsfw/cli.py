@@ -19,7 +19,6 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from alnsfw.outputs import KEYFRAMES
 from alnsfw.video_eval import AGGREGATIONS
 
 
@@ -122,17 +121,28 @@ def _campaign_parser(sub: argparse._SubParsersAction) -> None:
     for name, text in helps.items():
         a = csub.add_parser(name, help=text, description=text)
         a.add_argument(
-            "--config",
+            "--configfile",
             action="append",
             default=[],
             metavar="YAML",
-            help="config file(s), later ones win (config.yaml first when no --config)",
+            help="config file(s) over config.yaml, later ones win (as snakemake --configfile)",
+        )
+        a.add_argument(
+            "--config",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE or YAML",
+            help="KEY=VALUE overrides as snakemake --config (e.g. campaign='{seed: 1}'); a "
+            "YAML file path is taken as --configfile",
         )
         a.add_argument(
             "--keyframes",
-            default=KEYFRAMES,
-            help="keyframes.h5 of the folder (snakemake's keyframe stage; default: %(default)s)",
+            default=None,
+            help="keyframes.h5 of data.root's videos, checked to be of that folder (default: "
+            "the campaign makes them with the workflow's rules in <campaign.dir>/work)",
         )
+        if name == "start":
+            a.add_argument("--cores", type=int, default=2, help="cores for the keyframe jobs")
         if name == "round":
             a.add_argument(
                 "--labels",
@@ -146,8 +156,10 @@ def _campaign_parser(sub: argparse._SubParsersAction) -> None:
 def _campaign(args: argparse.Namespace) -> int:
     from alnsfw.campaign.run import load_config, run_campaign_command
 
+    files = list(args.configfile) + [c for c in args.config if "=" not in c]
+    overrides = [c for c in args.config if "=" in c]
     try:
-        config = load_config(args.config or ["config.yaml"])
+        config = load_config(files, overrides)
     except (ValueError, OSError) as err:
         print(f"alnsfw campaign: {err}", file=sys.stderr)
         return 2

@@ -11,6 +11,7 @@ ConfigError and the defaults from the leaf alnsfw.schema, never from here (no cy
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -241,4 +242,57 @@ def coerce_cli_scalars(
         return config
     if isinstance(config, str):
         return _coerce_string(config, branches)
+    return config
+
+
+def load_config(
+    configfiles: Sequence[str | Path] = (),
+    overrides: Sequence[str] = (),
+    base: str | Path | None = "config.yaml",
+    check: bool = True,
+) -> dict[str, Any]:
+    """The config exactly as `snakemake --configfile F... --config K=V...` sees it.
+
+    Why one loader: a labelling campaign that read its preset alone trained other model settings
+    than the workflow it was compared with, and skipped the checks that refuse a bad setting
+    before anyone labels. Order: `base` (the workflow's config.yaml, as its `configfile:`), then
+    each file, deep-merged (snakemake.utils.update_config), then `KEY=VALUE` overrides parsed
+    as Snakemake parses `--config` (snakemake.cli.parse_config); then the same coercion, schema
+    validation (defaults filled in) and cross-key checks as workflow/rules/common.smk.
+    ValueError names the file or key.
+    """
+    import yaml
+    from snakemake.cli import parse_config
+    from snakemake.utils import update_config, validate
+
+    from alnsfw.schema import SCHEMA_PATH, load_schema
+
+    config: dict[str, Any] = {}
+    files = [Path(base)] if base is not None and Path(base).is_file() else []
+    files += [Path(f) for f in configfiles]
+    for path in files:
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except OSError as err:
+            raise ValueError(f"config file {path}: {err.strerror or err}") from err
+        except yaml.YAMLError as err:
+            raise ValueError(f"config file {path} is not valid YAML: {err}") from err
+        if not isinstance(data, dict):
+            raise ValueError(f"config file {path} is not a YAML mapping")
+        update_config(config, data)
+    try:
+        update_config(config, parse_config(list(overrides)))
+    except (ValueError, AssertionError) as err:
+        raise ValueError(f"--config {' '.join(overrides)}: {err}") from err
+    coerce_cli_scalars(config, load_schema())
+    named = ", ".join(str(p) for p in files) or "(no file)"
+    try:
+        validate(config, str(SCHEMA_PATH))
+    except Exception as err:  # snakemake's WorkflowError: the message names the key
+        raise ValueError(f"config {named}: {err}") from err
+    if check:
+        try:
+            check_config(config)
+        except ConfigError as err:
+            raise ValueError(f"config {named}: {err}") from err
     return config

@@ -118,16 +118,21 @@ class CheckpointStore:
                 raise CorruptCheckpoint(f"{path} does not match its checksum in {state_path.name}")
         return Checkpoint(state=state, learner_dir=learner_dir)
 
-    def load(self) -> Checkpoint | None:
+    def load(self, readonly: bool = False) -> Checkpoint | None:
         """The newest checkpoint that passes its checksums, or None (start afresh).
 
         Corrupt checkpoints are deleted with a warning naming the file; checkpoints written for
-        other settings or inputs are all deleted.
+        other settings or inputs are all deleted. `readonly`: delete nothing (a reader that may
+        run beside a writer, e.g. `alnsfw campaign status`, must never take a save in progress
+        for a corrupt file and remove it); an unreadable newest one is skipped, not removed.
         """
         for cycle in self._cycles():
             try:
                 checkpoint = self._verified(cycle)
             except (CorruptCheckpoint, OSError, ValueError, KeyError) as err:
+                if readonly:
+                    log.info("skipping checkpoint after cycle %d: %s", cycle, err)
+                    continue
                 log.warning("discarding checkpoint after cycle %d: %s", cycle, err)
                 self._remove_cycle(cycle)
                 continue
@@ -136,6 +141,8 @@ class CheckpointStore:
                 state.get("version") != FORMAT_VERSION
                 or state.get("fingerprint") != self.fingerprint
             ):
+                if readonly:
+                    return None
                 log.warning(
                     "checkpoint %s was written for other settings or inputs; starting afresh",
                     self.directory,

@@ -55,6 +55,7 @@ from alnsfw.al.stopping import (
 )
 from alnsfw.al.strategies import get_strategy
 from alnsfw.campaign.client import ClientError, FileClient, LabelClient
+from alnsfw.campaign.data import inputs_for, relative_sources
 from alnsfw.campaign.labels import LabelInputError, LabelLog, Resolved, parse_tasks, resolve
 from alnsfw.campaign.tasks import KeyframeIndex, build_task, write_task_images
 from alnsfw.io import write_csv, write_json
@@ -72,6 +73,9 @@ ROUND_COLUMNS = [
     "audit_accuracy",
     "audit_ci_low",
     "audit_ci_high",
+    "audit_precision",
+    "audit_recall",
+    "audit_prevalence",
     "agreement",
     "ties",
     "skipped",
@@ -106,6 +110,39 @@ def draw_by_video(
     return np.sort(np.asarray(chosen[:size], dtype=np.int64))
 
 
+def draw_whole_videos(
+    candidates: np.ndarray, videos: np.ndarray, size: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Whole videos in random order until at least `size` keyframes: an audit that shares no
+    video with training (a video's keyframes are near-duplicates, and an audit that shares
+    videos with the training set flatters the model, as the paper's test folds avoid). Sorted."""
+    candidates = np.asarray(candidates, dtype=np.int64)
+    chosen: list[int] = []
+    for video in rng.permutation(np.unique(videos[candidates])):
+        if len(chosen) >= size:
+            break
+        chosen.extend(int(r) for r in candidates[videos[candidates] == video])
+    return np.sort(np.asarray(chosen, dtype=np.int64))
+
+
+def interleave(groups: Sequence[Sequence[Any]]) -> list[Any]:
+    """The items of `groups` merged so that every prefix holds each group in proportion to its
+    size (largest remainder), keeping each group's order: the first dozen labels then already
+    give pool, validation and audit items, so the first round trains after about a dozen."""
+    sizes = [len(g) for g in groups]
+    total = sum(sizes)
+    taken = [0] * len(groups)
+    out: list[Any] = []
+    for step in range(1, total + 1):
+        due = [step * n / total - t for n, t in zip(sizes, taken)]
+        k = max(
+            range(len(groups)), key=lambda i: (due[i], -i) if taken[i] < sizes[i] else (-1e9, 0)
+        )
+        out.append(groups[k][taken[k]])
+        taken[k] += 1
+    return out
+
+
 def wilson(k: int, n: int) -> tuple[float, float]:
     """95% Wilson interval of k correct in n (alnsfw.al.stopping's, i.e. scipy's binomtest),
     (nan, nan) without data."""
@@ -138,6 +175,11 @@ class RoundReport:
     message: str = ""
     status_only: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
+    # porn = positive, on the labelled audit items: (value, (low, high)) or None
+    precision: tuple[float, tuple[float, float]] | None = None
+    recall: tuple[float, tuple[float, float]] | None = None
+    prevalence: tuple[float, tuple[float, float]] | None = None
+    audit_unit: str = "video"
 
     def text(self) -> str:
         """The lines a person reads after a round."""
@@ -154,10 +196,23 @@ class RoundReport:
         ]
         if self.audit_accuracy is not None and self.audit_ci is not None:
             lo, hi = self.audit_ci
+            held = "held-out videos" if self.audit_unit == "video" else "keyframes (not by video)"
             lines.append(
                 f"  audit accuracy: {self.audit_accuracy:.3f} (95% Wilson CI {lo:.3f}-{hi:.3f}) "
-                f"on {self.audit_labelled} of {self.audit_size} audit keyframes"
+                f"on {self.audit_labelled} of {self.audit_size} audit keyframes ({held})"
             )
+            parts = [
+                f"{name} {v:.3f} ({a:.3f}-{b:.3f})"
+                for name, got in (
+                    ("precision", self.precision),
+                    ("recall", self.recall),
+                    ("prevalence", self.prevalence),
+                )
+                if got is not None
+                for v, (a, b) in [got]
+            ]
+            if parts:
+                lines.append("  audit, porn class (95% Wilson CI): " + ", ".join(parts))
         else:
             lines.append(
                 f"  audit accuracy: none yet ({self.audit_labelled} of {self.audit_size} audit "
@@ -192,12 +247,55 @@ class RoundReport:
         return "\n".join(lines)
 
 
+def porn_class_stats(row: dict[str, Any], truth: np.ndarray) -> dict[str, Any]:
+    """Precision and recall of the porn class and the estimated prevalence on the labelled
+    audit items, each with its 95% Wilson interval: at moderation prevalence (a few % porn),
+    accuracy alone says little (predicting "non-porn" always is then 95% accurate)."""
+    tp, fp, fn = int(row["tp"]), int(row["fp"]), int(row["fn"])
+    n, pos = len(truth), int(np.sum(np.asarray(truth) == 1))
+
+    def stat(k: int, m: int) -> list[Any] | None:
+        return None if m == 0 else [k / m, list(wilson(k, m))]
+
+    return {
+        "precision": stat(tp, tp + fp),
+        "recall": stat(tp, tp + fn),
+        "prevalence": stat(pos, n),
+    }
+
+
+def class_counts(labels: np.ndarray, pool_rows: np.ndarray, audit_rows: np.ndarray) -> dict:
+    """Labelled items of each class in the pool and the audit (the stop suggestion's guard)."""
+    return {
+        "pool": [int(np.sum(labels[pool_rows] == c)) for c in (0, 1)],
+        "audit": [int(np.sum(labels[audit_rows] == c)) for c in (0, 1)],
+    }
+
+
 def stopping_verdicts(
     records: Sequence[dict[str, Any]], config: dict[str, Any]
 ) -> tuple[list[Verdict], str | None]:
     """alnsfw.al.stopping.evaluate_rules on the round records (STOPPING-API.md): the stop set is
     the validation set (held out, never queried nor trained on, as in the simulation), the
-    uncertainty its mean 1 - max p, the audit the labelled audit items."""
+    uncertainty its mean 1 - max p, the audit the labelled audit items.
+
+    No suggestion at all until the pool and the audit each hold campaign.stop_min_per_class
+    labels of both classes: a model that has seen one class predicts one class with certainty,
+    and every rule (stable predictions, low uncertainty, a flat audit) then fires on nothing.
+    """
+    need = int(config["campaign"]["stop_min_per_class"])
+    counts = records[-1].get("class_counts") if records else None
+    if counts is not None:
+        short = [
+            f"{where} has {counts[where][1]} porn / {counts[where][0]} non-porn"
+            for where in ("pool", "audit")
+            if min(counts[where]) < need
+        ]
+        if short:
+            return [], (
+                f"none yet: needs {need} labels of each class in the pool and in the audit "
+                f"(campaign.stop_min_per_class); the {'; the '.join(short)}"
+            )
     recs = [
         CycleRecord(
             cycle=int(r["cycle"]),
@@ -219,13 +317,15 @@ class Campaign:
     def __init__(
         self,
         config: dict[str, Any],
-        keyframes: str | Path,
+        keyframes: str | Path | None = None,
         client: LabelClient | None = None,
         build: LearnerFactory | None = None,
     ) -> None:
         self.config = config
         self.cfg = config["campaign"]
-        self.keyframes = str(keyframes)
+        inputs = inputs_for(config, None if keyframes is None else str(keyframes))
+        self.inputs = inputs
+        self.keyframes = inputs.keyframes
         self.dir = Path(self.cfg["dir"])
         self.settings = LoopSettings.from_config(config)
         self.strategy = str(self.cfg["strategy"])
@@ -234,6 +334,11 @@ class Campaign:
         self.client = client
         self.build = build
         self.log = LabelLog(self.dir / "labels.jsonl")
+        # Kept between rounds by a long-running process (alnsfw campaign serve): the learner
+        # with its loaded feature cache, and the cycle it holds; a CLI round loads them afresh.
+        self._model_obj: LoopModel | None = None
+        self._model_cycle: int | None = None
+        self._digest: tuple[tuple[int, int], str] | None = None
 
     # ---------------------------------------------------------------- files
     @property
@@ -247,8 +352,7 @@ class Campaign:
             )
         plan = json.loads(self.plan_path.read_text())
         if check_keyframes:
-            with open(self.keyframes, "rb") as f:
-                digest = hashlib.file_digest(f, "sha256").hexdigest()
+            digest = self._keyframes_digest()
             if digest != plan["keyframes_sha256"]:
                 raise CampaignError(
                     f"{self.keyframes} is not the keyframes file this campaign started on "
@@ -257,7 +361,17 @@ class Campaign:
                 )
         return plan
 
-    def _load(self, store: CheckpointStore) -> Any:  # noqa: ANN401
+    def _keyframes_digest(self) -> str:
+        """sha256 of keyframes.h5, recomputed only when its size or mtime changed (a served
+        campaign checks it every round; the file can be hundreds of MB)."""
+        st = Path(self.keyframes).stat()
+        key = (st.st_size, st.st_mtime_ns)
+        if self._digest is None or self._digest[0] != key:
+            with open(self.keyframes, "rb") as f:
+                self._digest = (key, hashlib.file_digest(f, "sha256").hexdigest())
+        return self._digest[1]
+
+    def _load(self, store: CheckpointStore, readonly: bool = False) -> Any:  # noqa: ANN401
         """The last checkpoint; a config change since is refused instead of starting over (the
         store would discard checkpoints written for other settings)."""
         states = sorted(store.directory.glob("state-*.json")) if store.directory.is_dir() else []
@@ -272,7 +386,7 @@ class Campaign:
                     f"campaign.strategy; {store.directory}): restore them, or start a new "
                     "campaign in another campaign.dir"
                 )
-        return store.load()
+        return store.load(readonly=readonly)
 
     def _tasks(self) -> dict[str, Any]:
         path = self.dir / "tasks.json"
@@ -298,17 +412,28 @@ class Campaign:
         return CheckpointStore(self.dir / "checkpoint", hashlib.sha256(blob.encode()).hexdigest())
 
     @contextmanager
-    def _locked(self) -> Iterator[None]:
-        """One command at a time per campaign (a second one fails at once, saying why)."""
+    def _locked(self, wait: float = 0.0) -> Iterator[None]:
+        """One command at a time per campaign, readers included (`status` and `export` read
+        the checkpoint a round may be writing). Waits up to `wait` seconds (a served campaign
+        holds the lock only during a round), then fails saying why."""
         self.dir.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + wait
         with open(self.dir / ".lock", "w") as handle:
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError as err:
+                    if time.monotonic() >= deadline:
+                        raise CampaignError(
+                            f"another alnsfw campaign command is running on {self.dir}; wait "
+                            "for it (a round takes seconds) and run this again"
+                        ) from err
+                    time.sleep(0.1)
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError as err:
-                raise CampaignError(
-                    f"another alnsfw campaign command is running on {self.dir}; wait for it"
-                ) from err
-            yield
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     # ---------------------------------------------------------------- start
     def start(
@@ -316,66 +441,125 @@ class Campaign:
     ) -> RoundReport:
         """Draw audit, validation and initial sets, record them, send them for labelling.
 
+        The model is built first, so a bad model setting fails here, before anyone labels.
+        Safe to rerun until it has completed: the draws are written once (same seed, same
+        draws), the project is made once, and the push skips what the server already has.
         `initial_rows(pool)` replaces the random initial batch (the equivalence test gives the
         simulation's per-class initial set).
         """
         with self._locked():
             if self.plan_path.is_file():
-                raise CampaignError(
-                    f"a campaign already exists in {self.dir}: go on with `alnsfw campaign "
-                    "round`, or choose another campaign.dir to start a new one"
-                )
-            index = KeyframeIndex.read(self.keyframes)
-            videos = index.video_ids()
-            n_rows = len(videos)
-            seed = int(self.cfg["seed"])
-            audit_n, val_n = int(self.cfg["audit_size"]), int(self.cfg["val_size"])
-            init_n = int(self.cfg["initial_size"])
-            if audit_n + val_n + init_n >= n_rows:
-                raise CampaignError(
-                    f"{self.keyframes} has {n_rows} keyframes: too few for campaign.audit_size "
-                    f"{audit_n} + val_size {val_n} + initial_size {init_n} and a pool to query; "
-                    "lower them"
-                )
-            rows = np.arange(n_rows, dtype=np.int64)
-            audit = draw_by_video(
-                rows, videos, audit_n, np.random.default_rng(derive_seed(seed, 0, "audit"))
-            )
-            rest = np.setdiff1d(rows, audit)
-            val = draw_by_video(
-                rest, videos, val_n, np.random.default_rng(derive_seed(seed, 0, "val"))
-            )
-            pool = np.setdiff1d(rest, val)
-            if initial_rows is None:
-                rng = np.random.default_rng(self.seeds.initial)
-                initial = np.sort(rng.choice(pool, size=init_n, replace=False))
+                plan = self._plan()
+                if plan.get("started_complete"):
+                    raise CampaignError(
+                        f"a campaign already exists in {self.dir}: go on with `alnsfw campaign "
+                        "round` (or serve), or choose another campaign.dir to start a new one"
+                    )
             else:
-                initial = np.sort(np.asarray(initial_rows(pool), dtype=np.int64))
-                if not np.isin(initial, pool).all():
-                    raise CampaignError("initial rows must be rows of the campaign pool")
-            with open(self.keyframes, "rb") as f:
-                digest = hashlib.file_digest(f, "sha256").hexdigest()
-            plan = {
-                "id": f"alnsfw-{digest[:8]}-s{seed}",
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "keyframes": self.keyframes,
-                "keyframes_sha256": digest,
-                "n_rows": n_rows,
-                "strategy": self.strategy,
-                "seed": seed,
-                "audit": audit.tolist(),
-                "val": val.tolist(),
-                "pool": pool.tolist(),
-                "initial": initial.tolist(),
-                "project_id": None,
-            }
-            project = self._ensure_project()
-            plan["project_id"] = project
+                self._model(None)  # refuses bad model settings before any task is sent
+                plan = self._draw(initial_rows)
+            if plan.get("project_id") is None:
+                plan["project_id"] = self._ensure_project()
+                write_json(self.plan_path, plan)
+            pushed = self._push(plan, 0, self._start_items(plan), None)
+            plan["started_complete"] = True
             write_json(self.plan_path, plan)
-            order = [(r, "audit") for r in audit] + [(r, "validation") for r in val]
-            order += [(r, "initial") for r in initial]
-            pushed = self._push(plan, 0, [(int(r), p, None) for r, p in order], None)
+            self._after_push(0)
             return self._report(plan, 0, False, 0, pushed)
+
+    def _draw(self, initial_rows: Callable[[np.ndarray], Sequence[int]] | None) -> dict[str, Any]:
+        index = KeyframeIndex.read(self.keyframes)
+        videos = index.video_ids()
+        n_rows = len(videos)
+        seed = int(self.cfg["seed"])
+        audit_n, val_n = int(self.cfg["audit_size"]), int(self.cfg["val_size"])
+        init_n = int(self.cfg["initial_size"])
+        if audit_n + val_n + init_n >= n_rows:
+            raise CampaignError(
+                f"{self.keyframes} has {n_rows} keyframes: too few for campaign.audit_size "
+                f"{audit_n} + val_size {val_n} + initial_size {init_n} and a pool to query; "
+                "lower them"
+            )
+        rows = np.arange(n_rows, dtype=np.int64)
+        audit_rng = np.random.default_rng(derive_seed(seed, 0, "audit"))
+        listed = self.cfg.get("audit_videos")
+        if listed:
+            audit = self._listed_audit(str(listed), index)
+        elif self.cfg["audit_unit"] == "video":
+            audit = draw_whole_videos(rows, videos, audit_n, audit_rng)
+        else:
+            audit = draw_by_video(rows, videos, audit_n, audit_rng)
+        rest = np.setdiff1d(rows, audit)
+        if len(rest) <= val_n + init_n:
+            raise CampaignError(
+                f"the audit took {len(audit)} of {n_rows} keyframes: too few left for val_size "
+                f"{val_n} + initial_size {init_n} and a pool; lower campaign.audit_size"
+            )
+        val = draw_by_video(rest, videos, val_n, np.random.default_rng(derive_seed(seed, 0, "val")))
+        pool = np.setdiff1d(rest, val)
+        if initial_rows is None:
+            rng = np.random.default_rng(self.seeds.initial)
+            initial = np.sort(rng.choice(pool, size=init_n, replace=False))
+        else:
+            initial = np.sort(np.asarray(initial_rows(pool), dtype=np.int64))
+            if not np.isin(initial, pool).all():
+                raise CampaignError("initial rows must be rows of the campaign pool")
+        digest = self._keyframes_digest()
+        plan = {
+            "id": f"alnsfw-{digest[:8]}-s{seed}",
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "keyframes": self.keyframes,
+            "keyframes_sha256": digest,
+            "n_rows": n_rows,
+            "strategy": self.strategy,
+            "seed": seed,
+            "audit_unit": "listed" if listed else str(self.cfg["audit_unit"]),
+            "audit": audit.tolist(),
+            "val": val.tolist(),
+            "pool": pool.tolist(),
+            "initial": initial.tolist(),
+            "project_id": None,
+            "started_complete": False,
+        }
+        write_json(self.plan_path, plan)
+        return plan
+
+    def _listed_audit(self, listed: str, index: KeyframeIndex) -> np.ndarray:
+        """Rows of the videos named in campaign.audit_videos (one per line: the path relative to
+        data.root, with or without extension, or the file name's stem; NPDI's fold lists work)."""
+        path = Path(listed)
+        if not path.is_file():
+            raise CampaignError(f"campaign.audit_videos = {listed} is not a file")
+        names = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+        rel = relative_sources(self.keyframes, self.inputs.root)
+        keys = {}
+        for r in rel:
+            p = Path(str(r))
+            for key in (str(p), str(p.with_suffix("")), p.stem):
+                keys.setdefault(key, set()).add(str(r))
+        chosen: set[str] = set()
+        unknown = []
+        for name in names:
+            hit = keys.get(name) or keys.get(Path(name).stem)
+            if not hit:
+                unknown.append(name)
+            else:
+                chosen |= hit
+        if unknown:
+            raise CampaignError(
+                f"campaign.audit_videos ({listed}) names {len(unknown)} video(s) not in "
+                f"data.root (e.g. {unknown[0]}): fix the list or data.root"
+            )
+        return np.flatnonzero(np.isin(rel, sorted(chosen))).astype(np.int64)
+
+    def _start_items(self, plan: dict[str, Any]) -> list[tuple[int, str, float | None]]:
+        """Audit (random order: a partly labelled audit is then a random sample), validation and
+        initial items, interleaved so that the first dozen labels already train a round."""
+        rng = np.random.default_rng(derive_seed(int(plan["seed"]), 0, "send-order"))
+        audit = [(int(r), "audit", None) for r in rng.permutation(plan["audit"])]
+        val = [(int(r), "validation", None) for r in rng.permutation(plan["val"])]
+        init = [(int(r), "initial", None) for r in rng.permutation(plan["initial"])]
+        return interleave([init, val, audit])
 
     def _ensure_project(self) -> int | None:
         ensure = getattr(self.client, "ensure_project", None)
@@ -399,8 +583,8 @@ class Campaign:
         tasks = self._tasks()
         already = set(tasks["sent_rows"])
         on_server = self.client.sent_rows() if self.client is not None else None
-        if on_server:
-            already |= on_server
+        if on_server is not None:  # a task deleted on the server is sent again when asked
+            already = on_server
         todo = [(r, p, s) for r, p, s in items if r not in already]
         if todo:
             index = KeyframeIndex.read(self.keyframes)
@@ -423,9 +607,18 @@ class Campaign:
             client = self.client or FileClient(self.dir / "tasks")
             ids = client.push(payload, round_no)
             tasks["task_rows"].update({str(i): r for r, i in ids.items()})
-        tasks["sent_rows"] = sorted(already | {r for r, _, _ in items})
+        tasks["sent_rows"] = sorted(set(tasks["sent_rows"]) | {r for r, _, _ in items})
+        tasks["released"] = sorted(set(tasks.get("released", [])) - {r for r, _, _ in items})
         self._save_tasks(tasks)
         return len(todo)
+
+    def _after_push(self, round_no: int) -> None:
+        """Keep the project's model_version equal to this round's predictions' (Label Studio
+        shows, and its uncertainty sampling ranks by, only predictions of the project's
+        version); a client without the call (the file route) has nothing to keep."""
+        setter = getattr(self.client, "set_model_version", None)
+        if setter is not None:
+            setter(f"round-{round_no}")
 
     def _pull(self, plan: dict[str, Any]) -> int:
         """Pull, check, and append what changed to the log; returns the number of events."""
@@ -437,12 +630,31 @@ class Campaign:
         annotations, seen = parse_tasks(
             raw, plan["id"], known, set(tasks["sent_rows"]), plan.get("project_id")
         )
-        pulled_tasks = set(seen) | (set(known) if complete else set())
+        pulled_tasks = set(seen)
         events = self.log.diff(annotations, pulled_tasks)
-        if seen.keys() - known.keys():
-            tasks["task_rows"].update({str(k): v for k, v in seen.items()})
-            self._save_tasks(tasks)
         self.log.append(events)
+        changed = bool(seen.keys() - known.keys())
+        tasks["task_rows"].update({str(k): v for k, v in seen.items()})
+        if complete:  # tasks deleted in Label Studio: their rows are released (or re-sent)
+            gone = {tid: row for tid, row in known.items() if tid not in seen}
+            if gone:
+                labels, _ = self._labels(int(plan["n_rows"]))
+                still = {int(v) for k, v in tasks["task_rows"].items() if int(k) not in gone}
+                rows = {row for row in gone.values() if row not in still}
+                released = sorted(r for r in rows if labels[r] < 0)
+                for tid in gone:
+                    tasks["task_rows"].pop(str(tid), None)
+                tasks["sent_rows"] = sorted(set(tasks["sent_rows"]) - set(released))
+                tasks["released"] = sorted(set(tasks.get("released", [])) | set(released))
+                log.warning(
+                    "%d task(s) deleted in Label Studio; %d unlabelled item(s) released "
+                    "(audit and validation ones are sent again)",
+                    len(gone),
+                    len(released),
+                )
+                changed = True
+        if changed:
+            self._save_tasks(tasks)
         return len(events)
 
     # ---------------------------------------------------------------- rounds
@@ -459,10 +671,23 @@ class Campaign:
             from alnsfw.al.jobs import build_network_learner
 
             self.build = build_network_learner
-        model = self.build(self.config, self.keyframes, None, None, self.seeds.learner)
+        cycle = None if saved is None else int(saved.state["loop"]["cycles"][-1]["cycle"])
+        if self._model_obj is not None and self._model_cycle == cycle:
+            return self._model_obj  # a served campaign: the learner of the last round, in memory
+        try:
+            model = self.build(
+                self.config,
+                self.keyframes,
+                self.inputs.features,
+                self.inputs.bank,
+                self.seeds.learner,
+            )
+        except (ValueError, KeyError, OSError) as err:
+            raise CampaignError(f"the model cannot be built with these settings: {err}") from err
         check_model_for(self.spec, model)
         if saved is not None:
             model.load(str(saved.learner_dir))
+        self._model_obj, self._model_cycle = model, cycle
         return model
 
     def round(self) -> RoundReport:
@@ -476,8 +701,9 @@ class Campaign:
         store = self._store(plan)
         saved = self._load(store)
         state = saved.state["campaign"] if saved is not None else None
-        if state is not None and state["open"] is not None:  # killed between commit and push
-            self._push_open(plan, state)
+        pushed_round = int(self._tasks().get("pushed_round", 0))
+        if state is not None and state["open"] is not None and pushed_round < state["round"]:
+            self._push_open(plan, state)  # killed between commit and push
         try:
             n_events = self._pull(plan)
         except (ClientError, LabelInputError) as err:
@@ -497,11 +723,16 @@ class Campaign:
                 f"no label changed since round {state['round']}: label the open batch in Label "
                 "Studio (or give a newer export with --labels), then run the round again"
             )
-        elif not labelled.any() or len(val_l) == 0 or len(audit_l) == 0:
+        elif (
+            int(labelled.sum()) < int(self.cfg["min_pool_labels"])
+            or len(val_l) == 0
+            or len(audit_l) == 0
+        ):
             why_not = (
                 f"not enough labels to train yet ({int(labelled.sum())} pool, {len(val_l)} "
-                f"validation, {len(audit_l)} audit keyframes labelled; each needs at least 1): "
-                "label the open batch, then run the round again"
+                f"validation, {len(audit_l)} audit keyframes labelled; the first round needs "
+                f"{self.cfg['min_pool_labels']} pool labels (campaign.min_pool_labels) and one "
+                "of each other): label the open batch, then run the round again"
             )
         if why_not is not None:
             report = self._report(plan, round_no - 1, False, n_events, 0, labels, resolved)
@@ -532,6 +763,7 @@ class Campaign:
         t_train = time.perf_counter() - t1
         k = int(row["tp"] + row["tn"])
         ci = wilson(k, len(audit_l))
+        audit_stats = porn_class_stats(row, labels[audit_l])
         stop_p = np.asarray(model.predict_proba(val), dtype=np.float64)
         records.append(
             {
@@ -542,12 +774,21 @@ class Campaign:
                 "pool_uncertainty": float(np.mean(1.0 - stop_p.max(1))),
                 "audit_accuracy": float(row["accuracy"]),
                 "audit_ci": list(ci),
+                "audit_stats": audit_stats,
+                "class_counts": class_counts(labels, pool[labelled], audit_l),
             }
         )
-        sent = np.asarray(self._tasks()["sent_rows"], dtype=np.int64)
+        tasks_now = self._tasks()
+        sent = np.asarray(tasks_now["sent_rows"], dtype=np.int64)
         exclude = sent[labels[sent] < 0]
         t2 = time.perf_counter()
-        items: list[tuple[int, str, float | None]] = []
+        held_out = set(plan["audit"]) | set(plan["val"])
+        resend = [
+            (int(r), "audit" if r in set(plan["audit"]) else "validation", None)
+            for r in tasks_now.get("released", [])
+            if r in held_out
+        ]
+        items: list[tuple[int, str, float | None]] = list(resend)
         proba: dict[int, float] = {}
         candidates = np.setdiff1d(pool[~labelled], exclude)
         if len(candidates):
@@ -564,12 +805,13 @@ class Campaign:
                     [float(s) for s in proposal.scores],
                 )
             )
-            items = [(int(r), "query", float(s)) for r, s in zip(proposal.rows, proposal.scores)]
+            items += [(int(r), "query", float(s)) for r, s in zip(proposal.rows, proposal.scores)]
             p = np.asarray(model.predict_proba(proposal.rows), dtype=np.float64)[:, 1]
             proba = {int(r): float(v) for r, v in zip(proposal.rows, p)}
         t_score = time.perf_counter() - t2
         run.cycles.append(row)
         new_state = {
+            "audit_rows": audit_l.tolist(),
             "round": round_no,
             "labels_sha256": signature,
             "records": records,
@@ -603,7 +845,12 @@ class Campaign:
         items = [(int(r), p, s) for r, p, s in state["open"]["items"]]
         proba = {int(k): float(v) for k, v in state["open"]["proba"].items()}
         try:
-            return self._push(plan, int(state["open"]["round"]), items, proba)
+            pushed = self._push(plan, int(state["open"]["round"]), items, proba)
+            self._after_push(int(state["open"]["round"]))
+            tasks = self._tasks()
+            tasks["pushed_round"] = int(state["open"]["round"])
+            self._save_tasks(tasks)
+            return pushed
         except ClientError as err:
             raise CampaignError(
                 f"{err}. The round's training is saved: rerun `alnsfw campaign round` once the "
@@ -624,6 +871,9 @@ class Campaign:
             "audit_accuracy": report.audit_accuracy,
             "audit_ci_low": lo,
             "audit_ci_high": hi,
+            "audit_precision": None if report.precision is None else report.precision[0],
+            "audit_recall": None if report.recall is None else report.recall[0],
+            "audit_prevalence": None if report.prevalence is None else report.prevalence[0],
             "agreement": report.agreement,
             "ties": report.ties,
             "skipped": report.skipped,
@@ -670,11 +920,19 @@ class Campaign:
             batch_pushed=pushed,
             new_events=n_events,
         )
-        saved = self._load(self._store(plan)) if (self.dir / "checkpoint").is_dir() else None
+        report.audit_unit = str(plan.get("audit_unit", "keyframe"))
+        saved = (
+            self._load(self._store(plan), readonly=True)
+            if (self.dir / "checkpoint").is_dir()
+            else None
+        )
         if saved is not None:
             last = saved.state["campaign"]["records"][-1]
             report.audit_accuracy = last["audit_accuracy"]
             report.audit_ci = tuple(last["audit_ci"])
+            for key, got in (last.get("audit_stats") or {}).items():
+                if got is not None:
+                    setattr(report, key, (float(got[0]), (float(got[1][0]), float(got[1][1]))))
             if not trained:
                 report.verdicts, report.stopping_note = stopping_verdicts(
                     saved.state["campaign"]["records"], self.config
@@ -682,9 +940,14 @@ class Campaign:
         return report
 
     def status(self) -> RoundReport:
-        """Where the campaign stands, from its own files (no pull, no training)."""
+        """Where the campaign stands, from its own files (no pull, no training). Takes the lock
+        (waiting for a running round) and deletes nothing."""
+        with self._locked(wait=120.0):
+            return self._status()
+
+    def _status(self) -> RoundReport:
         plan = self._plan()
-        saved = self._load(self._store(plan))
+        saved = self._load(self._store(plan), readonly=True)
         round_no = 0 if saved is None else int(saved.state["campaign"]["round"])
         report = self._report(plan, round_no, False, 0, 0)
         report.status_only = True
@@ -692,11 +955,16 @@ class Campaign:
 
     # ---------------------------------------------------------------- export
     def export(self, out_dir: str | Path) -> dict[str, Any]:
-        """The current model as today's .keras + JSON (alnsfw predict reads them)."""
+        """The current model as today's .keras + JSON (alnsfw predict reads them); under the
+        lock, so a round in progress is waited for, never read half-written."""
+        with self._locked(wait=120.0):
+            return self._export(out_dir)
+
+    def _export(self, out_dir: str | Path) -> dict[str, Any]:
         from alnsfw.predict.export import export_model
 
         plan = self._plan()
-        saved = self._load(self._store(plan))
+        saved = self._load(self._store(plan), readonly=True)
         if saved is None:
             raise CampaignError("no trained round yet: run `alnsfw campaign round` first")
         model = self._model(saved)
@@ -710,8 +978,11 @@ class Campaign:
         audit = np.asarray(plan["audit"], dtype=np.int64)
         labels, _ = self._labels(int(plan["n_rows"]))
         tested = audit[labels[audit] >= 0]
+        # The stored predictions are of the audit rows labelled at that round, in that order;
+        # reused only for exactly those rows (a count alone matches after a relabel too).
         preds = loop["predictions"]
-        if len(preds["prob_porn"]) != len(tested):  # labels changed since: score again
+        stored_rows = saved.state["campaign"].get("audit_rows")
+        if stored_rows is None or list(map(int, stored_rows)) != tested.tolist():
             p = np.asarray(model.predict_proba(tested), dtype=np.float64)[:, 1]
             preds = {"prob_porn": p.tolist()}
         predictions = work / f"round-{round_no}-predictions.csv"

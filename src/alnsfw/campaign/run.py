@@ -3,45 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import copy
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from alnsfw.campaign.client import ClientError, FileClient, LabelStudioClient
 from alnsfw.campaign.core import Campaign, CampaignError
+from alnsfw.campaign.data import DataPrepError, check_keyframes_belong, prepare
 from alnsfw.campaign.labels import LabelInputError
-from alnsfw.schema import SCHEMA_PATH
 
 
-def _merge(dst: dict[str, Any], src: dict[str, Any]) -> None:
-    for key, value in src.items():
-        if isinstance(value, dict) and isinstance(dst.get(key), dict):
-            _merge(dst[key], value)
-        else:
-            dst[key] = copy.deepcopy(value)
+def load_config(paths: Sequence[str], overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """The workflow's config loader (alnsfw.config.load_config): config.yaml, then `paths`,
+    then `KEY=VALUE` overrides, validated and checked as Snakemake's run would be."""
+    from alnsfw.config import load_config as load
 
-
-def load_config(paths: Sequence[str]) -> dict[str, Any]:
-    """The config files deep-merged in order, validated by the workflow's schema (defaults
-    filled in), as Snakemake would see them with --configfile."""
-    from snakemake.utils import validate
-
-    config: dict[str, Any] = {}
-    for path in paths:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{path} is not a YAML mapping")
-        _merge(config, data)
-    try:
-        validate(config, str(SCHEMA_PATH))
-    except Exception as err:  # snakemake's WorkflowError: the message names the key
-        raise ValueError(f"config {', '.join(paths)}: {err}") from err
-    return config
+    return load(paths, overrides)
 
 
 def make_client(config: dict[str, Any], labels_file: str | None, project_id: int | None) -> Any:  # noqa: ANN401
@@ -69,9 +48,17 @@ def run_campaign_command(args: argparse.Namespace, config: dict[str, Any]) -> in
     project = json.loads(plan_path.read_text()).get("project_id") if plan_path.is_file() else None
     try:
         client = None
+        keyframes = args.keyframes
+        if args.action == "start":
+            if keyframes is None:
+                work = f"{config['campaign']['dir']}/work"
+                print(f"making the folder's keyframes and feature cache in {work}")
+                prepare(config, cores=getattr(args, "cores", 2))
+            else:
+                check_keyframes_belong(keyframes, config)
         if args.action in ("start", "round"):
             client = make_client(config, getattr(args, "labels", None), project)
-        campaign = Campaign(config, args.keyframes, client)
+        campaign = Campaign(config, keyframes, client)
         if args.action == "start":
             print(campaign.start().text())
             print(_where_tasks_are(config))
@@ -84,7 +71,7 @@ def run_campaign_command(args: argparse.Namespace, config: dict[str, Any]) -> in
         else:
             done = campaign.export(args.out)
             print(f"wrote {done['outputs']['model']} and {done['outputs']['meta']}")
-    except (CampaignError, ClientError, LabelInputError) as err:
+    except (CampaignError, ClientError, LabelInputError, DataPrepError) as err:
         print(f"alnsfw campaign {args.action}: {err}", file=sys.stderr)
         return 1
     return 0
