@@ -160,7 +160,7 @@ def test_campaign_on_a_real_label_studio(server, tmp_path):
     )
     config_file = tmp_path / "campaign.yaml"
     config_file.write_text(yaml.safe_dump(cfg))
-    from alnsfw.campaign.run import load_config
+    from alnsfw.config import load_config
 
     config = load_config([str(config_file)])
     shards = []

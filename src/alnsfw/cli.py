@@ -154,7 +154,8 @@ def _campaign_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _campaign(args: argparse.Namespace) -> int:
-    from alnsfw.campaign.run import load_config, run_campaign_command
+    from alnsfw.campaign.run import run_campaign_command
+    from alnsfw.config import load_config
 
     files = list(args.configfile) + [c for c in args.config if "=" not in c]
     overrides = [c for c in args.config if "=" in c]

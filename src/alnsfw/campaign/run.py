@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +12,6 @@ from alnsfw.campaign.client import ClientError, FileClient, LabelStudioClient
 from alnsfw.campaign.core import Campaign, CampaignError
 from alnsfw.campaign.data import DataPrepError, check_keyframes_belong, prepare
 from alnsfw.campaign.labels import LabelInputError
-
-
-def load_config(paths: Sequence[str], overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """The workflow's config loader (alnsfw.config.load_config): config.yaml, then `paths`,
-    then `KEY=VALUE` overrides, validated and checked as Snakemake's run would be."""
-    from alnsfw.config import load_config as load
-
-    return load(paths, overrides)
 
 
 def make_client(config: dict[str, Any], labels_file: str | None, project_id: int | None) -> Any:  # noqa: ANN401
