@@ -144,13 +144,12 @@ def prepare(config: dict[str, Any], cores: int = 2, quiet: bool = True) -> Campa
         tmp.write_text(text)
         tmp.replace(cfg_path)
     ins = inputs_for(config)
-    targets = [KEYFRAMES, MANIFEST] + [
-        str(Path(p).relative_to(work)) for p in (ins.features, ins.bank) if p
-    ]
+    targets = [KEYFRAMES, MANIFEST, *feature_files(config).values()]
     cmd = [
         sys.executable,
         "-m",
         "snakemake",
+        *targets,
         "--snakefile",
         str(SNAKEFILE),
         "--directory",
@@ -160,7 +159,6 @@ def prepare(config: dict[str, Any], cores: int = 2, quiet: bool = True) -> Campa
         "--cores",
         str(cores),
         *(["--quiet", "all"] if quiet else []),
-        *targets,
     ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), *_pythonpath()])}
     done = subprocess.run(cmd, cwd=work, env=env, capture_output=quiet, text=True)
