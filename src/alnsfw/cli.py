@@ -117,6 +117,7 @@ def _campaign_parser(sub: argparse._SubParsersAction) -> None:
         "round": "pull labels, train, evaluate on the audit set, send the next batch",
         "status": "where the campaign stands (from its own files: no pull, no training)",
         "export": "the current model as .keras + JSON for alnsfw predict",
+        "serve": "a model server Label Studio connects to: rounds start by themselves",
     }
     for name, text in helps.items():
         a = csub.add_parser(name, help=text, description=text)
@@ -209,9 +210,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from alnsfw.predict.operating import Target
-    from alnsfw.predict.run import parse_sampling
-    from alnsfw.predict.serve import serve
+    try:
+        from alnsfw.predict.operating import Target
+        from alnsfw.predict.run import parse_sampling
+        from alnsfw.predict.serve import serve
+    except ImportError as err:
+        print(
+            f"alnsfw serve needs the predict extra ({err.name} is not installed): "
+            "pip install -e '.[predict]'",
+            file=sys.stderr,
+        )
+        return 2
 
     try:
         parse_sampling(args.frames)

@@ -220,3 +220,38 @@ class LabelStudioClient:
 
     def pull(self) -> tuple[list[dict[str, Any]], bool]:
         return self._export(), True
+
+    def set_model_version(self, version: str) -> None:
+        """The project's model_version: Label Studio shows, and its uncertainty sampling ranks
+        by, only predictions of this version."""
+        self._send(
+            "PATCH",
+            f"/api/projects/{self.project_id}",
+            "set the project's model version",
+            json={"model_version": version},
+        )
+
+    def connect_backend(self, url: str, title: str, user: str, password: str) -> int:
+        """Connect the campaign's model server to the project (once; later calls update it).
+        Label Studio then calls its /setup and /health, adds the project webhook <url>/webhook,
+        and sends basic auth on every call."""
+        body = {
+            "project": self.project_id,
+            "url": url,
+            "title": title,
+            "is_interactive": False,
+            "auth_method": "BASIC_AUTH",
+            "basic_auth_user": user,
+            "basic_auth_pass": password,
+        }
+        known = self._send(
+            "GET", "/api/ml", "list the model servers", params={"project": self.project_id}
+        )
+        for backend in known or []:
+            if backend.get("url") == url:
+                self._send(
+                    "PATCH", f"/api/ml/{backend['id']}", "update the model server", json=body
+                )
+                return int(backend["id"])
+        made = self._send("POST", "/api/ml", "connect the model server", json=body)
+        return int(made["id"])

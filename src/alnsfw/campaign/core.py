@@ -695,7 +695,49 @@ class Campaign:
         with self._locked():
             return self._round()
 
-    def _round(self) -> RoundReport:
+    def step(self, retrain_every: int, low_water: int) -> RoundReport | None:
+        """What a served campaign does when woken: pull; run a round when `retrain_every` new
+        labels arrived since the last one, or when fewer than `low_water` sent items are still
+        open (people would run out) and anything is new; else nothing (None).
+
+        Under the same lock as the CLI commands, held only for this step."""
+        with self._locked(wait=60.0):
+            plan = self._plan()
+            saved = self._load(self._store(plan), readonly=True)
+            state = saved.state["campaign"] if saved is not None else None
+            try:
+                self._pull(plan)
+            except (ClientError, LabelInputError) as err:
+                raise CampaignError(str(err)) from err
+            labels, resolved = self._labels(int(plan["n_rows"]))
+            n_now = len(resolved.labels)
+            n_then = 0 if state is None else int(state.get("n_resolved", 0))
+            sent = np.asarray(self._tasks()["sent_rows"], dtype=np.int64)
+            open_n = int(np.sum(labels[sent] < 0)) if len(sent) else 0
+            new = n_now - n_then
+            if new <= 0 or (new < retrain_every and open_n >= low_water):
+                return None
+            return self._round(pulled=True)
+
+    def model_version(self) -> str:
+        """The version of the current predictions (the last trained round's)."""
+        plan = self._plan(check_keyframes=False)
+        saved = self._load(self._store(plan), readonly=True)
+        return f"round-{0 if saved is None else int(saved.state['campaign']['round'])}"
+
+    def predictions(self, rows: Sequence[int]) -> tuple[np.ndarray | None, str]:
+        """P(porn) of `rows` from the last trained round's model (None before the first), and
+        that model's version; a served campaign keeps the model in memory."""
+        plan = self._plan(check_keyframes=False)
+        saved = self._load(self._store(plan), readonly=True)
+        version = f"round-{0 if saved is None else int(saved.state['campaign']['round'])}"
+        if saved is None or not len(rows):
+            return None, version
+        model = self._model(saved)
+        p = np.asarray(model.predict_proba(np.asarray(rows, dtype=np.int64)), dtype=np.float64)
+        return p[:, 1], version
+
+    def _round(self, pulled: bool = False) -> RoundReport:
         t0 = time.perf_counter()
         plan = self._plan()
         store = self._store(plan)
@@ -705,7 +747,7 @@ class Campaign:
         if state is not None and state["open"] is not None and pushed_round < state["round"]:
             self._push_open(plan, state)  # killed between commit and push
         try:
-            n_events = self._pull(plan)
+            n_events = 0 if pulled else self._pull(plan)
         except (ClientError, LabelInputError) as err:
             raise CampaignError(str(err)) from err
         t_pull = time.perf_counter() - t0
@@ -811,6 +853,7 @@ class Campaign:
         t_score = time.perf_counter() - t2
         run.cycles.append(row)
         new_state = {
+            "n_resolved": len(resolved.labels),
             "audit_rows": audit_l.tolist(),
             "round": round_no,
             "labels_sha256": signature,
@@ -818,6 +861,7 @@ class Campaign:
             "open": {"round": round_no, "items": items, "proba": proba} if items else None,
         }
         store.save(int(row["cycle"]), {"loop": run.to_dict(), "campaign": new_state}, model.save)
+        self._model_obj, self._model_cycle = model, int(row["cycle"])
         t3 = time.perf_counter()
         pushed = self._push_open(plan, new_state)
         t_push = time.perf_counter() - t3

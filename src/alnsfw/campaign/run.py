@@ -47,7 +47,7 @@ def run_campaign_command(args: argparse.Namespace, config: dict[str, Any]) -> in
                 prepare(config, cores=getattr(args, "cores", 2))
             else:
                 check_keyframes_belong(keyframes, config)
-        if args.action in ("start", "round"):
+        if args.action in ("start", "round", "serve"):
             client = make_client(config, getattr(args, "labels", None), project)
         campaign = Campaign(config, keyframes, client)
         if args.action == "start":
@@ -57,6 +57,8 @@ def run_campaign_command(args: argparse.Namespace, config: dict[str, Any]) -> in
             print(campaign.round().text())
             if isinstance(client, FileClient):
                 print(_where_tasks_are(config))
+        elif args.action == "serve":
+            return _serve(config, campaign, client)
         elif args.action == "status":
             print(campaign.status().text())
         else:
@@ -76,3 +78,57 @@ def _where_tasks_are(config: dict[str, Any]) -> str:
         f"  file route: import {cfg['dir']}/tasks/round-*.json into Label Studio; give its JSON "
         "export to the next round with --labels"
     )
+
+
+def _serve(config: dict[str, Any], campaign: Campaign, client: Any) -> int:  # noqa: ANN401
+    """Run the model server until interrupted: HTTP endpoints (uvicorn, in a thread), the
+    backend connected to the project, the worker; Ctrl-C stops all three."""
+    import threading
+    import time
+
+    try:
+        import uvicorn
+
+        from alnsfw.campaign.mlbackend import create_app, credentials
+    except ImportError as err:
+        raise CampaignError(
+            f"alnsfw campaign serve needs the campaign extra ({err.name} is missing): "
+            "pip install -e '.[campaign]' (make run installs it)"
+        ) from err
+    from alnsfw.campaign.service import CampaignService
+
+    cfg = config["campaign"]["serve"]
+    try:
+        user, password = credentials(cfg["auth_env"])
+    except ValueError as err:
+        raise CampaignError(str(err)) from err
+    campaign._plan()  # refuses a campaign that was never started
+    service = CampaignService.from_config(campaign)
+    app = create_app(service, user, password)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=cfg["host"], port=int(cfg["port"]), log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, name="http", daemon=True)
+    thread.start()
+    while not server.started and thread.is_alive():
+        time.sleep(0.05)
+    if not thread.is_alive():
+        raise CampaignError(f"the model server could not listen on {cfg['host']}:{cfg['port']}")
+    url = cfg["public_url"] or f"http://{cfg['host']}:{cfg['port']}"
+    connect = getattr(client, "connect_backend", None)
+    if connect is not None:
+        connect(url, "alnsfw campaign", user, password)
+        print(f"model server at {url}, connected to the Label Studio project", flush=True)
+    else:
+        print(f"model server at {url} (file route: nothing to connect)", flush=True)
+    service.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        service.stop()
+        server.should_exit = True
+        thread.join(10)
+    return 0

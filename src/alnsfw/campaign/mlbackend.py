@@ -1,0 +1,132 @@
+"""Label Studio's ML-backend protocol (1.23.2) over a served campaign: the HTTP endpoints.
+
+    GET  /health    {"status": "UP", ...}           (no authentication: Label Studio's probe)
+    POST /setup     {"model_version": "round-N"}
+    POST /predict   {"results": [{result, score, model_version}, ...]}  one per task, in order
+    POST /webhook   ANNOTATION_CREATED / ANNOTATION_UPDATED / ANNOTATIONS_DELETED /
+                    START_TRAINING ...: wakes the worker and answers at once (Label Studio waits
+                    1 s and never retries; the worker pulls, so a lost webhook loses nothing)
+    POST /train     the same as START_TRAINING (Label Studio's "start training" button)
+
+Every endpoint but /health needs HTTP basic auth with the user and password of
+campaign.serve.auth_env (an environment variable holding `user:password`; Label Studio sends them
+when the backend is connected with basic auth). Bound to 127.0.0.1 by default.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import logging
+import os
+from typing import Any
+
+from alnsfw.campaign.labels import CHOICES, FROM_NAME, TO_NAME
+
+log = logging.getLogger(__name__)
+
+
+def credentials(env: str) -> tuple[str, str]:
+    """(user, password) from the environment variable `env` (`user:password`); never a file."""
+    value = os.environ.get(env, "")
+    if ":" not in value or not value.split(":", 1)[1]:
+        raise ValueError(
+            f"set the environment variable {env} to user:password (any strong password): the "
+            "model server asks Label Studio for it on every call (campaign.serve.auth_env)"
+        )
+    user, password = value.split(":", 1)
+    return user, password
+
+
+def prediction(prob: float | None, version: str) -> dict[str, Any]:
+    """One /predict result: the model's guess as a pre-annotation, its confidence as score."""
+    if prob is None:
+        return {"result": [], "score": 0.0, "model_version": version}
+    guess = int(prob >= 0.5)
+    return {
+        "result": [
+            {
+                "from_name": FROM_NAME,
+                "to_name": TO_NAME,
+                "type": "choices",
+                "value": {"choices": [CHOICES[guess]]},
+            }
+        ],
+        "score": float(prob if guess else 1.0 - prob),
+        "model_version": version,
+    }
+
+
+def create_app(service: Any, user: str, password: str) -> Any:  # noqa: ANN401
+    """The Starlette app of a CampaignService (alnsfw.campaign.service)."""
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    def authorised(request: Request) -> bool:
+        given = request.headers.get("authorization", "")
+        return hmac.compare_digest(given.encode(), expected.encode())
+
+    def refused() -> JSONResponse:
+        return JSONResponse(
+            {"error": "basic auth required (campaign.serve.auth_env)"},
+            status_code=401,
+            headers={"WWW-Authenticate": 'Basic realm="alnsfw"'},
+        )
+
+    async def health(request: Request) -> JSONResponse:
+        stats = service.stats
+        return JSONResponse(
+            {
+                "status": "UP",
+                "model_class": "alnsfw-campaign",
+                "model_version": service.version,
+                "rounds": stats.rounds,
+                "last_error": stats.last_error,
+            }
+        )
+
+    async def setup(request: Request) -> JSONResponse:
+        if not authorised(request):
+            return refused()
+        return JSONResponse({"model_version": service.version})
+
+    async def predict(request: Request) -> JSONResponse:
+        if not authorised(request):
+            return refused()
+        try:
+            body = await request.json()
+            tasks = list(body.get("tasks") or [])
+        except (ValueError, AttributeError):
+            return JSONResponse({"error": "body must be JSON with a list 'tasks'"}, 400)
+        rows = [(t.get("data") or {}).get("alnsfw_row") for t in tasks]
+        ours = [int(r) for r in rows if isinstance(r, int)]
+        probs, version = await run_in_threadpool(service.campaign.predictions, ours)
+        by_row = {} if probs is None else dict(zip(ours, (float(p) for p in probs)))
+        results = [prediction(by_row.get(r) if isinstance(r, int) else None, version) for r in rows]
+        return JSONResponse({"results": results})
+
+    async def webhook(request: Request) -> JSONResponse:
+        if not authorised(request):
+            return refused()
+        try:
+            action = (await request.json()).get("action")
+        except ValueError:
+            action = None
+        log.info("webhook %s", action)
+        service.wake()
+        return JSONResponse({"status": "ok", "action": action})
+
+    return Starlette(
+        routes=[
+            Route("/health", health, methods=["GET"]),
+            Route("/setup", setup, methods=["POST"]),
+            Route("/predict", predict, methods=["POST"]),
+            Route("/webhook", webhook, methods=["POST"]),
+            Route("/train", webhook, methods=["POST"]),
+        ]
+    )
