@@ -80,7 +80,7 @@ def test_protocol_auth_and_rounds_by_themselves(served, smoke_data):
         got = http.post("/predict", json={"tasks": tasks}, auth=AUTH).json()["results"]
         assert len(got) == 5  # one per task, in order; a task not of this campaign: no guess
         assert got[-1]["result"] == []
-        for task, res in zip(tasks[:4], got[:4]):
+        for res in got[:4]:
             assert res["model_version"] == "round-1" and 0.5 <= res["score"] <= 1.0
             assert res["result"][0]["value"]["choices"][0] in ("porn", "non_porn")
         probs, _ = service.campaign.predictions([t["data"]["alnsfw_row"] for t in tasks[:4]])
