@@ -461,7 +461,13 @@ class Campaign:
             if plan.get("project_id") is None:
                 plan["project_id"] = self._ensure_project()
                 write_json(self.plan_path, plan)
-            pushed = self._push(plan, 0, self._start_items(plan), None)
+            try:
+                pushed = self._push(plan, 0, self._start_items(plan), None)
+            except ClientError as err:
+                raise CampaignError(
+                    f"{err}. The draws are saved: rerun `alnsfw campaign start` once the server "
+                    "answers; it sends what is missing"
+                ) from err
             plan["started_complete"] = True
             write_json(self.plan_path, plan)
             self._after_push(0)
@@ -554,12 +560,17 @@ class Campaign:
 
     def _start_items(self, plan: dict[str, Any]) -> list[tuple[int, str, float | None]]:
         """Audit (random order: a partly labelled audit is then a random sample), validation and
-        initial items, interleaved so that the first dozen labels already train a round."""
+        initial items. First a kick-off block of campaign.min_pool_labels initial items with
+        half as many validation and audit ones (about a dozen labels train the first round),
+        then the rest interleaved in proportion."""
         rng = np.random.default_rng(derive_seed(int(plan["seed"]), 0, "send-order"))
         audit = [(int(r), "audit", None) for r in rng.permutation(plan["audit"])]
         val = [(int(r), "validation", None) for r in rng.permutation(plan["val"])]
         init = [(int(r), "initial", None) for r in rng.permutation(plan["initial"])]
-        return interleave([init, val, audit])
+        k = int(self.cfg["min_pool_labels"])
+        h = max(1, (k + 1) // 2)
+        head = interleave([init[:k], val[:h], audit[:h]])
+        return head + interleave([init[k:], val[h:], audit[h:]])
 
     def _ensure_project(self) -> int | None:
         ensure = getattr(self.client, "ensure_project", None)

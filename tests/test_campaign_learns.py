@@ -1,0 +1,202 @@
+"""Issue 28, "a campaign that learns": one config loader, the folder's own keyframes, the model
+checked before anyone labels, an audit of held-out videos, a first round after about a dozen
+labels, honest stop suggestions, a rerunnable start, readers that never delete, deleted tasks.
+Each test failed on the campaign before these changes. Scripted Label Studio, fake learner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from campaign_fakes import ScriptedLabelStudio
+from test_campaign import campaign_config, new_campaign, plan_of, truth_of
+
+from alnsfw.campaign.core import CampaignError, interleave
+from alnsfw.campaign.data import DataPrepError, check_keyframes_belong
+from alnsfw.campaign.tasks import KeyframeIndex
+from alnsfw.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_one_config_loader_for_workflow_and_campaign(tmp_path):
+    """config.yaml, then the preset, then --config overrides; the schema's defaults and checks."""
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    config = load_config(
+        [REPO / "presets/campaign-demo.yaml"],
+        [f"data={{root: {folder}}}", "campaign={seed: 3}"],
+        base=REPO / "config.yaml",
+    )
+    assert config["model"]["input_size"] == 64 and config["compute"]["feature_cache"]
+    assert config["training"]["augment"] == "bank"  # the simulation's, from config.yaml
+    assert config["campaign"]["seed"] == 3 and config["campaign"]["strategy"] == "least_confidence"
+    assert config["campaign"]["audit_unit"] == "video"  # a schema default
+    with pytest.raises(ValueError, match="campaign-demo.yaml"):
+        load_config(
+            [REPO / "presets/campaign-demo.yaml"],
+            ["campaign={audit_unit: shot}"],
+            base=REPO / "config.yaml",
+        )
+    with pytest.raises(ValueError, match="is not a folder"):  # check_config, before any job
+        load_config([REPO / "presets/campaign-demo.yaml"], [], base=REPO / "config.yaml")
+
+
+def test_keyframes_of_another_folder_are_refused(smoke_data, tmp_path):
+    """The simulation's keyframes are not a folder's: named, with what to do."""
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    cfg = campaign_config(tmp_path)
+    cfg["data"].update(source="folder", root=str(folder))
+    with pytest.raises(DataPrepError, match="was not made from data.root"):
+        check_keyframes_belong(smoke_data.keyframes, cfg)
+    sources = set(KeyframeIndex.read(smoke_data.keyframes).source)
+    cfg["data"]["root"] = str(Path(next(iter(sources))).parents[2])  # NPDI root: all of them
+    check_keyframes_belong(smoke_data.keyframes, cfg)
+
+
+def test_a_bad_model_setting_fails_start_before_any_task(smoke_data, tmp_path):
+    cfg = campaign_config(tmp_path)
+    ls = ScriptedLabelStudio()
+
+    def broken(*args):
+        raise ValueError("model.trainable_from = 'no_such_layer' is not a layer of ResNet50V2")
+
+    with pytest.raises(CampaignError, match="no_such_layer"):
+        new_campaign(cfg, smoke_data, ls, broken).start()
+    assert not ls.tasks and not (tmp_path / "campaign" / "campaign.json").exists()
+
+
+def test_audit_holds_out_whole_videos(smoke_data, tmp_path):
+    cfg = campaign_config(tmp_path, audit_unit="video")
+    new_campaign(cfg, smoke_data, ScriptedLabelStudio()).start()
+    plan = plan_of(cfg)
+    video = KeyframeIndex.read(smoke_data.keyframes).video
+    audit_videos = set(video[plan["audit"]])
+    others = set(video[plan["pool"]]) | set(video[plan["val"]])
+    assert len(plan["audit"]) >= 8 and not audit_videos & others
+    assert plan["audit_unit"] == "video"
+
+
+def test_audit_videos_from_a_list(smoke_data, tmp_path):
+    index = KeyframeIndex.read(smoke_data.keyframes)
+    names = sorted(set(index.video))[:2]
+    listed = tmp_path / "held-out.txt"
+    listed.write_text("\n".join(names) + "\n")
+    cfg = campaign_config(tmp_path, audit_videos=str(listed))
+    new_campaign(cfg, smoke_data, ScriptedLabelStudio()).start()
+    plan = plan_of(cfg)
+    assert sorted(set(index.video[plan["audit"]])) == names
+    assert np.sum(np.isin(index.video, names)) == len(plan["audit"])
+    listed.write_text("no_such_video\n")
+    cfg2 = campaign_config(tmp_path / "b", audit_videos=str(listed))
+    with pytest.raises(CampaignError, match="no_such_video"):
+        new_campaign(cfg2, smoke_data, ScriptedLabelStudio()).start()
+
+
+def test_interleave_keeps_every_prefix_in_proportion():
+    pool, val, audit = list(range(12)), list(range(100, 106)), list(range(200, 206))
+    merged = interleave([pool, val, audit])
+    assert sorted(merged) == sorted(pool + val + audit)
+    for n in range(4, len(merged) + 1):
+        head = merged[:n]
+        assert abs(sum(x < 100 for x in head) - n / 2) <= 1
+    assert [x for x in merged if x < 100] == pool  # each group's own order kept
+
+
+def test_first_round_trains_after_a_dozen_labels(smoke_data, tmp_path):
+    """Label Studio serves tasks in send order: the first 12 give a trained round."""
+    cfg = campaign_config(tmp_path, min_pool_labels=6)
+    truth = truth_of(smoke_data)
+    ls = ScriptedLabelStudio()
+    new_campaign(cfg, smoke_data, ls).start()
+    by_rank = sorted(ls.tasks.values(), key=lambda t: t["data"]["al_rank"])
+    for task in by_rank[:12]:
+        row = task["data"]["alnsfw_row"]
+        ls.annotate(row, int(truth[row]))
+    report = new_campaign(cfg, smoke_data, ls).round()
+    assert report.trained, report.message
+
+
+def test_no_stop_suggestion_before_both_classes(smoke_data, tmp_path):
+    """Labels of one class only: the model predicts one class, and no rule may fire on it."""
+    cfg = campaign_config(tmp_path, stop_min_per_class=2, min_pool_labels=1)
+    ls = ScriptedLabelStudio()
+    new_campaign(cfg, smoke_data, ls).start()
+    for task in list(ls.tasks.values()):
+        ls.annotate(task["data"]["alnsfw_row"], 0)  # everything called non-porn
+    report = new_campaign(cfg, smoke_data, ls).round()
+    assert report.trained and not report.verdicts
+    assert "none yet: needs 2 labels of each class" in report.text()
+    assert "0 porn" in report.text()
+
+
+def test_round_prints_precision_recall_prevalence(smoke_data, tmp_path):
+    cfg = campaign_config(tmp_path)
+    truth = truth_of(smoke_data)
+    ls = ScriptedLabelStudio()
+    new_campaign(cfg, smoke_data, ls).start()
+    ls.answer_all(truth)
+    report = new_campaign(cfg, smoke_data, ls).round()
+    audit = np.asarray(plan_of(cfg)["audit"])
+    assert report.prevalence[0] == pytest.approx(truth[audit].mean())
+    lo, hi = report.prevalence[1]
+    assert lo <= report.prevalence[0] <= hi
+    line = next(x for x in report.text().splitlines() if "porn class" in x)
+    assert "audit, porn class (95% Wilson CI):" in line
+    assert "recall" in line and "prevalence" in line
+
+
+def test_start_whose_push_failed_can_be_rerun(smoke_data, tmp_path):
+    cfg = campaign_config(tmp_path)
+    ls = ScriptedLabelStudio()
+    ls.fail_push = True
+    with pytest.raises(CampaignError):
+        new_campaign(cfg, smoke_data, ls).start()
+    first = plan_of(cfg)
+    assert not first["started_complete"]
+    ls.fail_push = False
+    report = new_campaign(cfg, smoke_data, ls).start()  # not "already exists"
+    again = plan_of(cfg)
+    assert {k: again[k] for k in ("audit", "val", "initial")} == {
+        k: first[k] for k in ("audit", "val", "initial")
+    }
+    rows = [t["data"]["alnsfw_row"] for t in ls.tasks.values()]
+    assert len(rows) == len(set(rows)) == report.batch_pushed
+    with pytest.raises(CampaignError, match="already exists"):
+        new_campaign(cfg, smoke_data, ls).start()
+
+
+def test_status_never_deletes_a_checkpoint_being_written(smoke_data, tmp_path):
+    cfg = campaign_config(tmp_path)
+    truth = truth_of(smoke_data)
+    ls = ScriptedLabelStudio()
+    new_campaign(cfg, smoke_data, ls).start()
+    ls.answer_all(truth)
+    new_campaign(cfg, smoke_data, ls).round()
+    ckpt = tmp_path / "campaign" / "checkpoint"
+    newest = sorted(ckpt.glob("state-*.json"))[-1]
+    half = newest.with_name("state-9999.json")  # a save in progress: no checksum yet
+    half.write_text(newest.read_text())
+    (ckpt / "learner-9999").mkdir()
+    status = new_campaign(cfg, smoke_data, None).status()
+    assert status.round == 1
+    assert half.exists() and (ckpt / "learner-9999").exists()
+
+
+def test_a_task_deleted_in_label_studio_is_sent_again(smoke_data, tmp_path):
+    cfg = campaign_config(tmp_path)
+    truth = truth_of(smoke_data)
+    ls = ScriptedLabelStudio()
+    new_campaign(cfg, smoke_data, ls).start()
+    audit_row = plan_of(cfg)["audit"][0]
+    gone = ls.task_of(audit_row)["id"]
+    del ls.tasks[gone]  # an admin deleted the task before anyone labelled it
+    ls.answer_all(truth)
+    new_campaign(cfg, smoke_data, ls).round()
+    again = ls.task_of(audit_row)
+    assert again["id"] != gone and again["data"]["purpose"] == "audit"
+    tasks = json.loads((tmp_path / "campaign" / "tasks.json").read_text())
+    assert str(gone) not in tasks["task_rows"]
