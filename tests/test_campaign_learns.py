@@ -200,3 +200,37 @@ def test_a_task_deleted_in_label_studio_is_sent_again(smoke_data, tmp_path):
     assert again["id"] != gone and again["data"]["purpose"] == "audit"
     tasks = json.loads((tmp_path / "campaign" / "tasks.json").read_text())
     assert str(gone) not in tasks["task_rows"]
+
+
+def test_task_images_come_from_the_keyframe_stage_without_a_decode(tmp_path, monkeypatch):
+    """keyframes.full_images: the keyframe stage keeps each keyframe at full size; a push then
+    copies bytes (no video opened), and they are the very frames (real footage)."""
+    import cv2
+
+    from alnsfw.campaign import tasks as task_module
+    from alnsfw.data import stages
+    from alnsfw.data.keyframes import read_frames
+
+    video = REPO / "tests/data/real/bikes.mp4"  # 6 shots of live action
+    section = {**load_config([], [], base=REPO / "config.yaml")["keyframes"], "full_images": True}
+    shard = tmp_path / "shard.h5"
+    n = stages.extract_keyframes("bikes", "unlabelled", "video", [str(video)], shard, section)
+    keyframes = tmp_path / "keyframes.h5"
+    stages.merge_keyframes([shard], keyframes, tmp_path / "manifest.csv", None)
+    index = KeyframeIndex.read(keyframes)
+    assert n >= 2
+
+    def no_decode(*args, **kwargs):
+        raise AssertionError("a push must not open the video")
+
+    monkeypatch.setattr(task_module.cv2, "VideoCapture", no_decode)
+    out = task_module.write_task_images(list(range(n)), index, tmp_path / "images")
+    monkeypatch.undo()
+    fps = cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FPS)
+    frames = read_frames(video, [int(f) for f in index.video_frame])
+    for row, got in out.items():
+        image = cv2.imread(str(got["file"]))
+        want = cv2.cvtColor(frames[int(index.video_frame[row])], cv2.COLOR_RGB2BGR)
+        assert image.shape == want.shape == (got["height"], got["width"], 3)
+        assert np.abs(image.astype(int) - want.astype(int)).mean() < 3  # JPEG only
+        assert got["time_s"] == pytest.approx(got["frame"] / fps, abs=1e-3)

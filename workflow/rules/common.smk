@@ -60,6 +60,11 @@ from alnsfw.outputs import (  # noqa: E402
 # npdi: from a scan of data.root), so each video gets its own keyframe job.
 VIDEOS = planned_videos(config)
 
+# keyframes.full_images only when on, so turning this key into the config reran no existing job
+KEYFRAME_PARAMS = {
+    k: v for k, v in config["keyframes"].items() if k != "full_images" or v
+}
+
 FOLDS = config["splits"]["folds"]
 SEEDS = config["splits"]["seeds"]
 STRATEGIES = config["al"]["strategies"]

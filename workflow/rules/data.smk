@@ -72,7 +72,7 @@ rule extract_keyframes:
     params:
         video_class=lambda wc: find_video(VIDEOS, wc.video).video_class,
         source=lambda wc: find_video(VIDEOS, wc.video).source,
-        keyframes=config["keyframes"],
+        keyframes=KEYFRAME_PARAMS,
         on_truncated=config["data"]["on_truncated"],
     message:
         "Keyframes of {wildcards.video}"

@@ -57,6 +57,7 @@ def work_config(config: dict[str, Any]) -> dict[str, Any]:
     absolute (the work directory is elsewhere) and the folder source."""
     out = {k: v for k, v in config.items() if k != "campaign"}
     out["data"] = {**config["data"], "root": str(Path(config["data"]["root"]).resolve())}
+    out["keyframes"] = {**config["keyframes"], "full_images": True}  # task images, no decode
     return out
 
 

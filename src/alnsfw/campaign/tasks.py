@@ -28,6 +28,7 @@ class KeyframeIndex:
     video: np.ndarray  # str per row
     source: np.ndarray  # video file per row
     video_frame: np.ndarray  # 0-based frame index in the video (-1: shipped image)
+    keyframes: str | None = None  # the file (its full_jpeg, when kept, gives task images)
 
     @classmethod
     def read(cls, keyframes: str | Path) -> KeyframeIndex:
@@ -37,6 +38,7 @@ class KeyframeIndex:
                 video=np.asarray(h5["video"].asstr()[:], dtype=object),
                 source=np.asarray(h5["source"].asstr()[:], dtype=object),
                 video_frame=np.asarray(h5["video_frame"][:], dtype=np.int64),
+                keyframes=str(keyframes),
             )
 
     def video_ids(self) -> np.ndarray:
@@ -84,6 +86,10 @@ def write_task_images(
     row -> {file, video, frame, time_s, width, height}."""
     image_dir = Path(image_dir)
     image_dir.mkdir(parents=True, exist_ok=True)
+    if index.keyframes is not None:
+        stored = _stored_full_images(rows, index, image_dir)
+        if stored is not None:
+            return stored
     by_video: dict[str, list[int]] = {}
     for row in rows:
         by_video.setdefault(str(index.source[row]), []).append(int(row))
@@ -110,6 +116,55 @@ def write_task_images(
                 "height": int(image.shape[0]),
             }
     return out
+
+
+def _stored_full_images(
+    rows: Sequence[int], index: KeyframeIndex, image_dir: Path
+) -> dict[int, dict[str, Any]] | None:
+    """Task images from keyframes.h5's `full_jpeg` (keyframes.full_images: the keyframe stage
+    kept each at full resolution): bytes copied, nothing decoded. None when it has none."""
+    with h5py.File(index.keyframes, "r") as h5:
+        if "full_jpeg" not in h5:
+            return None
+        jpegs, fps = h5["full_jpeg"], h5["video_fps"]
+        out: dict[int, dict[str, Any]] = {}
+        for row in sorted(int(r) for r in rows):
+            frame = int(index.video_frame[row])
+            path = image_dir / image_name(str(index.video[row]), row, frame)
+            data = np.asarray(jpegs[row], dtype=np.uint8)
+            if not path.is_file():
+                with atomic_path(path) as tmp:
+                    Path(tmp).write_bytes(data.tobytes())
+            height, width = _jpeg_size(data)
+            rate = float(fps[row])
+            out[row] = {
+                "file": path,
+                "video": str(index.video[row]),
+                "frame": frame,
+                "time_s": round(frame / rate, 3) if rate > 0 else None,
+                "width": width,
+                "height": height,
+            }
+    return out
+
+
+def _jpeg_size(data: np.ndarray) -> tuple[int, int]:
+    """(height, width) from a JPEG's SOF marker, without decoding the pixels."""
+    buf = data.tobytes()
+    i = 2
+    while i + 9 < len(buf):
+        if buf[i] != 0xFF:
+            i += 1
+            continue
+        marker = buf[i + 1]
+        length = int.from_bytes(buf[i + 2 : i + 4], "big")
+        if marker in (0xC0, 0xC1, 0xC2):
+            return int.from_bytes(buf[i + 5 : i + 7], "big"), int.from_bytes(
+                buf[i + 7 : i + 9], "big"
+            )
+        i += 2 + length
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    return int(image.shape[0]), int(image.shape[1])
 
 
 def local_files_url(path: Path, document_root: Path) -> str:

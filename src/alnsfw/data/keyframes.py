@@ -62,6 +62,7 @@ class KeyframeSettings:
     min_shot_seconds: float  # adaptive: shorter pieces join a neighbour
     size: int  # side of the square keyframes
     resize: str  # pad | crop
+    full_images: bool = False  # also keep each keyframe at full resolution, as JPEG bytes
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> KeyframeSettings:
@@ -81,6 +82,7 @@ class KeyframeSettings:
             min_shot_seconds=float(section["min_shot_seconds"]),
             size=int(section["size"]),
             resize=str(section["resize"]),
+            full_images=bool(section.get("full_images", False)),
         )
 
 
@@ -94,6 +96,8 @@ class Keyframes:
     source: list[str]
     decoded_frames: int = -1  # frames decoded from the video (-1: shipped images)
     expected_frames: int = -1  # frames the container states (0: none stated; -1: shipped)
+    full_jpeg: list[bytes] | None = None  # settings.full_images: each keyframe at full size
+    fps: float = 0.0  # the video's frame rate (0: unknown or shipped images)
 
 
 def fit_square(image: np.ndarray, size: int, mode: str = "pad") -> np.ndarray:
@@ -290,6 +294,7 @@ def extract_from_video(
         decoded, expected = shots[-1][1], container_frames(path)
     frames = read_frames(path, indices)
     images = np.stack([fit_square(frames[i], size, resize) for i in indices])
+    full = [_jpeg(frames[i], path) for i in indices] if settings.full_images else None
     log.info(
         "%s: %d frames, %d shots %s, keyframes at %s", path, decoded, len(shots), shots, indices
     )
@@ -300,7 +305,27 @@ def extract_from_video(
         source=[str(path)] * len(indices),
         decoded_frames=int(decoded),
         expected_frames=int(expected),
+        full_jpeg=full,
+        fps=_video_fps(path),
     )
+
+
+def _jpeg(rgb: np.ndarray, path: Path) -> bytes:
+    """A full-resolution keyframe as JPEG (quality 92): what a person labels in a campaign."""
+    ok, buf = cv2.imencode(
+        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92]
+    )
+    if not ok:
+        raise DataError(f"could not encode a keyframe of '{path}' as JPEG")
+    return buf.tobytes()
+
+
+def _video_fps(path: Path) -> float:
+    cap = cv2.VideoCapture(str(path))
+    try:
+        return float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    finally:
+        cap.release()
 
 
 def container_frames(path: Path) -> int:

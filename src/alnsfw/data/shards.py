@@ -96,4 +96,15 @@ def write_shard(
                 "video_frame": keyframes.video_frame,
             },
         )
+        if keyframes.full_jpeg is not None:
+            write_full_jpeg(h5, keyframes.full_jpeg, [keyframes.fps] * n)
         h5.attrs.update({"size": size, "video": video, **attrs})
+
+
+def write_full_jpeg(h5: h5py.File, jpegs: list[bytes], fps: list[float]) -> None:
+    """`full_jpeg` (variable-length bytes: each keyframe at the video's resolution, JPEG) and
+    `video_fps` per row (keyframes.full_images): a campaign's task images, with no decode."""
+    ds = h5.create_dataset("full_jpeg", shape=(len(jpegs),), dtype=h5py.vlen_dtype(np.uint8))
+    for i, data in enumerate(jpegs):
+        ds[i] = np.frombuffer(data, dtype=np.uint8)
+    h5.create_dataset("video_fps", data=np.asarray(fps, dtype=np.float32), **_filters(len(fps)))

@@ -23,7 +23,7 @@ import pandas as pd
 
 from alnsfw.data.labels import apply_frame_labels, read_frame_labels
 from alnsfw.data.layout import natural_key
-from alnsfw.data.shards import INDEX_FIELDS, STR, create_images, write_index
+from alnsfw.data.shards import INDEX_FIELDS, STR, create_images, write_full_jpeg, write_index
 from alnsfw.io import atomic_path, write_csv
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,8 @@ def merge_shards(
         write_index(h5, {name: table[name].to_numpy() for name in INDEX_FIELDS})
         start = 0
         truncated = []  # videos kept with data.on_truncated: warn
+        full: list[bytes] | None = [] if _all_have_full(ordered) else None
+        fps: list[float] = []
         for shard in ordered:  # one shard in memory at a time
             with h5py.File(shard, "r") as src:
                 if src.attrs.get("truncated", False):
@@ -91,8 +93,13 @@ def merge_shards(
                 if (int(src.attrs["size"]), src.attrs["resize"]) != (size, attrs["resize"]):
                     raise ValueError(f"shard '{shard}' has another image size or resize mode")
                 images = src["images"][:]
+                if full is not None:
+                    full.extend(bytes(b) for b in src["full_jpeg"][:])
+                    fps.extend(float(f) for f in src["video_fps"][:])
             h5["images"][start : start + len(images)] = images
             start += len(images)
+        if full is not None:
+            write_full_jpeg(h5, full, fps)
         h5.attrs.update(
             {
                 "size": size,
@@ -105,6 +112,15 @@ def merge_shards(
         )
     write_csv(out_manifest, table[MANIFEST_COLUMNS])
     return {"rows": len(table), "videos": n_videos, "relabelled": n_relabelled}
+
+
+def _all_have_full(shards: Sequence[str | Path]) -> bool:
+    """Whether every shard kept full-resolution keyframes (keyframes.full_images)."""
+    for shard in shards:
+        with h5py.File(shard, "r") as src:
+            if "full_jpeg" not in src:
+                return False
+    return True
 
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
