@@ -118,6 +118,7 @@ def _campaign_parser(sub: argparse._SubParsersAction) -> None:
         "status": "where the campaign stands (from its own files: no pull, no training)",
         "export": "the current model as .keras + JSON for alnsfw predict",
         "serve": "a model server Label Studio connects to: rounds start by themselves",
+        "up": "from a folder of videos to tasks in Label Studio: keyframes, cache, start, serve",
     }
     for name, text in helps.items():
         a = csub.add_parser(name, help=text, description=text)
@@ -142,8 +143,14 @@ def _campaign_parser(sub: argparse._SubParsersAction) -> None:
             help="keyframes.h5 of data.root's videos, checked to be of that folder (default: "
             "the campaign makes them with the workflow's rules in <campaign.dir>/work)",
         )
-        if name == "start":
+        if name in ("start", "up"):
             a.add_argument("--cores", type=int, default=2, help="cores for the keyframe jobs")
+        if name == "up":
+            a.add_argument(
+                "--folder",
+                help="the folder of videos (sets data.source: folder and data.root); "
+                "Label Studio at campaign.labelstudio.url, default http://127.0.0.1:8080",
+            )
         if name == "round":
             a.add_argument(
                 "--labels",
@@ -155,16 +162,24 @@ def _campaign_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _campaign(args: argparse.Namespace) -> int:
+    import json
+
     from alnsfw.campaign.run import run_campaign_command
     from alnsfw.config import load_config
 
     files = list(args.configfile) + [c for c in args.config if "=" not in c]
     overrides = [c for c in args.config if "=" in c]
+    if args.action == "up" and args.folder:
+        overrides.insert(0, f"data={{source: folder, root: {json.dumps(args.folder)}}}")
+
     try:
         config = load_config(files, overrides)
     except (ValueError, OSError) as err:
         print(f"alnsfw campaign: {err}", file=sys.stderr)
         return 2
+    ls = config["campaign"]["labelstudio"]
+    if args.action == "up" and not ls["url"]:  # the launcher's server (make labelstudio)
+        ls["url"] = "http://127.0.0.1:8080"
     return run_campaign_command(args, config)
 
 

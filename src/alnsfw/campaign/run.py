@@ -40,14 +40,14 @@ def run_campaign_command(args: argparse.Namespace, config: dict[str, Any]) -> in
     try:
         client = None
         keyframes = args.keyframes
-        if args.action == "start":
+        if args.action in ("start", "up"):
             if keyframes is None:
                 work = f"{config['campaign']['dir']}/work"
                 print(f"making the folder's keyframes and feature cache in {work}")
                 prepare(config, cores=getattr(args, "cores", 2))
             else:
                 check_keyframes_belong(keyframes, config)
-        if args.action in ("start", "round", "serve"):
+        if args.action in ("start", "round", "serve", "up"):
             client = make_client(config, getattr(args, "labels", None), project)
         campaign = Campaign(config, keyframes, client)
         if args.action == "start":
@@ -59,6 +59,8 @@ def run_campaign_command(args: argparse.Namespace, config: dict[str, Any]) -> in
                 print(_where_tasks_are(config))
         elif args.action == "serve":
             return _serve(config, campaign, client)
+        elif args.action == "up":
+            return _up(config, campaign, client)
         elif args.action == "status":
             print(campaign.status().text())
         else:
@@ -68,6 +70,33 @@ def run_campaign_command(args: argparse.Namespace, config: dict[str, Any]) -> in
         print(f"alnsfw campaign {args.action}: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def _up(config: dict[str, Any], campaign: Campaign, client: Any) -> int:  # noqa: ANN401
+    """`alnsfw campaign up`: start (unless started) and serve, saying where to label."""
+    import os
+    import secrets
+
+    plan = Path(config["campaign"]["dir"]) / "campaign.json"
+    import json
+
+    if not plan.is_file() or not json.loads(plan.read_text()).get("started_complete"):
+        print(campaign.start().text())
+    env = config["campaign"]["serve"]["auth_env"]
+    if not os.environ.get(env):  # a fresh secret for this process only: never written anywhere
+        os.environ[env] = "labelstudio:" + secrets.token_urlsafe(24)
+    ls = config["campaign"]["labelstudio"]
+    project = json.loads(plan.read_text()).get("project_id")
+    if ls.get("url"):
+        user = os.environ.get("ALNSFW_LS_USER", "admin@example.com")
+        print(
+            f"Label Studio: {ls['url']}/projects/{project}/data (log in as {user}); click "
+            "'Label All Tasks'. The model trains by itself as labels arrive; Ctrl-C stops it "
+            "(`alnsfw campaign up` again resumes). Another annotator: "
+            "bash tools/labelstudio.sh adduser EMAIL",
+            flush=True,
+        )
+    return _serve(config, campaign, client)
 
 
 def _where_tasks_are(config: dict[str, Any]) -> str:
