@@ -55,8 +55,18 @@ from alnsfw.al.stopping import (
 )
 from alnsfw.al.strategies import get_strategy
 from alnsfw.campaign.client import ClientError, FileClient, LabelClient
-from alnsfw.campaign.labels import LabelInputError, LabelLog, Resolved, parse_tasks, resolve
-from alnsfw.campaign.tasks import KeyframeIndex, build_task, write_task_images
+from alnsfw.campaign.labels import (
+    LabelInputError,
+    LabelLog,
+    Pull,
+    Resolved,
+    append_problems,
+    parse_tasks,
+    problems_summary,
+    requeue_overlaps,
+    resolve,
+)
+from alnsfw.campaign.tasks import KeyframeIndex, build_task, relative_source, write_task_images
 from alnsfw.io import write_csv, write_json
 from alnsfw.video_eval import VideoSettings
 
@@ -138,6 +148,7 @@ class RoundReport:
     message: str = ""
     status_only: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # labels.problems_summary of the pull
 
     def text(self) -> str:
         """The lines a person reads after a round."""
@@ -185,6 +196,7 @@ class RoundReport:
             f"  open batch: {self.open_unlabelled} of {self.open_size} sent item(s) still "
             f"unlabelled; {self.batch_pushed} new task(s) sent this round"
         )
+        lines.extend(f"  {line}" for line in self.problems)
         if self.seconds:
             lines.append("  time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items()))
         if self.message:
@@ -234,6 +246,7 @@ class Campaign:
         self.client = client
         self.build = build
         self.log = LabelLog(self.dir / "labels.jsonl")
+        self.pulled: Pull | None = None  # the round's pull (labels.Pull), None before one
 
     # ---------------------------------------------------------------- files
     @property
@@ -399,8 +412,8 @@ class Campaign:
         tasks = self._tasks()
         already = set(tasks["sent_rows"])
         on_server = self.client.sent_rows() if self.client is not None else None
-        if on_server:
-            already |= on_server
+        if on_server:  # rows of this campaign's keyframes only (a hand-edited task is not)
+            already |= {r for r in on_server if 0 <= r < int(plan["n_rows"])}
         todo = [(r, p, s) for r, p, s in items if r not in already]
         if todo:
             index = KeyframeIndex.read(self.keyframes)
@@ -417,6 +430,9 @@ class Campaign:
                     rank[r],
                     score,
                     None if proba is None else proba.get(r),
+                    scheme=getattr(self.client, "scheme", None),
+                    video_path=relative_source(index.source[r], self.config["data"]["root"]),
+                    hide_guess_below=float(self.cfg.get("hide_guess_below", 0.0)),
                 )
                 for r, purpose, score in todo
             ]
@@ -428,26 +444,53 @@ class Campaign:
         return len(todo)
 
     def _pull(self, plan: dict[str, Any]) -> int:
-        """Pull, check, and append what changed to the log; returns the number of events."""
+        """Pull once, set bad annotations aside (problems.jsonl), append what changed to the
+        log, send ties back to the queue; returns the number of events. `self.pulled` keeps
+        the `labels.Pull` (problems, foreign tasks, `missing`: known task ids the project no
+        longer has; their rows are released here: no longer sent, so queryable again)."""
         if self.client is None:
             return 0
         raw, complete = self.client.pull()
         tasks = self._tasks()
         known = {int(k): int(v) for k, v in tasks["task_rows"].items()}
-        annotations, seen = parse_tasks(
-            raw, plan["id"], known, set(tasks["sent_rows"]), plan.get("project_id")
+        pull = parse_tasks(
+            raw,
+            plan["id"],
+            known,
+            set(tasks["sent_rows"]),
+            plan.get("project_id"),
+            getattr(self.client, "scheme", None),
+            self.client.users() if hasattr(self.client, "users") else {},
+            complete,
         )
-        pulled_tasks = set(seen) | (set(known) if complete else set())
-        events = self.log.diff(annotations, pulled_tasks)
-        if seen.keys() - known.keys():
-            tasks["task_rows"].update({str(k): v for k, v in seen.items()})
+        self.pulled = pull
+        pulled_tasks = set(pull.seen) | (set(known) if complete else set())
+        events = self.log.diff(
+            pull.annotations, pulled_tasks, pull.held, None if complete else pull.newest
+        )
+        if pull.seen.keys() - known.keys() or pull.missing:
+            tasks["task_rows"].update({str(k): v for k, v in pull.seen.items()})
+            gone = {known[t] for t in pull.missing}
+            tasks["task_rows"] = {
+                k: v for k, v in tasks["task_rows"].items() if int(k) not in pull.missing
+            }
+            tasks["sent_rows"] = sorted(set(tasks["sent_rows"]) - gone)
             self._save_tasks(tasks)
         self.log.append(events)
+        if pull.problems:
+            append_problems(self.dir / "problems.jsonl", pull.problems)
+        requeue = getattr(self.client, "requeue", None)
+        if requeue is not None:
+            votes = self.log.votes()
+            resolved = resolve(votes, self.log.ground_truth())
+            task_of_row = {row: tid for tid, row in pull.seen.items()}
+            extra = int(self.cfg.get("tie_extra_votes", 1))
+            requeue(requeue_overlaps(resolved, votes, task_of_row, extra))
         return len(events)
 
     # ---------------------------------------------------------------- rounds
     def _labels(self, n_rows: int) -> tuple[np.ndarray, Resolved]:
-        resolved = resolve(self.log.votes())
+        resolved = resolve(self.log.votes(), self.log.ground_truth())
         labels = np.full(n_rows, -1, dtype=np.int64)
         for row, label in resolved.labels.items():
             labels[row] = label
@@ -670,6 +713,18 @@ class Campaign:
             batch_pushed=pushed,
             new_events=n_events,
         )
+        if self.pulled is not None:
+            report.problems = problems_summary(self.pulled.problems)
+            if self.pulled.foreign:
+                report.problems.append(
+                    f"ignored: {self.pulled.foreign} task(s) of the project not made by this "
+                    "campaign"
+                )
+            if self.pulled.missing:
+                report.problems.append(
+                    f"deleted in Label Studio: {len(self.pulled.missing)} task(s) "
+                    f"{sorted(self.pulled.missing)[:10]}; their items are no longer sent"
+                )
         saved = self._load(self._store(plan)) if (self.dir / "checkpoint").is_dir() else None
         if saved is not None:
             last = saved.state["campaign"]["records"][-1]
