@@ -185,6 +185,8 @@ def test_skip_majority_tie_edit_delete(smoke_data, tmp_path):
     ls.annotate(init[2], None, who=1)  # annotator 1 changes mind: skip (only vote: skipped)
     report = new_campaign(cfg, smoke_data, ls).round()
     assert report.ties == 1 and report.skipped == 1
+    # the tie goes back to Label Studio's queue for one more annotator (2 votes + 1)
+    assert ls.requeued == {ls.task_of(init[0])["id"]: 3}
     assert report.agreement == pytest.approx(0.5)
     log = LabelLog(tmp_path / "campaign" / "labels.jsonl")
     labels = resolve(log.votes()).labels
@@ -283,6 +285,23 @@ def test_set_aside_edit_keeps_the_logged_label(smoke_data, tmp_path):
     log = LabelLog(tmp_path / "campaign" / "labels.jsonl")
     assert [e["event"] for e in log.events if e["row"] == row] == ["label"]
     assert resolve(log.votes()).labels[row] == truth[row]
+
+
+def test_deleted_task_is_reported_and_its_row_released(smoke_data, tmp_path):
+    cfg = campaign_config(tmp_path)
+    truth = truth_of(smoke_data)
+    ls = ScriptedLabelStudio()
+    new_campaign(cfg, smoke_data, ls).start()
+    ls.answer_all(truth)
+    row = plan_of(cfg)["initial"][0]
+    tid = ls.task_of(row)["id"]
+    del ls.tasks[tid]
+    campaign = new_campaign(cfg, smoke_data, ls)
+    report = campaign.round()
+    assert campaign.pulled is not None and campaign.pulled.missing == {tid}
+    assert f"deleted in Label Studio: 1 task(s) [{tid}]" in report.text()
+    sent = json.loads((tmp_path / "campaign" / "tasks.json").read_text())
+    assert row not in sent["sent_rows"] and str(tid) not in sent["task_rows"]
 
 
 def test_foreign_tasks_are_counted_not_fatal_and_another_project_is(smoke_data, tmp_path):

@@ -67,12 +67,15 @@ class LabelScheme:
     from_name: str = FROM_NAME
     to_name: str = TO_NAME
     values: Mapping[str, int | None] = field(default_factory=lambda: {CHOICES[0]: 0, CHOICES[1]: 1})
+    named: bool = False  # from_name / to_name set in the config (else found in the project)
 
     @classmethod
     def from_config(cls, ls_cfg: Mapping[str, Any] | None) -> LabelScheme:
         """From `campaign.labelstudio` (`choices`, `from_name`, `to_name`); defaults: ours."""
         ls_cfg = ls_cfg or {}
-        mapping = ls_cfg.get("choices") or {"porn": [CHOICES[1]], "non_porn": [CHOICES[0]]}
+        mapping = dict(ls_cfg.get("choices") or {})
+        if not mapping.get("porn") and not mapping.get("non_porn"):
+            mapping |= {"porn": [CHOICES[1]], "non_porn": [CHOICES[0]]}
         values: dict[str, int | None] = {}
         for key, klass in (("non_porn", 0), ("porn", 1), ("unsure", None)):
             names = mapping.get(key) or []
