@@ -375,7 +375,7 @@ def test_adapter_semantics_on_a_real_label_studio(server, tmp_path, monkeypatch)
     assert p["enable_empty_annotation"] is False and p["show_skip_button"] is True
     assert p["sampling"] == "Uncertainty sampling" and 'required="true"' in p["label_config"]
     storages = _api(server, "GET", "/api/storages/localfiles/", params={"project": project})
-    assert [s["path"] for s in storages] == [str(images.resolve())]
+    assert [s["path"] for s in storages] == [str(images)]
     client.ensure_project(server["root"])  # a second call adds nothing
     views = _api(server, "GET", "/api/dm/views/", params={"project": project})
     (view,) = [v for v in views if v["data"].get("title") == "alnsfw"]
@@ -549,7 +549,7 @@ def test_adapter_semantics_on_a_real_label_studio(server, tmp_path, monkeypatch)
     assert good.ensure_project(server["root"]) == team
     assert (good.scheme.from_name, good.scheme.to_name) == ("verdict", "img")
     storages = _api(server, "GET", "/api/storages/localfiles/", params={"project": team})
-    assert [s["path"] for s in storages] == [str(images.resolve())]
+    assert [s["path"] for s in storages] == [str(images)]
     good.push([{"data": {**tasks[0]["data"], "alnsfw_campaign": "team-c"}}], 0)
     (theirs,) = [t for t in good.pull()[0] if "alnsfw_row" not in t["data"]]
     ours = [t for t in good.last_pull if "alnsfw_row" in t["data"]]

@@ -249,7 +249,9 @@ class LabelStudioClient:
     def _ensure_storage(self) -> None:
         """A local-files import storage over image_dir, unless one covers it already."""
         self.image_dir.mkdir(parents=True, exist_ok=True)
-        target = self.image_dir.resolve()
+        # absolute, symlinks kept: Label Studio compares the path as a string with its
+        # LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT, which is given unresolved too
+        target = Path(os.path.abspath(self.image_dir))
         storages = self._send(
             "GET",
             "/api/storages/localfiles/",
@@ -257,7 +259,7 @@ class LabelStudioClient:
             params={"project": self.project_id},
         )
         for storage in storages or []:
-            path = Path(str(storage.get("path") or "/nonexistent")).resolve()
+            path = Path(os.path.abspath(str(storage.get("path") or "/nonexistent")))
             if target == path or path in target.parents:
                 return
         self._send(
