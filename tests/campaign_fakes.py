@@ -45,6 +45,7 @@ class ScriptedLabelStudio:
         self.fail: str | None = None  # "down" | "401"
         self.push_calls = 0
         self.fail_push = False
+        self.requeued: dict[int, int] = {}
 
     # --- the client interface -------------------------------------------------------------
     def ensure_project(self, document_root):
@@ -81,11 +82,22 @@ class ScriptedLabelStudio:
 
     def sent_rows(self):
         self._check("list the project's tasks")
-        return {t["data"]["alnsfw_row"] for t in self.tasks.values()}
+        return {t["data"]["alnsfw_row"] for t in self.tasks.values() if "alnsfw_row" in t["data"]}
+
+    def users(self):
+        """GET /api/users: ids -> emails (annotator `who` is ann<who>@example.com)."""
+        return {who: f"ann{who}@example.com" for who in range(1, 6)}
+
+    def requeue(self, overlaps):
+        """PATCH /api/tasks/<id> {overlap, is_labeled: false}."""
+        self.requeued.update(overlaps)
+        for tid, overlap in overlaps.items():
+            self.tasks[tid]["overlap"] = overlap
+        return len(overlaps)
 
     # --- people ---------------------------------------------------------------------------
     def task_of(self, row: int) -> dict:
-        return next(t for t in self.tasks.values() if t["data"]["alnsfw_row"] == row)
+        return next(t for t in self.tasks.values() if t["data"].get("alnsfw_row") == row)
 
     def _stamp(self) -> str:
         self.clock += 1
@@ -126,7 +138,9 @@ class ScriptedLabelStudio:
         """Annotator `who` labels every task they have not answered with the true label."""
         n = 0
         for task in self.tasks.values():
-            if not any(a["completed_by"] == who for a in task["annotations"]):
+            if "alnsfw_row" in task["data"] and not any(
+                a["completed_by"] == who for a in task["annotations"]
+            ):
                 self.annotate(
                     task["data"]["alnsfw_row"], int(truth[task["data"]["alnsfw_row"]]), who
                 )

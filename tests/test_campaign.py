@@ -196,6 +196,8 @@ def test_skip_majority_tie_edit_delete(smoke_data, tmp_path):
     ls.annotate(init[2], None, who=1)  # annotator 1 changes mind: skip (only vote: skipped)
     report = new_campaign(cfg, smoke_data, ls).round()
     assert report.ties == 1 and report.skipped == 1
+    # the tie goes back to Label Studio's queue for one more annotator (2 votes + 1)
+    assert ls.requeued == {ls.task_of(init[0])["id"]: 3}
     assert report.agreement == pytest.approx(0.5)
     log = LabelLog(tmp_path / "campaign" / "labels.jsonl")
     labels = resolve(log.votes()).labels
@@ -233,20 +235,30 @@ def test_repeated_pull_counts_nothing_twice(smoke_data, tmp_path):
     assert len(ls.tasks) == 25  # nothing pushed twice
 
 
+def _rename_control(task):
+    task["annotations"][0]["result"][0]["from_name"] = "lbl"
+
+
+def _two_choices(task):
+    task["annotations"][0]["result"][0]["value"]["choices"] = ["porn", "non_porn"]
+
+
 @pytest.mark.parametrize(
     "spoil, needle",
     [
-        (lambda t: t.update(project=99), "belongs to Label Studio project 99"),
-        (lambda t: t["data"].update(alnsfw_campaign="other"), "was not made by this campaign"),
         (lambda t: t["data"].update(alnsfw_row=10**6), "unknown item"),
         (
             lambda t: t["annotations"][0]["result"][0]["value"].update(choices=["cat"]),
-            "label 'cat' is neither of non_porn / porn",
+            "choice 'cat' is none of ['non_porn', 'porn']",
         ),
         (lambda t: t["annotations"][0].update(result=[]), "empty result"),
+        (_two_choices, "several choices"),
+        (_rename_control, "its choice is on control ['lbl'], not 'label' (a renamed control?)"),
     ],
 )
-def test_bad_labels_name_the_task_and_apply_nothing(smoke_data, tmp_path, spoil, needle):
+def test_bad_labels_are_set_aside_and_the_rest_applies(smoke_data, tmp_path, spoil, needle):
+    """One bad annotation is reported (task, annotator's email, reason, what to do) and set
+    aside; every other label of the pull applies, and the problems log keeps it once."""
     cfg = campaign_config(tmp_path)
     truth = truth_of(smoke_data)
     ls = ScriptedLabelStudio()
@@ -254,11 +266,74 @@ def test_bad_labels_name_the_task_and_apply_nothing(smoke_data, tmp_path, spoil,
     ls.answer_all(truth)
     bad = list(ls.tasks.values())[3]
     spoil(bad)
-    with pytest.raises(CampaignError, match="nothing was applied") as err:
+    report = new_campaign(cfg, smoke_data, ls).round()
+    assert report.trained and report.new_events == 19
+    text = report.text()
+    assert "set aside: 1 annotation(s)" in text and needle in text, text
+    line = next(x for x in text.splitlines() if f"task {bad['id']}" in x)
+    if "unknown item" not in needle:
+        assert "by ann1@example.com" in line and "user 1" not in line, line
+        assert "(or Skip)" not in line and "Update" in line or "campaign.labelstudio" in line
+    logged = (tmp_path / "campaign" / "problems.jsonl").read_text().splitlines()
+    assert len(logged) == 1 and json.loads(logged[0])["task_id"] == bad["id"]
+    again = new_campaign(cfg, smoke_data, ls).round()  # the same problem: logged once
+    assert again.new_events == 0 and "set aside: 1" in again.text()
+    assert len((tmp_path / "campaign" / "problems.jsonl").read_text().splitlines()) == 1
+
+
+def test_set_aside_edit_keeps_the_logged_label(smoke_data, tmp_path):
+    """A label pulled before, then edited into an empty result: the log keeps the old label
+    (no delete event) until the annotator fixes it."""
+    cfg = campaign_config(tmp_path)
+    truth = truth_of(smoke_data)
+    ls = ScriptedLabelStudio()
+    new_campaign(cfg, smoke_data, ls).start()
+    ls.answer_all(truth)
+    new_campaign(cfg, smoke_data, ls).round()
+    row = plan_of(cfg)["initial"][0]
+    ls.task_of(row)["annotations"][0]["result"] = []
+    new_campaign(cfg, smoke_data, ls).round()
+    log = LabelLog(tmp_path / "campaign" / "labels.jsonl")
+    assert [e["event"] for e in log.events if e["row"] == row] == ["label"]
+    assert resolve(log.votes()).labels[row] == truth[row]
+
+
+def test_deleted_task_is_reported_and_its_row_released(smoke_data, tmp_path):
+    cfg = campaign_config(tmp_path)
+    truth = truth_of(smoke_data)
+    ls = ScriptedLabelStudio()
+    new_campaign(cfg, smoke_data, ls).start()
+    ls.answer_all(truth)
+    row = plan_of(cfg)["initial"][0]
+    tid = ls.task_of(row)["id"]
+    del ls.tasks[tid]
+    campaign = new_campaign(cfg, smoke_data, ls)
+    report = campaign.round()
+    assert campaign.pulled is not None and campaign.pulled.missing == {tid}
+    assert f"deleted in Label Studio: 1 task(s) [{tid}]" in report.text()
+    sent = json.loads((tmp_path / "campaign" / "tasks.json").read_text())
+    assert row not in sent["sent_rows"] and str(tid) not in sent["task_rows"]
+
+
+def test_foreign_tasks_are_counted_not_fatal_and_another_project_is(smoke_data, tmp_path):
+    cfg = campaign_config(tmp_path)
+    truth = truth_of(smoke_data)
+    ls = ScriptedLabelStudio()
+    new_campaign(cfg, smoke_data, ls).start()
+    ls.answer_all(truth)
+    for k in range(3):  # a team's own tasks in the same project, labelled
+        ls.tasks[9000 + k] = {
+            "id": 9000 + k,
+            "project": ls.project_id,
+            "data": {"image": "x.jpg"},
+            "annotations": [{"id": 99000 + k, "completed_by": 1, "result": []}],
+        }
+    report = new_campaign(cfg, smoke_data, ls).round()
+    assert report.trained and report.new_events == 20
+    assert "ignored: 3 task(s) of the project not made by this campaign" in report.text()
+    list(ls.tasks.values())[0]["project"] = 99  # an export of another project: refused whole
+    with pytest.raises(CampaignError, match="belongs to Label Studio project 99"):
         new_campaign(cfg, smoke_data, ls).round()
-    assert needle in str(err.value) and f"task {bad['id']}" in str(err.value)
-    assert not (tmp_path / "campaign" / "labels.jsonl").exists()
-    assert not (tmp_path / "campaign" / "checkpoint").exists()
 
 
 @pytest.mark.parametrize("failure, needle", [("down", "not reachable"), ("401", "401")])

@@ -348,3 +348,242 @@ def test_campaign_on_a_real_label_studio(server, tmp_path):
     print(f"alnsfw campaign round, wall s (process start + model load + round): {walls}")
     print(f"whole test body: {time.perf_counter() - t0:.0f} s")
     shutil.rmtree(work, ignore_errors=True)
+
+
+def _next(server, project):
+    return _api(server, "GET", f"/api/projects/{project}/next")
+
+
+def test_adapter_semantics_on_a_real_label_studio(server, tmp_path, monkeypatch):
+    """What the adapter relies on, checked on the real server: project settings, the Data
+    Manager tab typing numbers, an empty Submit through the API, the queue following our scores
+    across rounds (model_version + bulk predictions), a tie served again to one more annotator,
+    annotators named by email, and a team's existing project with its own choice names."""
+    from campaign_demo import second_annotator
+
+    from alnsfw.campaign.client import LabelStudioClient, PredictionItem
+    from alnsfw.campaign.labels import LabelScheme, parse_tasks, requeue_overlaps, resolve
+
+    monkeypatch.setenv("ALNSFW_LS_TOKEN", TOKEN)
+    work = server["root"] / uuid.uuid4().hex[:8]
+    images = work / "images"
+    client = LabelStudioClient(
+        server["url"], "ALNSFW_LS_TOKEN", f"adapter {work.name}", images, project_id=None
+    )
+    project = client.ensure_project(server["root"])
+    p = _api(server, "GET", f"/api/projects/{project}")
+    assert p["enable_empty_annotation"] is False and p["show_skip_button"] is True
+    assert p["sampling"] == "Uncertainty sampling" and 'required="true"' in p["label_config"]
+    storages = _api(server, "GET", "/api/storages/localfiles/", params={"project": project})
+    assert [s["path"] for s in storages] == [str(images)]
+    client.ensure_project(server["root"])  # a second call adds nothing
+    views = _api(server, "GET", "/api/dm/views/", params={"project": project})
+    (view,) = [v for v in views if v["data"].get("title") == "alnsfw"]
+    assert view["data"]["columnsDisplayType"]["tasks:data.al_rank"] == "Number"
+    assert view["data"]["columnsDisplayType"]["tasks:data.time_s"] == "Number"
+
+    rows = list(range(12))
+    tasks = [
+        {
+            "data": {
+                "image": "/data/local-files/?d=x.jpg",
+                "video_path": "Ünïcode dir/sub folder/vidéo 日本.mp4",
+                "time_s": 1.5 * r,
+                "frame": 30 * r,
+                "al_rank": r,
+                "al_score": 0.5,
+                "alnsfw_campaign": "c",
+                "alnsfw_row": r,
+            }
+        }
+        for r in rows
+    ]
+    ids = client.push(tasks, 0)
+    assert sorted(ids) == rows
+    # the task data holds numbers (the tab above makes the Data Manager type them as such)
+    listed = _api(
+        server,
+        "GET",
+        "/api/tasks",
+        params={
+            "view": view["id"],
+            "project": project,
+            "page_size": 50,
+            "ordering": "tasks:data.al_rank",
+        },
+    )
+    exported, complete = client.pull()
+    by_row = {t["data"]["alnsfw_row"]: t for t in exported}
+    assert complete and isinstance(by_row[3]["data"]["time_s"], float)
+    assert isinstance(by_row[3]["data"]["frame"], int)
+    assert by_row[3]["data"]["video_path"] == "Ünïcode dir/sub folder/vidéo 日本.mp4"
+    assert len(listed["tasks"]) == 12
+
+    # an empty Submit: the API stores it (only the web page enforces the project setting);
+    # the adapter sets it aside and names the annotator by email
+    empty = _api(server, "POST", f"/api/tasks/{ids[11]}/annotations/", json={"result": []})
+    assert empty["result"] == [] and empty["was_cancelled"] is False
+    known = {ids[r]: r for r in rows}
+    pulled = parse_tasks(
+        client.pull()[0], "c", known, set(rows), project, client.scheme, client.users(), True
+    )
+    (problem,) = pulled.problems
+    assert problem.task_id == ids[11] and "empty result" in problem.text()
+    assert "by admin@example.com" in problem.text() and "(or Skip)" not in problem.text()
+
+    # the queue follows our scores, lowest first, across rounds
+    import random
+
+    rng = random.Random(0)
+    open_ids = [ids[r] for r in rows[:10]]
+    previous = None
+    for round_no in (1, 2, 3):
+        scores = {t: rng.random() for t in open_ids}
+        version = f"alnsfw-round-{round_no}"
+        client.replace_predictions(
+            [PredictionItem(t, rng.randint(0, 1), s) for t, s in scores.items()], version, previous
+        )
+        assert _api(server, "GET", f"/api/projects/{project}")["model_version"] == version
+        for want in sorted(scores, key=scores.get)[:2]:
+            got = _next(server, project)
+            assert got["id"] == want, (round_no, got["id"], want)
+            preds = [x for x in got["predictions"] if x["model_version"] == version]
+            assert len(preds) == 1 and preds[0]["score"] == pytest.approx(scores[want])
+            _api(server, "POST", f"/api/tasks/{want}/annotations/", json={"result": _choice(1)})
+            open_ids.remove(want)
+        versions = _api(server, "GET", f"/api/projects/{project}/model-versions/")
+        assert previous is None or previous not in json.dumps(versions)  # last round's deleted
+        previous = version
+
+    # a tie (two other people disagree) is served again, to one more annotator
+    second = second_annotator(server["url"], TOKEN)
+    third = _api(
+        server,
+        "POST",
+        "/api/users/",
+        json={
+            "username": f"ann3{work.name}",
+            "email": f"ann3-{work.name}@example.com",
+            "password": uuid.uuid4().hex,
+        },
+    )["id"]
+    tie = open_ids[0]
+    for who, label in ((second, 1), (third, 0)):
+        body = {"result": _choice(label), "completed_by": who}
+        _api(server, "POST", f"/api/tasks/{tie}/annotations/", json=body)
+    client.replace_predictions([PredictionItem(tie, 1, 0.0)], previous)  # ask it first
+    assert _api(server, "GET", f"/api/tasks/{tie}")["is_labeled"] is True
+    served = _next(server, project)
+    assert served["id"] != tie  # labelled: not served
+    _api(
+        server,
+        "POST",
+        f"/api/tasks/{served['id']}/annotations/",
+        json={"result": [], "was_cancelled": True},
+    )
+    pulled = parse_tasks(
+        client.pull()[0], "c", known, set(rows), project, client.scheme, client.users(), True
+    )
+    votes: dict = {}
+    for a in pulled.annotations:
+        votes.setdefault(a.row, {})[a.annotator] = a.label
+    tied = resolve(votes)
+    assert known[tie] in tied.ties
+    assert {a.annotator for a in pulled.annotations if a.task_id == tie} == {
+        "ann2@example.com",
+        f"ann3-{work.name}@example.com",
+    }
+    overlaps = requeue_overlaps(tied, votes, {r: t for t, r in known.items()}, 1)
+    assert overlaps == {tie: 3}
+    client.requeue(overlaps)
+    assert _api(server, "GET", f"/api/tasks/{tie}")["is_labeled"] is False
+    assert _next(server, project)["id"] == tie  # served again, to someone who has not answered
+    _api(server, "POST", f"/api/tasks/{tie}/annotations/", json={"result": _choice(1)})
+    assert _api(server, "GET", f"/api/tasks/{tie}")["is_labeled"] is True  # 3 of 3: done
+
+    # 1,000 predictions in one bulk import: time it
+    many = client.push(
+        [dict(tasks[0], data={**tasks[0]["data"], "alnsfw_row": 100 + k}) for k in range(1000)], 0
+    )
+    start = time.perf_counter()
+    client.replace_predictions([PredictionItem(t, 0, 0.5) for t in many.values()], "bulk", previous)
+    print(
+        f"1,000 predictions imported + model_version set + last version deleted: "
+        f"{time.perf_counter() - start:.2f} s"
+    )
+
+    # a team's existing project, its own choice names and control
+    team_config = (
+        '<View><Image name="img" value="$image"/><Choices name="verdict" toName="img">'
+        '<Choice value="explicit"/><Choice value="safe"/><Choice value="not sure"/>'
+        "</Choices></View>"
+    )
+    team = _api(
+        server,
+        "POST",
+        "/api/projects",
+        json={"title": f"team {work.name}", "label_config": team_config},
+    )["id"]
+    _api(server, "POST", f"/api/projects/{team}/import", json=[{"data": {"image": "/a.jpg"}}])
+    mapping = {"porn": ["explicit"], "non_porn": ["safe"]}
+    bad = LabelStudioClient(
+        server["url"],
+        "ALNSFW_LS_TOKEN",
+        "x",
+        images,
+        scheme=LabelScheme.from_config({"choices": mapping}),
+        existing_project=team,
+    )
+    from alnsfw.campaign.client import ClientError
+
+    with pytest.raises(ClientError, match="not sure"):
+        bad.ensure_project(server["root"])
+    good = LabelStudioClient(
+        server["url"],
+        "ALNSFW_LS_TOKEN",
+        "x",
+        images,
+        scheme=LabelScheme.from_config({"choices": mapping | {"unsure": ["not sure"]}}),
+        existing_project=team,
+    )
+    assert good.ensure_project(server["root"]) == team
+    assert (good.scheme.from_name, good.scheme.to_name) == ("verdict", "img")
+    storages = _api(server, "GET", "/api/storages/localfiles/", params={"project": team})
+    assert [s["path"] for s in storages] == [str(images)]
+    good.push([{"data": {**tasks[0]["data"], "alnsfw_campaign": "team-c"}}], 0)
+    (theirs,) = [t for t in good.pull()[0] if "alnsfw_row" not in t["data"]]
+    ours = [t for t in good.last_pull if "alnsfw_row" in t["data"]]
+    _api(
+        server,
+        "POST",
+        f"/api/tasks/{ours[0]['id']}/annotations/",
+        json={
+            "result": [
+                {
+                    "from_name": "verdict",
+                    "to_name": "img",
+                    "type": "choices",
+                    "value": {"choices": ["explicit"]},
+                }
+            ]
+        },
+    )
+    _api(
+        server,
+        "POST",
+        f"/api/tasks/{theirs['id']}/annotations/",
+        json={
+            "result": [
+                {
+                    "from_name": "verdict",
+                    "to_name": "img",
+                    "type": "choices",
+                    "value": {"choices": ["safe"]},
+                }
+            ]
+        },
+    )
+    got = parse_tasks(good.pull()[0], "team-c", {}, {0}, team, good.scheme, good.users())
+    assert got.foreign == 1 and not got.problems
+    assert [(a.row, a.label) for a in got.annotations] == [(0, 1)]
+    shutil.rmtree(work, ignore_errors=True)

@@ -56,8 +56,18 @@ from alnsfw.al.stopping import (
 from alnsfw.al.strategies import get_strategy
 from alnsfw.campaign.client import ClientError, FileClient, LabelClient
 from alnsfw.campaign.data import inputs_for, relative_sources
-from alnsfw.campaign.labels import LabelInputError, LabelLog, Resolved, parse_tasks, resolve
-from alnsfw.campaign.tasks import KeyframeIndex, build_task, write_task_images
+from alnsfw.campaign.labels import (
+    LabelInputError,
+    LabelLog,
+    Pull,
+    Resolved,
+    append_problems,
+    parse_tasks,
+    problems_summary,
+    requeue_overlaps,
+    resolve,
+)
+from alnsfw.campaign.tasks import KeyframeIndex, build_task, relative_source, write_task_images
 from alnsfw.io import write_csv, write_json
 from alnsfw.video_eval import VideoSettings
 
@@ -180,6 +190,7 @@ class RoundReport:
     recall: tuple[float, tuple[float, float]] | None = None
     prevalence: tuple[float, tuple[float, float]] | None = None
     audit_unit: str = "video"
+    problems: list[str] = field(default_factory=list)  # labels.problems_summary of the pull
 
     def text(self) -> str:
         """The lines a person reads after a round."""
@@ -240,6 +251,7 @@ class RoundReport:
             f"  open batch: {self.open_unlabelled} of {self.open_size} sent item(s) still "
             f"unlabelled; {self.batch_pushed} new task(s) sent this round"
         )
+        lines.extend(f"  {line}" for line in self.problems)
         if self.seconds:
             lines.append("  time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items()))
         if self.message:
@@ -339,6 +351,7 @@ class Campaign:
         self._model_obj: LoopModel | None = None
         self._model_cycle: int | None = None
         self._digest: tuple[tuple[int, int], str] | None = None
+        self.pulled: Pull | None = None  # the round's pull (labels.Pull), None before one
 
     # ---------------------------------------------------------------- files
     @property
@@ -470,7 +483,10 @@ class Campaign:
                 ) from err
             plan["started_complete"] = True
             write_json(self.plan_path, plan)
-            self._after_push(0)
+            order = [r for r, _, _ in self._start_items(plan)]
+            self._send_queue(
+                {r: [None, (k + 1) / (len(order) + 1)] for k, r in enumerate(order)}, 0
+            )
             return self._report(plan, 0, False, 0, pushed)
 
     def _draw(self, initial_rows: Callable[[np.ndarray], Sequence[int]] | None) -> dict[str, Any]:
@@ -594,8 +610,8 @@ class Campaign:
         tasks = self._tasks()
         already = set(tasks["sent_rows"])
         on_server = self.client.sent_rows() if self.client is not None else None
-        if on_server is not None:  # a task deleted on the server is sent again when asked
-            already = on_server
+        if on_server is not None:  # the server's view: a deleted task is sent again when asked
+            already = {r for r in on_server if 0 <= r < int(plan["n_rows"])}
         todo = [(r, p, s) for r, p, s in items if r not in already]
         if todo:
             index = KeyframeIndex.read(self.keyframes)
@@ -611,7 +627,10 @@ class Campaign:
                     purpose,
                     rank[r],
                     score,
-                    None if proba is None else proba.get(r),
+                    None if proba is None or self._bulk else proba.get(r),
+                    scheme=getattr(self.client, "scheme", None),
+                    video_path=relative_source(index.source[r], self.config["data"]["root"]),
+                    hide_guess_below=float(self.cfg.get("hide_guess_below", 0.0)),
                 )
                 for r, purpose, score in todo
             ]
@@ -623,6 +642,61 @@ class Campaign:
         self._save_tasks(tasks)
         return len(todo)
 
+    @property
+    def _bulk(self) -> bool:
+        """Whether the client places predictions in bulk (Label Studio): tasks then go out
+        without one, and every open task gets this round's in one call."""
+        return hasattr(self.client, "replace_predictions")
+
+    def _queue(
+        self, plan: dict[str, Any], model: LoopModel, labels: np.ndarray, new_rows: list[int]
+    ) -> dict[int, list[Any]]:
+        """row -> [guess 0/1 or None, queue score] of every open item after this round.
+
+        Label Studio serves the lowest score first: open pool items (this round's batch and
+        earlier leftovers alike) in order of the model's current confidence, least sure first,
+        interleaved with the open audit and validation items, which carry no guess (a guess
+        there would pull the audit toward the model)."""
+        sent = set(self._tasks()["sent_rows"]) | set(new_rows)
+        open_rows = np.asarray(sorted(r for r in sent if labels[r] < 0), dtype=np.int64)
+        if not len(open_rows):
+            return {}
+        p = np.asarray(model.predict_proba(open_rows), dtype=np.float64)[:, 1]
+        conf = np.maximum(p, 1.0 - p)
+        held_out = set(plan["audit"]) | set(plan["val"])
+        pool_idx = [i for i in np.argsort(conf, kind="stable") if open_rows[i] not in held_out]
+        order_held = [r for r, _, _ in self._start_items(plan)] + sorted(held_out)
+        seen: set[int] = set()
+        held = [
+            r
+            for r in order_held
+            if r in held_out and labels[r] < 0 and r in sent and not (r in seen or seen.add(r))
+        ]
+        hide = float(self.cfg.get("hide_guess_below", 0.0))
+        guess = {
+            int(open_rows[i]): (int(p[i] >= 0.5) if conf[i] >= hide else None) for i in pool_idx
+        }
+        merged = interleave([[int(open_rows[i]) for i in pool_idx], held])
+        return {r: [guess.get(r), (k + 1) / (len(merged) + 1)] for k, r in enumerate(merged)}
+
+    def _send_queue(self, queue: dict[Any, list[Any]], round_no: int) -> None:
+        """Every open task gets this round's prediction (guess and queue score) and the project
+        this round's model_version (Label Studio shows and ranks by that version only); the
+        file route has the predictions in its task files."""
+        if not self._bulk:
+            self._after_push(round_no)
+            return
+        from alnsfw.campaign.client import PredictionItem
+
+        task_of = {int(row): int(tid) for tid, row in self._tasks()["task_rows"].items()}
+        items = [
+            PredictionItem(task_of[int(r)], g, float(score))
+            for r, (g, score) in queue.items()
+            if int(r) in task_of
+        ]
+        previous = f"round-{round_no - 1}" if round_no > 0 else None
+        self.client.replace_predictions(items, f"round-{round_no}", previous)  # type: ignore[union-attr]
+
     def _after_push(self, round_no: int) -> None:
         """Keep the project's model_version equal to this round's predictions' (Label Studio
         shows, and its uncertainty sampling ranks by, only predictions of the project's
@@ -632,45 +706,55 @@ class Campaign:
             setter(f"round-{round_no}")
 
     def _pull(self, plan: dict[str, Any]) -> int:
-        """Pull, check, and append what changed to the log; returns the number of events."""
+        """Pull once, set bad annotations aside (problems.jsonl), append what changed to the
+        log, send ties back to the queue; returns the number of events. `self.pulled` keeps
+        the `labels.Pull` (problems, foreign tasks, `missing`: known task ids the project no
+        longer has; their rows are released here: no longer sent, so queryable again)."""
         if self.client is None:
             return 0
         raw, complete = self.client.pull()
         tasks = self._tasks()
         known = {int(k): int(v) for k, v in tasks["task_rows"].items()}
-        annotations, seen = parse_tasks(
-            raw, plan["id"], known, set(tasks["sent_rows"]), plan.get("project_id")
+        pull = parse_tasks(
+            raw,
+            plan["id"],
+            known,
+            set(tasks["sent_rows"]),
+            plan.get("project_id"),
+            getattr(self.client, "scheme", None),
+            self.client.users() if hasattr(self.client, "users") else {},
+            complete,
         )
-        pulled_tasks = set(seen)
-        events = self.log.diff(annotations, pulled_tasks)
-        self.log.append(events)
-        changed = bool(seen.keys() - known.keys())
-        tasks["task_rows"].update({str(k): v for k, v in seen.items()})
-        if complete:  # tasks deleted in Label Studio: their rows are released (or re-sent)
-            gone = {tid: row for tid, row in known.items() if tid not in seen}
-            if gone:
-                labels, _ = self._labels(int(plan["n_rows"]))
-                still = {int(v) for k, v in tasks["task_rows"].items() if int(k) not in gone}
-                rows = {row for row in gone.values() if row not in still}
-                released = sorted(r for r in rows if labels[r] < 0)
-                for tid in gone:
-                    tasks["task_rows"].pop(str(tid), None)
-                tasks["sent_rows"] = sorted(set(tasks["sent_rows"]) - set(released))
-                tasks["released"] = sorted(set(tasks.get("released", [])) | set(released))
-                log.warning(
-                    "%d task(s) deleted in Label Studio; %d unlabelled item(s) released "
-                    "(audit and validation ones are sent again)",
-                    len(gone),
-                    len(released),
-                )
-                changed = True
-        if changed:
+        self.pulled = pull
+        pulled_tasks = set(pull.seen) | (set(known) if complete else set())
+        events = self.log.diff(
+            pull.annotations, pulled_tasks, pull.held, None if complete else pull.newest
+        )
+        if pull.seen.keys() - known.keys() or pull.missing:
+            tasks["task_rows"].update({str(k): v for k, v in pull.seen.items()})
+            gone = {known[t] for t in pull.missing}
+            tasks["task_rows"] = {
+                k: v for k, v in tasks["task_rows"].items() if int(k) not in pull.missing
+            }
+            tasks["sent_rows"] = sorted(set(tasks["sent_rows"]) - gone)
+            # audit and validation items of deleted tasks are sent again at the next push
+            tasks["released"] = sorted(set(tasks.get("released", [])) | gone)
             self._save_tasks(tasks)
+        self.log.append(events)
+        if pull.problems:
+            append_problems(self.dir / "problems.jsonl", pull.problems)
+        requeue = getattr(self.client, "requeue", None)
+        if requeue is not None:
+            votes = self.log.votes()
+            resolved = resolve(votes, self.log.ground_truth())
+            task_of_row = {row: tid for tid, row in pull.seen.items()}
+            extra = int(self.cfg.get("tie_extra_votes", 1))
+            requeue(requeue_overlaps(resolved, votes, task_of_row, extra))
         return len(events)
 
     # ---------------------------------------------------------------- rounds
     def _labels(self, n_rows: int) -> tuple[np.ndarray, Resolved]:
-        resolved = resolve(self.log.votes())
+        resolved = resolve(self.log.votes(), self.log.ground_truth())
         labels = np.full(n_rows, -1, dtype=np.int64)
         for row, label in resolved.labels.items():
             labels[row] = label
@@ -861,6 +945,7 @@ class Campaign:
             items += [(int(r), "query", float(s)) for r, s in zip(proposal.rows, proposal.scores)]
             p = np.asarray(model.predict_proba(proposal.rows), dtype=np.float64)[:, 1]
             proba = {int(r): float(v) for r, v in zip(proposal.rows, p)}
+        queue = self._queue(plan, model, labels, [r for r, _, _ in items])
         t_score = time.perf_counter() - t2
         run.cycles.append(row)
         new_state = {
@@ -869,7 +954,7 @@ class Campaign:
             "round": round_no,
             "labels_sha256": signature,
             "records": records,
-            "open": {"round": round_no, "items": items, "proba": proba} if items else None,
+            "open": {"round": round_no, "items": items, "proba": proba, "queue": queue},
         }
         store.save(int(row["cycle"]), {"loop": run.to_dict(), "campaign": new_state}, model.save)
         self._model_obj, self._model_cycle = model, int(row["cycle"])
@@ -894,14 +979,17 @@ class Campaign:
         return report
 
     def _push_open(self, plan: dict[str, Any], state: dict[str, Any]) -> int:
-        """Send the committed open batch (again: rows already sent are skipped)."""
+        """Send the committed open batch (again: rows already sent are skipped), then this
+        round's predictions of every open task."""
         if state["open"] is None:
+            return 0
+        if not state["open"]["items"] and not state["open"].get("queue"):
             return 0
         items = [(int(r), p, s) for r, p, s in state["open"]["items"]]
         proba = {int(k): float(v) for k, v in state["open"]["proba"].items()}
         try:
             pushed = self._push(plan, int(state["open"]["round"]), items, proba)
-            self._after_push(int(state["open"]["round"]))
+            self._send_queue(state["open"].get("queue") or {}, int(state["open"]["round"]))
             tasks = self._tasks()
             tasks["pushed_round"] = int(state["open"]["round"])
             self._save_tasks(tasks)
@@ -975,6 +1063,18 @@ class Campaign:
             batch_pushed=pushed,
             new_events=n_events,
         )
+        if self.pulled is not None:
+            report.problems = problems_summary(self.pulled.problems)
+            if self.pulled.foreign:
+                report.problems.append(
+                    f"ignored: {self.pulled.foreign} task(s) of the project not made by this "
+                    "campaign"
+                )
+            if self.pulled.missing:
+                report.problems.append(
+                    f"deleted in Label Studio: {len(self.pulled.missing)} task(s) "
+                    f"{sorted(self.pulled.missing)[:10]}; their items are no longer sent"
+                )
         report.audit_unit = str(plan.get("audit_unit", "keyframe"))
         saved = (
             self._load(self._store(plan), readonly=True)

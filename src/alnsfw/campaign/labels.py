@@ -1,49 +1,166 @@
 """Labels from people: Label Studio tasks -> checked annotations -> an append-only label log.
 
-Label Studio's own semantics (1.23.2, checked in /work/shared/LABEL-STUDIO-NOTES.md):
-- a task holds one annotation per annotator (`completed_by`), nothing merged;
+Label Studio's own semantics (1.23.2, checked in /work/shared/LABEL-STUDIO-NOTES.md and on a
+real server; the table is in docs/campaign.md, "Label Studio's semantics"):
+- a task holds one annotation per annotator (`completed_by`, a user id), nothing merged;
 - "Skip" stores an annotation with `was_cancelled: true` and an empty result;
-- the label is `result[0].value.choices[0]` of the Choices control;
-- annotations can be edited or deleted after a pull.
+- the label is the Choices control's value, `result[i].value.choices`;
+- the API accepts an empty or several-choice annotation even when the project forbids empty
+  submissions (only the web page enforces `enable_empty_annotation: false` / `required`);
+- annotations can be edited or deleted after a pull; `ground_truth` marks a reviewer's answer.
 
-A pull is turned into a list of `Annotation`s, checked as a whole (another project's or another
-campaign's tasks, unknown task ids, labels outside the two classes, an empty result: all named
-at once, nothing applied), then compared with what the log already says: only new, changed and
-deleted annotations are appended. Pulling the same state twice appends nothing.
+A pull is turned into a `Pull`: the annotations that can be applied, the task-id -> row map of
+the campaign's tasks, and the problems set aside (one per bad annotation or task, each saying
+what to do). A bad annotation never blocks the others: the rest of the pull applies, and the
+set-aside annotation keeps whatever the log said before. Tasks that this campaign did not make
+(a team's own tasks in the same project) are counted and ignored. Only a file of another project
+is refused as a whole. The pulled state is then compared with what the log already says: only
+new, changed and deleted annotations are appended. Pulling the same state twice appends nothing.
 
 The log (labels.jsonl) is append-only in meaning: one JSON event per line, never edited; it is
 rewritten whole through a temporary file and a rename, so a kill leaves the old or the new log,
-never half a line. The current label of an item is derived from it: each annotator's latest
-annotation, then a majority vote (ties left unlabelled and reported).
+never half a line. The current label of an item is derived from it: a `ground_truth` annotation
+if there is one, else each annotator's latest annotation and a majority vote (ties reported and
+sent back to the queue for one more annotator, see `requeue_overlaps`).
 """
 
 from __future__ import annotations
 
 import json
 import time
+import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from alnsfw.io import write_text
 
-# The two classes, in class order (label 0, label 1) = the Choice values of the labelling config.
+# The two classes, in class order (label 0, label 1) = the Choice values of our labelling config.
 CHOICES: tuple[str, str] = ("non_porn", "porn")
 FROM_NAME = "label"
 TO_NAME = "image"
 LABEL_CONFIG = (
     '<View><Image name="image" value="$image"/>'
-    '<Header value="$video at $time_s s (frame $frame), AL rank $al_rank"/>'
-    '<Choices name="label" toName="image" choice="single" showInLine="true">'
+    '<Header value="$video_path at $time_s s (frame $frame)"/>'
+    '<Header value="$guess" size="6"/>'
+    '<Choices name="label" toName="image" choice="single" showInLine="true" required="true">'
     '<Choice value="porn"/><Choice value="non_porn"/></Choices></View>'
 )
-MAX_LISTED = 20  # problems named one by one in an error; the rest are counted
+MAX_LISTED = 20  # problems named one by one in an error or a report; the rest are counted
 
 
 class LabelInputError(ValueError):
     """Tasks or annotations that cannot be applied; names each and says what to do."""
+
+
+@dataclass(frozen=True)
+class LabelScheme:
+    """How a project's Choices control maps to the two classes.
+
+    `values` maps a Choice value to 0 (non_porn), 1 (porn) or None ("not sure": counted as a
+    skip). Several values may map to one class, so a team keeps its own names. `names` is the
+    value written for each class in pre-annotations (the first listed).
+    """
+
+    from_name: str = FROM_NAME
+    to_name: str = TO_NAME
+    values: Mapping[str, int | None] = field(default_factory=lambda: {CHOICES[0]: 0, CHOICES[1]: 1})
+    named: bool = False  # from_name / to_name set in the config (else found in the project)
+
+    @classmethod
+    def from_config(cls, ls_cfg: Mapping[str, Any] | None) -> LabelScheme:
+        """From `campaign.labelstudio` (`choices`, `from_name`, `to_name`); defaults: ours."""
+        ls_cfg = ls_cfg or {}
+        mapping = dict(ls_cfg.get("choices") or {})
+        if not mapping.get("porn") and not mapping.get("non_porn"):
+            mapping |= {"porn": [CHOICES[1]], "non_porn": [CHOICES[0]]}
+        values: dict[str, int | None] = {}
+        for key, klass in (("non_porn", 0), ("porn", 1), ("unsure", None)):
+            names = mapping.get(key) or []
+            for name in [names] if isinstance(names, str) else names:
+                if name in values:
+                    raise LabelInputError(
+                        f"campaign.labelstudio.choices: '{name}' is listed under two classes; "
+                        "give each Choice value one class"
+                    )
+                values[str(name)] = klass
+        for klass, key in ((0, "non_porn"), (1, "porn")):
+            if klass not in values.values():
+                raise LabelInputError(
+                    f"campaign.labelstudio.choices.{key} is empty: name the Choice value(s) of "
+                    "your labelling config that mean this class"
+                )
+        return cls(
+            str(ls_cfg.get("from_name") or FROM_NAME),
+            str(ls_cfg.get("to_name") or TO_NAME),
+            values,
+            bool(ls_cfg.get("from_name") or ls_cfg.get("to_name")),
+        )
+
+    def name_of(self, label: int) -> str:
+        """The Choice value written for class `label` in a pre-annotation."""
+        return next(v for v, k in self.values.items() if k == label)
+
+    def result(self, label: int | None) -> list[dict[str, Any]]:
+        """A pre-annotation's result: the class's Choice value (empty: no guess shown)."""
+        if label is None:
+            return []
+        return [
+            {
+                "from_name": self.from_name,
+                "to_name": self.to_name,
+                "type": "choices",
+                "value": {"choices": [self.name_of(int(label))]},
+            }
+        ]
+
+    def for_label_config(self, label_config: str) -> LabelScheme:
+        """This mapping checked against a project's labelling config; from_name / to_name found
+        there unless `named` (the only Choices control). Raises LabelInputError saying what
+        does not fit: no such control, or Choice values the mapping does not cover."""
+        from_name = self.from_name if self.named else None
+        to_name = self.to_name if self.named else None
+        try:
+            root = ET.fromstring(label_config)
+        except ET.ParseError as err:
+            raise LabelInputError(f"the project's labelling config is not XML ({err})") from err
+        controls = [c for c in root.iter() if c.tag == "Choices"]
+        names = [c.get("name") for c in controls]
+        if from_name:
+            controls = [c for c in controls if c.get("name") == from_name]
+        if len(controls) != 1:
+            why = (
+                f"has no Choices control named '{from_name}'"
+                if from_name
+                else f"has {len(controls)} Choices controls ({names})"
+            )
+            raise LabelInputError(
+                f"the project's labelling config {why}: set campaign.labelstudio.from_name to "
+                "the Choices control people answer with"
+            )
+        control = controls[0]
+        offered = [str(c.get("value")) for c in control.iter("Choice")]
+        unmapped = [v for v in offered if v not in self.values]
+        if unmapped:
+            raise LabelInputError(
+                f"Choice value(s) {unmapped} of control '{control.get('name')}' are not in "
+                "campaign.labelstudio.choices: list each under porn, non_porn or unsure"
+            )
+        for klass, key in ((0, "non_porn"), (1, "porn")):
+            if not any(self.values[v] == klass for v in offered):
+                raise LabelInputError(
+                    f"control '{control.get('name')}' offers no Choice mapped to {key} "
+                    f"(it offers {offered}): fix campaign.labelstudio.choices"
+                )
+        values = {v: self.values[v] for v in offered}  # pre-annotations use an offered value
+        return LabelScheme(
+            str(control.get("name")),
+            str(to_name or control.get("toName") or self.to_name),
+            values,
+            self.named,
+        )
 
 
 @dataclass(frozen=True)
@@ -56,40 +173,100 @@ class Annotation:
     annotator: str
     label: int | None
     updated_at: str
+    ground_truth: bool = False
+    lead_time: float | None = None
 
 
-def _annotator(value: Any) -> str:  # noqa: ANN401
-    """`completed_by` is a user id in exports and a user object in some API answers."""
+@dataclass(frozen=True)
+class Problem:
+    """An annotation or task set aside by a pull: which, by whom, why, what to do."""
+
+    task_id: int | None
+    reason: str
+    todo: str
+    annotation_id: int | None = None
+    annotator: str | None = None
+    row: int | None = None
+    updated_at: str = ""
+
+    def text(self) -> str:
+        """One line a person can act on."""
+        where = f"task {self.task_id}" if self.task_id is not None else "a task"
+        if self.annotation_id is not None:
+            where += f", annotation {self.annotation_id}"
+        if self.annotator:
+            where += f" by {self.annotator}"
+        return f"{where}: {self.reason}; {self.todo}"
+
+    def key(self) -> tuple[Any, ...]:
+        """Identity in the problems log: the same problem in a later pull is not logged twice."""
+        return (self.task_id, self.annotation_id, self.reason, self.updated_at)
+
+
+@dataclass
+class Pull:
+    """What one pull gives the campaign (see the module docstring)."""
+
+    annotations: list[Annotation]
+    seen: dict[int, int]  # task id -> row of every task of this campaign in the pull
+    problems: list[Problem]
+    foreign: int = 0  # tasks of the project not made by this campaign: ignored
+    missing: set[int] = field(default_factory=set)  # known task ids the pull no longer has
+    complete: bool = True  # the pull holds every task (deletions are readable from it)
+    newest: str = ""  # newest annotation stamp in the pull (older-export check)
+
+    @property
+    def held(self) -> set[int]:
+        """Annotation ids set aside: the log keeps what it said about them."""
+        return {p.annotation_id for p in self.problems if p.annotation_id is not None}
+
+
+def annotator_name(value: Any, users: Mapping[int, str] | None = None) -> str:  # noqa: ANN401
+    """A person's email (else username, else `user <id>`): `completed_by` is a user id in exports
+    (mapped through `users`, from GET /api/users) and a user object in some API answers."""
     if isinstance(value, dict):
-        return str(value.get("email") or value.get("username") or value.get("id"))
-    return str(value)
+        return str(value.get("email") or value.get("username") or f"user {value.get('id')}")
+    try:
+        uid = int(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return (users or {}).get(uid) or f"user {uid}"
 
 
-def _label_of(task_id: int, ann: Mapping[str, Any], who: str) -> tuple[int | None, str | None]:
-    """(label or None for a skip, problem or None) of one raw annotation."""
-    aid = ann.get("id")
+def _lead_time(ann: Mapping[str, Any]) -> float | None:
+    value = ann.get("lead_time")
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _label_of(
+    ann: Mapping[str, Any], scheme: LabelScheme
+) -> tuple[int | None, tuple[str, str] | None]:
+    """(label, or None for a skip / "not sure"; (reason, what to do) or None) of an annotation."""
     if ann.get("was_cancelled"):
         return None, None
     result = ann.get("result") or []
-    choices = [
-        c
-        for r in result
-        if r.get("type") == "choices" and r.get("from_name", FROM_NAME) == FROM_NAME
-        for c in (r.get("value") or {}).get("choices", [])
+    ours = [
+        r for r in result if r.get("type") == "choices" and r.get("from_name") == scheme.from_name
     ]
-    if not result or not choices:
+    others = [r.get("from_name") for r in result if r.get("type") == "choices" and r not in ours]
+    choices = [c for r in ours for c in (r.get("value") or {}).get("choices", [])]
+    answer = "answer it again in Label Studio (open the task, pick one choice, Update)"
+    if not choices and others:
         return None, (
-            f"task {task_id}, annotation {aid} by {who}: empty result (neither a label nor a "
-            "skip); choose porn or non_porn (or Skip) in Label Studio and pull again"
+            f"its choice is on control {sorted(set(map(str, others)))}, not "
+            f"'{scheme.from_name}' (a renamed control?)",
+            "set campaign.labelstudio.from_name to the control's name, or " + answer,
         )
+    if not choices:
+        return None, ("empty result (neither a label nor a skip)", answer)
     if len(set(choices)) != 1:
-        return None, f"task {task_id}, annotation {aid} by {who}: several choices {choices}"
-    if choices[0] not in CHOICES:
+        return None, (f"several choices {choices}", answer)
+    if choices[0] not in scheme.values:
         return None, (
-            f"task {task_id}, annotation {aid} by {who}: label '{choices[0]}' is neither of "
-            f"{' / '.join(CHOICES)}; fix the labelling config or the annotation and pull again"
+            f"choice '{choices[0]}' is none of {sorted(scheme.values)}",
+            "add it to campaign.labelstudio.choices, or " + answer,
         )
-    return CHOICES.index(choices[0]), None
+    return scheme.values[choices[0]], None
 
 
 def parse_tasks(
@@ -98,72 +275,133 @@ def parse_tasks(
     known: Mapping[int, int],
     pushed_rows: set[int],
     project_id: int | None = None,
-) -> tuple[list[Annotation], dict[int, int]]:
-    """Annotations of Label Studio tasks (export JSON or API task list), checked as a whole.
+    scheme: LabelScheme | None = None,
+    users: Mapping[int, str] | None = None,
+    complete: bool = True,
+) -> Pull:
+    """The annotations of Label Studio tasks (JSON export or API task list) this campaign can
+    apply, with every bad one set aside as a `Problem`.
 
     `known` maps task ids seen before to their rows; `pushed_rows` are the rows this campaign
-    sent. Returns the annotations and the task-id -> row map of every task seen. Raises
-    LabelInputError naming every bad task or annotation; then nothing is returned to apply.
+    sent; `users` maps user ids to emails (names in problems and the log); `complete` says the
+    pull holds every task of the project, so that known tasks it lacks were deleted
+    (`Pull.missing`). Raises LabelInputError only for a pull of another project.
     """
-    problems: list[str] = []
-    out: list[Annotation] = []
-    seen: dict[int, int] = {}
+    scheme = scheme or LabelScheme()
+    pull = Pull([], {}, [], complete=complete)
+    present: set[int] = set()
     for task in tasks:
         tid = task.get("id")
         data = task.get("data") or {}
+        if isinstance(tid, int):
+            present.add(tid)
         if not isinstance(tid, int):
-            problems.append(f"a task without an integer id (data {dict(data)!r:.80})")
+            pull.problems.append(
+                Problem(
+                    None,
+                    f"a task without an integer id (data {dict(data)!r:.80})",
+                    "give Label Studio's JSON export (Export -> JSON), unedited",
+                )
+            )
             continue
         project = task.get("project")
         if project_id is not None and project is not None and int(project) != int(project_id):
-            problems.append(
+            raise LabelInputError(
                 f"task {tid} belongs to Label Studio project {project}, not this campaign's "
-                f"project {project_id}: export (or pull) from the campaign's project only"
+                f"project {project_id}: export (or pull) from the campaign's project only; "
+                "nothing was applied"
             )
-            continue
         if data.get("alnsfw_campaign") != campaign_id:
-            problems.append(
-                f"task {tid} was not made by this campaign (data.alnsfw_campaign = "
-                f"{data.get('alnsfw_campaign')!r}, expected {campaign_id!r}): another project's "
-                "task; remove it from the file or pull from the campaign's own project"
-            )
+            pull.foreign += 1  # a team's own task, or another campaign's: not ours to read
             continue
         row = data.get("alnsfw_row")
         if not isinstance(row, int) or row not in pushed_rows:
-            problems.append(
-                f"task {tid}: unknown item (data.alnsfw_row = {row!r} was never sent by this "
-                "campaign); the task was edited or made by hand: delete it in Label Studio"
+            pull.problems.append(
+                Problem(
+                    tid,
+                    f"unknown item (data.alnsfw_row = {row!r} was never sent by this campaign)",
+                    "the task was edited or made by hand: delete it in Label Studio",
+                )
             )
             continue
         if tid in known and known[tid] != row:
-            problems.append(
-                f"task {tid} is item {row} now but was item {known[tid]} at an earlier pull: "
-                "task data was edited; restore it or delete the task"
+            pull.problems.append(
+                Problem(
+                    tid,
+                    f"it is item {row} now but was item {known[tid]} at an earlier pull",
+                    "task data was edited: restore it or delete the task",
+                    row=row,
+                )
             )
             continue
-        seen[tid] = row
+        pull.seen[tid] = row
         for ann in task.get("annotations") or []:
-            who = _annotator(ann.get("completed_by"))
+            who = annotator_name(ann.get("completed_by"), users)
             aid = ann.get("id")
-            if not isinstance(aid, int):
-                problems.append(f"task {tid}: an annotation by {who} without an integer id")
-                continue
-            label, problem = _label_of(tid, ann, who)
-            if problem:
-                problems.append(problem)
-                continue
             updated = str(ann.get("updated_at") or ann.get("created_at") or "")
-            out.append(Annotation(tid, aid, row, who, label, updated))
-    if problems:
-        shown = "\n  ".join(problems[:MAX_LISTED])
-        more = (
-            f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
-        )
-        raise LabelInputError(
-            f"{len(problems)} problem(s) in the labels pulled; nothing was applied:\n  "
-            f"{shown}{more}"
-        )
-    return out, seen
+            pull.newest = max(pull.newest, updated)
+            if not isinstance(aid, int):
+                pull.problems.append(
+                    Problem(
+                        tid,
+                        "an annotation without an integer id",
+                        "give Label Studio's JSON export, unedited",
+                        annotator=who,
+                        row=row,
+                    )
+                )
+                continue
+            label, problem = _label_of(ann, scheme)
+            if problem is not None:
+                reason, todo = problem
+                pull.problems.append(Problem(tid, reason, todo, aid, who, row, updated))
+                continue
+            pull.annotations.append(
+                Annotation(
+                    tid,
+                    aid,
+                    row,
+                    who,
+                    label,
+                    updated,
+                    bool(ann.get("ground_truth")),
+                    _lead_time(ann),
+                )
+            )
+    if complete:
+        pull.missing = set(known) - present
+    return pull
+
+
+def problems_summary(problems: Sequence[Problem]) -> list[str]:
+    """Report lines: 'set aside: N annotation(s) ...' and the first MAX_LISTED problems."""
+    if not problems:
+        return []
+    lines = [
+        f"set aside: {len(problems)} annotation(s) or task(s) that cannot be read (the rest "
+        "of the pull applied):"
+    ]
+    lines += [f"  {p.text()}" for p in problems[:MAX_LISTED]]
+    if len(problems) > MAX_LISTED:
+        lines.append(f"  ... and {len(problems) - MAX_LISTED} more (see the problems log)")
+    return lines
+
+
+def append_problems(path: str | Path, problems: Sequence[Problem]) -> int:
+    """Add the problems not logged before to the problems log (JSON lines, written atomically);
+    returns how many were new."""
+    path = Path(path)
+    old = (
+        [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+        if path.is_file()
+        else []
+    )
+    keys = {(e["task_id"], e["annotation_id"], e["reason"], e["updated_at"]) for e in old}
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    new = [{**asdict(p), "text": p.text(), "time": now} for p in problems if p.key() not in keys]
+    if new:
+        write_text(path, "".join(json.dumps(e, sort_keys=True) + "\n" for e in [*old, *new]))
+    return len(new)
 
 
 class LabelLog:
@@ -191,23 +429,43 @@ class LabelLog:
             latest[int(event["annotation_id"])] = event
         return {aid: e for aid, e in latest.items() if e["event"] != "delete"}
 
-    def diff(self, pulled: Sequence[Annotation], pulled_tasks: set[int]) -> list[dict[str, Any]]:
+    def diff(
+        self,
+        pulled: Sequence[Annotation],
+        pulled_tasks: set[int],
+        held: set[int] | None = None,
+        not_after: str | None = None,
+    ) -> list[dict[str, Any]]:
         """Events that bring the log to the pulled state: new or changed annotations, and
-        deletions of logged annotations of pulled tasks that the pull no longer has."""
+        deletions of logged annotations of pulled tasks that the pull no longer has.
+
+        `held`: annotation ids set aside by the pull (no event: the log keeps its word).
+        `not_after`: the newest stamp of an export file; a logged annotation newer than it is
+        not taken as deleted (the file is older than it). An annotation whose `updated_at` is
+        older than the logged one is a stale copy (an older export): no event.
+        """
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         current = self.current()
+        held = held or set()
         events: list[dict[str, Any]] = []
         for ann in sorted(pulled, key=lambda a: a.annotation_id):
             old = current.get(ann.annotation_id)
             kind = "skip" if ann.label is None else "label"
-            if old is not None and old["event"] == kind and old["label"] == ann.label:
-                continue
+            if old is not None:
+                same = old["event"] == kind and old["label"] == ann.label
+                if same and bool(old.get("ground_truth")) == ann.ground_truth:
+                    continue
+                if ann.updated_at and ann.updated_at < str(old.get("updated_at") or ""):
+                    continue  # an older copy of an annotation already logged
             events.append({"event": kind, "time": now, **asdict(ann)})
-        present = {a.annotation_id for a in pulled}
+        present = {a.annotation_id for a in pulled} | held
         for aid, old in sorted(current.items()):
-            if aid not in present and int(old["task_id"]) in pulled_tasks:
-                gone = {k: v for k, v in old.items() if k != "seq"}
-                events.append({**gone, "event": "delete", "time": now, "label": None})
+            if aid in present or int(old["task_id"]) not in pulled_tasks:
+                continue
+            if not_after is not None and str(old.get("updated_at") or "") > not_after:
+                continue
+            gone = {k: v for k, v in old.items() if k != "seq"}
+            events.append({**gone, "event": "delete", "time": now, "label": None})
         return events
 
     def append(self, events: Sequence[dict[str, Any]]) -> None:
@@ -231,16 +489,29 @@ class LabelLog:
                 per[who] = key
         return {row: {who: v[2] for who, v in per.items()} for row, per in out.items()}
 
+    def ground_truth(self) -> dict[int, int]:
+        """row -> label of its latest `ground_truth` annotation (skips are not ground truth)."""
+        best: dict[int, tuple[str, int, int]] = {}
+        for event in self.current().values():
+            if not event.get("ground_truth") or event["label"] is None:
+                continue
+            key = (str(event["updated_at"]), int(event["annotation_id"]), int(event["label"]))
+            row = int(event["row"])
+            if row not in best or key[:2] > best[row][:2]:
+                best[row] = key
+        return {row: v[2] for row, v in best.items()}
+
 
 @dataclass(frozen=True)
 class Resolved:
-    """Labels by majority vote and what could not be decided."""
+    """Labels by ground truth, else majority vote, and what could not be decided."""
 
     labels: dict[int, int]  # row -> 0/1
-    ties: list[int]  # rows with votes but no majority (left unlabelled)
+    ties: list[int]  # rows with votes but no majority (left unlabelled, sent back to the queue)
     skipped: list[int]  # rows with only skips
     n_multi: int  # rows with two or more votes
     n_agree: int  # of those, rows where every vote agrees
+    ground_truth: list[int] = field(default_factory=list)  # rows decided by a ground truth
 
     @property
     def agreement(self) -> float | None:
@@ -248,22 +519,48 @@ class Resolved:
         return self.n_agree / self.n_multi if self.n_multi else None
 
 
-def resolve(votes: Mapping[int, Mapping[str, int | None]]) -> Resolved:
-    """Majority vote per item; a tie is reported and the item stays unlabelled."""
+def resolve(
+    votes: Mapping[int, Mapping[str, int | None]], ground_truth: Mapping[int, int] | None = None
+) -> Resolved:
+    """A ground-truth annotation decides its item; else majority vote, a tie left unlabelled."""
+    ground_truth = ground_truth or {}
     labels: dict[int, int] = {}
-    ties, skipped = [], []
+    ties, skipped, decided = [], [], []
     n_multi = n_agree = 0
-    for row in sorted(votes):
-        given = [v for v in votes[row].values() if v is not None]
+    for row in sorted(set(votes) | set(ground_truth)):
+        given = [v for v in votes.get(row, {}).values() if v is not None]
+        if len(given) >= 2:
+            n_multi += 1
+            n_agree += len(set(given)) == 1
+        if row in ground_truth:
+            labels[row] = int(ground_truth[row])
+            decided.append(row)
+            continue
         if not given:
             skipped.append(row)
             continue
         counts = Counter(given).most_common()
-        if len(given) >= 2:
-            n_multi += 1
-            n_agree += len(counts) == 1
         if len(counts) > 1 and counts[0][1] == counts[1][1]:
             ties.append(row)
             continue
         labels[row] = int(counts[0][0])
-    return Resolved(labels, ties, skipped, n_multi, n_agree)
+    return Resolved(labels, ties, skipped, n_multi, n_agree, decided)
+
+
+def requeue_overlaps(
+    resolved: Resolved,
+    votes: Mapping[int, Mapping[str, int | None]],
+    task_of_row: Mapping[int, int],
+    extra: int,
+) -> dict[int, int]:
+    """task id -> the overlap that serves a tied item to `extra` more annotator(s): the number
+    of people who labelled it plus `extra` (Label Studio marks a task labelled when its
+    annotators who did not skip reach the task's `overlap`; it never serves a task again to
+    someone who answered or skipped it). Empty when `extra` is 0 or nothing is tied."""
+    if extra <= 0:
+        return {}
+    return {
+        task_of_row[row]: sum(v is not None for v in votes.get(row, {}).values()) + int(extra)
+        for row in resolved.ties
+        if row in task_of_row
+    }

@@ -11,15 +11,16 @@ from typing import Any
 from alnsfw.campaign.client import ClientError, FileClient, LabelStudioClient
 from alnsfw.campaign.core import Campaign, CampaignError
 from alnsfw.campaign.data import DataPrepError, check_keyframes_belong, prepare
-from alnsfw.campaign.labels import LabelInputError
+from alnsfw.campaign.labels import LabelInputError, LabelScheme
 
 
 def make_client(config: dict[str, Any], labels_file: str | None, project_id: int | None) -> Any:  # noqa: ANN401
     """The Label Studio client of campaign.labelstudio.url, or the file route."""
     cfg = config["campaign"]
     ls = cfg.get("labelstudio", {})
+    scheme = LabelScheme.from_config(ls)
     if labels_file or not ls.get("url"):
-        return FileClient(Path(cfg["dir"]) / "tasks", labels_file)
+        return FileClient(Path(cfg["dir"]) / "tasks", labels_file, scheme)
     return LabelStudioClient(
         ls["url"],
         ls.get("token_env", "ALNSFW_LS_TOKEN"),
@@ -27,6 +28,8 @@ def make_client(config: dict[str, Any], labels_file: str | None, project_id: int
         cfg["image_dir"],
         float(ls.get("timeout", 30)),
         project_id,
+        scheme=scheme,
+        existing_project=ls.get("project_id"),
     )
 
 

@@ -1,5 +1,10 @@
 """Label Studio tasks of a campaign: full-resolution task images and the task JSON.
 
+A task shows the video's own path relative to data.root (`relative_source`), the time in
+seconds and the frame, and says that its pre-ticked choice is the model's guess and how sure the
+model is (`guess_text`; `hide_guess_below` shows no guess on uncertain items). Numeric fields
+are JSON numbers; the Data Manager types them through the tab the client makes (client.py).
+
 People label what they can see: the image of a task is the keyframe read again from its video
 at the video's own resolution (the frame index `video_frame` is in keyframes.h5), not the
 32-224 px training copy. The served folder (`campaign.image_dir`) holds only task images.
@@ -17,7 +22,7 @@ import cv2
 import h5py
 import numpy as np
 
-from alnsfw.campaign.labels import CHOICES, FROM_NAME, TO_NAME
+from alnsfw.campaign.labels import LabelScheme
 from alnsfw.io import atomic_path
 
 
@@ -167,8 +172,18 @@ def _jpeg_size(data: np.ndarray) -> tuple[int, int]:
     return int(image.shape[0]), int(image.shape[1])
 
 
+def relative_source(source: str | Path, root: str | Path) -> str:
+    """The video's own path relative to the data folder (`data.root`), as people know it (e.g.
+    `Ünïcode dir/sub folder/vidéo 日本.mp4`); the path as stored when it is not under root."""
+    try:
+        return Path(source).resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return str(source)
+
+
 def local_files_url(path: Path, document_root: Path) -> str:
-    """The URL Label Studio serves a local file at (`d=` is relative to its document root)."""
+    """The URL Label Studio serves a local file at (`d=` is relative to its document root,
+    percent-encoded as UTF-8, so any file name works)."""
     try:
         rel = Path(path).resolve().relative_to(Path(document_root).resolve())
     except ValueError as err:
@@ -176,7 +191,22 @@ def local_files_url(path: Path, document_root: Path) -> str:
             f"task image {path} is not under the Label Studio document root {document_root}: "
             "set campaign.labelstudio.document_root to a folder above campaign.image_dir"
         ) from err
-    return f"/data/local-files/?d={quote(str(rel))}"
+    return f"/data/local-files/?d={quote(rel.as_posix())}"
+
+
+def guess_text(prob_porn: float | None, round_no: int, shown: bool, scheme: LabelScheme) -> str:
+    """What the task says about its pre-annotation: that it is the model's guess, and how sure
+    the model is (or that no guess is shown because the model is unsure)."""
+    if prob_porn is None:
+        return "no model guess yet: choose what you see"
+    label = int(prob_porn >= 0.5)
+    sure = 100.0 * (prob_porn if label else 1.0 - prob_porn)
+    if not shown:
+        return f"no guess shown: the model (round {round_no}) is unsure ({sure:.0f}% sure)"
+    return (
+        f"pre-ticked: the model's guess (round {round_no}), {scheme.name_of(label)}, "
+        f"{sure:.0f}% sure; check it"
+    )
 
 
 def build_task(
@@ -189,36 +219,55 @@ def build_task(
     rank: int,
     score: float | None,
     prob_porn: float | None,
+    *,
+    scheme: LabelScheme | None = None,
+    video_path: str | None = None,
+    queue_score: float | None = None,
+    hide_guess_below: float = 0.0,
+    model_version: str | None = None,
 ) -> dict[str, Any]:
-    """One Label Studio task: image, video, time, frame, AL rank (sortable), pre-annotation."""
+    """One Label Studio task: image, the video's own path, time and frame, AL rank and score
+    (numbers, JSON ints and floats), the text saying what the pre-annotation is, and the
+    pre-annotation itself.
+
+    `video_path`: the video relative to data.root (default: the keyframe's video name).
+    `queue_score`: the prediction's `score`, lowest served first by "Uncertainty sampling"
+    (default: the model's confidence, which orders as least confidence does).
+    `hide_guess_below`: no pre-ticked choice when the model's confidence is below this (the
+    prediction stays, empty, to keep the task's place in the queue).
+    """
+    scheme = scheme or LabelScheme()
+    confidence = None
+    shown = False
+    if prob_porn is not None:
+        prob_porn = float(prob_porn)
+        confidence = max(prob_porn, 1.0 - prob_porn)
+        shown = confidence >= float(hide_guess_below)
+    time_s = image.get("time_s")
     task: dict[str, Any] = {
         "data": {
             "image": local_files_url(image["file"], document_root),
             "video": image["video"],
-            "time_s": image["time_s"],
-            "frame": image["frame"],
+            "video_path": str(video_path if video_path is not None else image["video"]),
+            "time_s": None if time_s is None else float(time_s),
+            "frame": int(image["frame"]),
             "al_rank": int(rank),
             "al_score": None if score is None else float(score),
+            "confidence": None if confidence is None else round(confidence, 4),
+            "guess": guess_text(prob_porn, round_no, shown, scheme),
             "round": int(round_no),
             "purpose": purpose,
             "alnsfw_campaign": campaign_id,
             "alnsfw_row": int(row),
         }
     }
-    if prob_porn is not None:
-        pred = int(prob_porn >= 0.5)
+    if prob_porn is not None and confidence is not None:
+        label = int(prob_porn >= 0.5) if shown else None
         task["predictions"] = [
             {
-                "model_version": f"round-{round_no}",
-                "score": float(prob_porn if pred else 1.0 - prob_porn),
-                "result": [
-                    {
-                        "from_name": FROM_NAME,
-                        "to_name": TO_NAME,
-                        "type": "choices",
-                        "value": {"choices": [CHOICES[pred]]},
-                    }
-                ],
+                "model_version": model_version or f"round-{round_no}",
+                "score": float(confidence if queue_score is None else queue_score),
+                "result": scheme.result(label),
             }
         ]
     return task
