@@ -75,10 +75,11 @@ def inference_model(net: Any) -> Any:  # noqa: ANN401
     """image (RGB 0-255) -> probabilities, sharing `net`'s trained layers; no augmentation."""
     import keras
 
-    size = int(net.base.input.shape[1])
+    size = int(net.full.input.shape[1])
     image = keras.Input(shape=(size, size, 3), name="image")
-    # = keras.applications.resnet_v2.preprocess_input, as a standard layer
-    x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")(image)
+    # The network's own: ResNet50V2's preprocess_input (x / 127.5 - 1) as a standard layer, or
+    # for model.trunk: open_nsfw an identity (its base resizes and subtracts the BGR means itself)
+    x = net.preprocess(image)
     return keras.Model(image, net.head(net.base(x)), name="alnsfw_classifier")
 
 
