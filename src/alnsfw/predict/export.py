@@ -298,6 +298,17 @@ def export_model(
 
     from alnsfw.model.network import build_network
 
+    if str(config.get("model", {}).get("trunk", "resnet50v2")) == "open_nsfw":
+        # Measured 2026-12: tf2onnx writes the head's Dropout of this composed model as
+        # StatelessRandomUniformV2, which ONNX Runtime refuses; until that is fixed, refuse
+        # before writing anything rather than ship a .keras without its checked .onnx.
+        from alnsfw.schema import ConfigError
+
+        raise ConfigError(
+            "export: model.trunk = 'open_nsfw' cannot be exported yet (its ONNX export does not "
+            "load in ONNX Runtime; docs/peers.md). Train and evaluate with it (the runs, tables "
+            "and stopping need no export), and set export.runs to leave exports out."
+        )
     net = build_network(config, seed=0, augment=False)
     load_trainable_weights(net, weights)
     model = inference_model(net)
