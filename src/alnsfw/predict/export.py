@@ -75,10 +75,11 @@ def inference_model(net: Any) -> Any:  # noqa: ANN401
     """image (RGB 0-255) -> probabilities, sharing `net`'s trained layers; no augmentation."""
     import keras
 
-    size = int(net.base.input.shape[1])
+    size = int(net.full.input.shape[1])
     image = keras.Input(shape=(size, size, 3), name="image")
-    # = keras.applications.resnet_v2.preprocess_input, as a standard layer
-    x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")(image)
+    # The network's own: ResNet50V2's preprocess_input (x / 127.5 - 1) as a standard layer, or
+    # for model.trunk: open_nsfw an identity (its base resizes and subtracts the BGR means itself)
+    x = net.preprocess(image)
     return keras.Model(image, net.head(net.base(x)), name="alnsfw_classifier")
 
 
@@ -297,6 +298,17 @@ def export_model(
 
     from alnsfw.model.network import build_network
 
+    if str(config.get("model", {}).get("trunk", "resnet50v2")) == "open_nsfw":
+        # Measured 2026-12: tf2onnx writes the head's Dropout of this composed model as
+        # StatelessRandomUniformV2, which ONNX Runtime refuses; until that is fixed, refuse
+        # before writing anything rather than ship a .keras without its checked .onnx.
+        from alnsfw.schema import ConfigError
+
+        raise ConfigError(
+            "export: model.trunk = 'open_nsfw' cannot be exported yet (its ONNX export does not "
+            "load in ONNX Runtime; docs/peers.md). Train and evaluate with it (the runs, tables "
+            "and stopping need no export), and set export.runs to leave exports out."
+        )
     net = build_network(config, seed=0, augment=False)
     load_trainable_weights(net, weights)
     model = inference_model(net)

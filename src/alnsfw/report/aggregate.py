@@ -11,13 +11,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from alnsfw.io import write_csv, write_text
 from alnsfw.markdown import markdown_table
 from alnsfw.report import render
 from alnsfw.report.runs import RunSpec, load_cycles, load_full, missing_frame, split_existing
-from alnsfw.report.tables import key_percentage_table, paired_table, summary_table
+from alnsfw.report.tables import (
+    add_peer_columns,
+    key_percentage_table,
+    paired_table,
+    summary_table,
+)
 from alnsfw.schema import config_section
 
 log = logging.getLogger(__name__)
@@ -38,6 +44,54 @@ VIDEO_NOTE = (
     "the threshold; aggregation and threshold chosen per run and cycle on the validation split "
     "(columns video_aggregation, video_threshold of cycles.csv), never on the test fold."
 )
+
+
+PEER_NOTE = (
+    "Zero-shot peers (report.peers, docs/peers.md): a ready-made classifier scored on the same "
+    "test keyframes without training on this data; its P(porn) >= 0.5 is porn. Like full "
+    "supervision its value is the same at every %; mean ± std over the same fold x seed test sets."
+)
+PEER_OP_NOTE = (
+    "Operating point: the threshold export.operating_point picks on each split's validation "
+    "keyframes (as export does for our models), applied to its test keyframes; video accuracy "
+    "uses the video rule chosen on validation, as every cycle of ours does."
+)
+PEER_TABLE_COLUMNS = {
+    "accuracy": "Accuracy (%)",
+    "f1": "F1",
+    "roc_auc": "ROC-AUC",
+    "video_accuracy": "Video accuracy (%)",
+    "precision_at_0.5": "Precision @0.5",
+    "recall_at_0.5": "Recall @0.5",
+    "fpr_at_0.5": "FPR @0.5",
+    "operating_threshold": "Operating threshold",
+    "precision_at_op": "Precision @op",
+    "recall_at_op": "Recall @op",
+    "fpr_at_op": "FPR @op",
+}
+
+
+def peer_table(peer_runs: pd.DataFrame, display: bool = False) -> pd.DataFrame:
+    """One row per peer: mean and sample std over its runs of each per-run metric (accuracies
+    in percent); `display`: formatted as mean ± std for Markdown and HTML."""
+    rows = []
+    for peer, runs in peer_runs.groupby("peer", sort=False):
+        row: dict[str, Any] = {"peer": peer, "n_runs": len(runs)}
+        for column, header in PEER_TABLE_COLUMNS.items():
+            values = runs[column].to_numpy(dtype=float)
+            values = values * (100.0 if column in ("accuracy", "video_accuracy") else 1.0)
+            mean = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+            finite = values[np.isfinite(values)]
+            std = float(np.std(finite, ddof=1)) if finite.size > 1 else float("nan")
+            if display:
+                row[header] = render.mean_std(mean, std, 2 if "%" in header else 3)
+            else:
+                row[f"{column}_mean"], row[f"{column}_std"] = mean, std
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if display:
+        table = table.rename(columns={"peer": "Peer", "n_runs": "Runs"})
+    return table
 
 
 # Fewer fold x seed pairs than this, and the paired table warns that its CIs mean little.
@@ -96,8 +150,12 @@ def aggregate(
     strategies: Sequence[str],
     options: ReportOptions,
     outputs: Mapping[str, str],
+    peers: Sequence[str] = (),
 ) -> None:
     """Write table2, f1, roc_auc, summary, paired (csv, md, html each) and missing.csv.
+
+    `peers`: the per-run metric files of the zero-shot peers (report.peers, rule peer_metrics);
+    each adds a column to Table 2 and its twins and a row to the `peers` table.
 
     `outputs` maps `<table>_<csv|md|html>` and `missing` to paths. Missing runs are an error
     unless options.allow_partial, because a mean over fewer runs than configured must be
@@ -125,14 +183,28 @@ def aggregate(
         f"{options.edge_tolerance:g} points outside a run's labelled range is left empty (–)."
     )
     write_csv(outputs["missing"], missing_frame(missing))
+    peer_runs = pd.concat([pd.read_csv(p) for p in peers]) if peers else pd.DataFrame()
+    peer_names = list(dict.fromkeys(peer_runs["peer"])) if len(peer_runs) else []
 
     for name, (metric, title, decimals) in KEY_METRICS.items():
         table = key_percentage_table(
             cycles, full, strategies, metric, keys, options.interpolation, options.edge_tolerance
         )
-        display = render.key_table_display(table, strategies, decimals)
+        table = add_peer_columns(table, peer_runs, peer_names, metric)
+        display = render.key_table_display(table, strategies, decimals, peer_names)
         notes = [over, rule_note, coverage] + ([VIDEO_NOTE] if metric.startswith("video") else [])
+        if peer_names:
+            notes.append(PEER_NOTE)
         _write_all(outputs, name, table, title, display, notes)
+    if peer_names:
+        _write_all(
+            outputs,
+            "peers",
+            peer_table(peer_runs),
+            "Zero-shot peers: test metrics at threshold 0.5 and at the operating point",
+            peer_table(peer_runs, display=True),
+            [PEER_NOTE, PEER_OP_NOTE],
+        )
 
     summary = summary_table(cycles, full, strategies, options.within_points)
     notes = [

