@@ -105,7 +105,9 @@ def login(driver: Any, url: str, email: str, password: str) -> None:  # noqa: AN
     driver.find_element(By.NAME, "email").send_keys(email)
     driver.find_element(By.NAME, "password").send_keys(password)
     driver.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
-    _wait(driver, f"the login of {email} to be accepted", lambda d: "/user/login" not in d.current_url)
+    _wait(
+        driver, f"the login of {email} to be accepted", lambda d: "/user/login" not in d.current_url
+    )
 
 
 def label_all(driver: Any, url: str, project_id: int) -> int:  # noqa: ANN401
@@ -186,14 +188,17 @@ def choose(driver: Any, value: str) -> None:  # noqa: ANN401
     _wait(driver, f"choice {value!r} to toggle", lambda d: (value in ticked(d)) != before)
 
 
-def submit(driver: Any, timeout: float = WAIT_S) -> tuple[int, float]:  # noqa: ANN401
-    """Click Submit on the task on screen; (its id, time.perf_counter() of the click). Waits
-    until Label Studio has moved on (another task, or none left)."""
+def submit(driver: Any, timeout: float = WAIT_S, wait: bool = True) -> tuple[int, float]:  # noqa: ANN401
+    """Click Submit on the task on screen; (its id, time.perf_counter() of the click). With
+    `wait`, returns once Label Studio has moved on (another task, or none left); without, at
+    once (to time what follows: time_until_servable, then wait_for_task)."""
     task = current_task_id(driver)
     button = _wait(driver, "an enabled Submit button", lambda d: _enabled(d, SUBMIT))
     _click(driver, button)
     clicked = time.perf_counter()
-    _wait(driver, f"Label Studio to move on from task {task}", lambda d: _moved_on(d, task), timeout)
+    if wait:
+        moved = lambda d: _moved_on(d, task)  # noqa: E731
+        _wait(driver, f"Label Studio to move on from task {task}", moved, timeout)
     return int(task or 0), clicked
 
 
@@ -201,7 +206,9 @@ def skip(driver: Any, timeout: float = WAIT_S) -> int:  # noqa: ANN401
     """Click Skip on the task on screen; its id. Waits until Label Studio has moved on."""
     task = current_task_id(driver)
     _click(driver, _wait(driver, "an enabled Skip button", lambda d: _enabled(d, SKIP)))
-    _wait(driver, f"Label Studio to move on from task {task}", lambda d: _moved_on(d, task), timeout)
+    _wait(
+        driver, f"Label Studio to move on from task {task}", lambda d: _moved_on(d, task), timeout
+    )
     return int(task or 0)
 
 

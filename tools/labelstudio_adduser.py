@@ -36,7 +36,9 @@ def add_user(url: str, email: str, password: str, token: str) -> None:
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     try:
         with opener.open(
-            urllib.request.Request(f"{url}/api/invite", headers={"Authorization": f"Token {token}"}),
+            urllib.request.Request(
+                f"{url}/api/invite", headers={"Authorization": f"Token {token}"}
+            ),
             timeout=30,
         ) as r:
             invite = json.load(r)["token"]
