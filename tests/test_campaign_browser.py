@@ -223,8 +223,10 @@ def test_a_person_labels_in_the_browser(labelstudio_server: LabelStudioServer, c
         ui.login(driver, server.url, email, password)
         shown = [ui.label_all(driver, server.url, project)]
         done: dict[int, str | None] = {}  # task -> the choice submitted, None: skipped
+        origin: dict[int, str] = {}  # task -> how Label Studio will mark the result's origin
         for k in range(BATCH):
             task = shown[-1]
+            origin[task] = "prediction"  # the guess accepted as it is
             image = ui.current_task_image_ok(driver)
             assert (image["width"], image["height"]) == _image_size(server, tasks[task]), task
             assert ui.ticked(driver) == [_guess(task)], f"task {task}: the pre-annotation"
@@ -236,12 +238,14 @@ def test_a_person_labels_in_the_browser(labelstudio_server: LabelStudioServer, c
                 button = driver.find_element("css selector", ui.SUBMIT)
                 assert not button.is_enabled(), "an empty Submit must be refused"
                 ui.choose(driver, "porn")
+                origin[task] = "manual"
             elif k == 1:
                 ui.screenshot(driver, SCREENSHOT)  # a task as a person sees it, guess ticked
             elif k == 2:
                 other = "porn" if _guess(task) == "non_porn" else "non_porn"
                 ui.choose(driver, other)  # single choice: ticking the other one replaces it
                 assert ui.ticked(driver) == [other]
+                origin[task] = "prediction-changed"
             if k == BATCH - 1:
                 assert ui.skip(driver) == task
                 done[task] = None
@@ -287,6 +291,8 @@ def test_a_person_labels_in_the_browser(labelstudio_server: LabelStudioServer, c
         else:
             assert ann["was_cancelled"] is False
             assert [r["value"]["choices"] for r in ann["result"]] == [[label]]
+            # whether the person took the model's guess as it was: Label Studio says it
+            assert [r["origin"] for r in ann["result"]] == [origin[task]], task
     untouched = [t for t in order[BATCH:] if stored[t]]
     assert untouched == [], "tasks nobody labelled have no annotation"
     print(

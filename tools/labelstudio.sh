@@ -20,6 +20,13 @@ LS_DIR=${LS_DIR:-.labelstudio}
 LS_PORT=${LS_PORT:-8080}
 LS_DOCUMENT_ROOT=${LS_DOCUMENT_ROOT:-results/campaign}
 PY=${PYTHON:-python3}
+# What a person does next, once the server answers.
+next_steps() {
+    echo "  log in as ${ALNSFW_LS_USER:-admin@example.com} with the password in ALNSFW_LS_PASSWORD"
+    echo "  add an annotator: ALNSFW_LS_NEW_PASSWORD=<theirs> bash tools/labelstudio.sh adduser EMAIL"
+    echo "  start a campaign: alnsfw campaign start --config presets/campaign-demo.yaml (docs/campaign.md)"
+    echo "  stop the server:  make labelstudio-stop"
+}
 case "${1:-}" in
 install)
     if [ -x "$LS_DIR/venv/bin/label-studio" ] && [ -e "$LS_DIR/venv/.installed-1.23.2" ]; then
@@ -37,7 +44,8 @@ start)
     : "${ALNSFW_LS_PASSWORD:?set ALNSFW_LS_PASSWORD to the password of the first user}"
     [ -x "$LS_DIR/venv/bin/label-studio" ] || { echo "run make labelstudio-install first" >&2; exit 1; }
     if [ -e "$LS_DIR/server.pid" ] && kill -0 "$(cat "$LS_DIR/server.pid")" 2>/dev/null; then
-        echo "Label Studio already runs (pid $(cat "$LS_DIR/server.pid")) at http://127.0.0.1:$LS_PORT"; exit 0
+        echo "Label Studio already runs (pid $(cat "$LS_DIR/server.pid")) at http://127.0.0.1:$LS_PORT"
+        next_steps; exit 0
     fi
     mkdir -p "$LS_DIR/data" "$LS_DOCUMENT_ROOT"
     data=$(cd "$LS_DIR/data" && pwd); root=$(cd "$LS_DOCUMENT_ROOT" && pwd)
@@ -56,11 +64,7 @@ start)
     for _ in $(seq 1 240); do
         if curl -fs "http://127.0.0.1:$LS_PORT/health" >/dev/null 2>&1; then
             echo "Label Studio runs at http://127.0.0.1:$LS_PORT (pid $(cat "$LS_DIR/server.pid"), log $LS_DIR/server.log)"
-            echo "  log in as ${ALNSFW_LS_USER:-admin@example.com} with the password in ALNSFW_LS_PASSWORD"
-            echo "  next: add annotators:  ALNSFW_LS_NEW_PASSWORD=... bash tools/labelstudio.sh adduser EMAIL"
-            echo "        start a campaign: alnsfw campaign start --config presets/campaign-demo.yaml (docs/campaign.md)"
-            echo "  stop it: make labelstudio-stop"
-            exit 0
+            next_steps; exit 0
         fi
         kill -0 "$(cat "$LS_DIR/server.pid")" 2>/dev/null || { echo "Label Studio exited; see $LS_DIR/server.log" >&2; exit 1; }
         sleep 1
