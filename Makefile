@@ -127,7 +127,8 @@ browser-prereqs:
 ## HTTP API (tests/test_campaign_ls.py) and as a person in a headless Chromium
 ## (tests/test_campaign_browser.py).
 test-labelstudio: install labelstudio-install browser-prereqs
-	$(BIN)/pytest -n 0 -m labelstudio tests/test_campaign_ls.py tests/test_campaign_browser.py
+	$(BIN)/pytest -n 0 -m labelstudio tests/test_campaign_ls.py tests/test_campaign_browser.py \
+		tests/test_labelstudio_server.py
 
 ## Speed benchmarks (writes results/bench/*.csv and results/bench/summary.md).
 bench: install
