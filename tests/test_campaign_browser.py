@@ -231,6 +231,7 @@ def test_a_person_labels_in_the_browser(labelstudio_server: LabelStudioServer, c
             assert (image["width"], image["height"]) == _image_size(server, tasks[task]), task
             assert ui.ticked(driver) == [_guess(task)], f"task {task}: the pre-annotation"
             if k == 0:
+                ui.screenshot(driver, SCREENSHOT)  # a task as a person sees it, the guess ticked
                 # clicking the pre-ticked guess unticks it; with empty annotations off, Submit is
                 # then disabled: the empty annotation cannot be sent
                 ui.choose(driver, _guess(task))
@@ -239,8 +240,6 @@ def test_a_person_labels_in_the_browser(labelstudio_server: LabelStudioServer, c
                 assert not button.is_enabled(), "an empty Submit must be refused"
                 ui.choose(driver, "porn")
                 origin[task] = "manual"
-            elif k == 1:
-                ui.screenshot(driver, SCREENSHOT)  # a task as a person sees it, guess ticked
             elif k == 2:
                 other = "porn" if _guess(task) == "non_porn" else "non_porn"
                 ui.choose(driver, other)  # single choice: ticking the other one replaces it
