@@ -12,7 +12,7 @@ LOCK := constraints.txt
 CORES ?= all
 
 .PHONY: prereqs venv install install-run lock run test lint test-slow test-cluster cluster-down bench gpu-check report clean \
-	labelstudio-install labelstudio-start labelstudio-stop test-labelstudio
+	labelstudio labelstudio-install labelstudio-start labelstudio-stop browser-prereqs test-labelstudio
 
 ## System prerequisites (Python >= 3.11 with venv + ensurepip, make, git): names the one
 ## apt-get command that installs what is missing.
@@ -95,8 +95,11 @@ cluster-down:
 ## Label Studio 1.23.2 in its own venv (.labelstudio/venv, ~2.5 min, 1 GB; never in .venv), and
 ## a server on 127.0.0.1:$(LS_PORT) with its data in .labelstudio/data, telemetry off. start needs
 ## ALNSFW_LS_TOKEN (the API token to create) and ALNSFW_LS_PASSWORD (the UI login) in the
-## environment; neither is written anywhere. docs/campaign.md.
+## environment; neither is written anywhere. docs/campaign.md. `make labelstudio` is both, and
+## prints the URL, the login and what to do next; annotators: `bash tools/labelstudio.sh adduser EMAIL`.
 LS_PORT ?= 8080
+labelstudio: labelstudio-start
+
 labelstudio-install:
 	PYTHON=$(PYTHON) bash tools/labelstudio.sh install
 
@@ -106,9 +109,26 @@ labelstudio-start: labelstudio-install
 labelstudio-stop:
 	bash tools/labelstudio.sh stop
 
-## A campaign against a real Label Studio (starts its own on a free port; tests/test_campaign_ls.py).
-test-labelstudio: install labelstudio-install
-	$(BIN)/pytest -n 0 -m labelstudio tests/test_campaign_ls.py
+## The browser test drives Debian's chromium with Debian's chromedriver (no browser download):
+## names the apt-get command when either is missing.
+browser-prereqs:
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="chromium"; \
+	[ -x /usr/bin/chromedriver ] || missing="$$missing chromium-driver"; \
+	if [ -n "$$missing" ]; then \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo "; \
+		echo "The browser test (tests/test_campaign_browser.py) needs /usr/bin/chromium and" >&2; \
+		echo "/usr/bin/chromedriver. Install them (Debian/Ubuntu):" >&2; \
+		echo "    $${sudo}apt-get install -y$$missing" >&2; \
+		echo "then run the make command again." >&2; exit 1; \
+	fi
+
+## A campaign against a real Label Studio (one server on a free port for both tests), through its
+## HTTP API (tests/test_campaign_ls.py) and as a person in a headless Chromium
+## (tests/test_campaign_browser.py).
+test-labelstudio: install labelstudio-install browser-prereqs
+	$(BIN)/pytest -n 0 -m labelstudio tests/test_campaign_ls.py tests/test_campaign_browser.py \
+		tests/test_labelstudio_server.py
 
 ## Speed benchmarks (writes results/bench/*.csv and results/bench/summary.md).
 bench: install

@@ -4,6 +4,8 @@
 Both are built once per test session. `smoke_data` uses library calls only (no Snakemake), in a
 few seconds, so the model and active-learning tests run on real pipeline files instead of
 hand-made ones; `smoke_workflow` is the one end-to-end run every workflow test reads.
+`labelstudio_server` (tests/labelstudio_server.py): one real Label Studio per session for the
+tests of marker `labelstudio`, started only when such a test asks for it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
+from labelstudio_server import labelstudio_server  # noqa: F401  (a fixture, shared)
 
 from alnsfw.schema import SCHEMA_PATH
 

@@ -1,13 +1,13 @@
 """A campaign against a real Label Studio 1.23.2 (`make test-labelstudio`; marker labelstudio).
 
-Starts Label Studio from .labelstudio/venv (`make labelstudio-install`) on a free port of
-127.0.0.1, with its data in .labelstudio/test-data (kept between runs: the first start migrates
-the database, ~70 s; later ones ~10 s). Then, as a team would: a folder of unlabelled videos ->
-keyframes (the folder source) -> `alnsfw campaign start` (project, local storage and tasks made
-over the REST API) -> two annotators label through Label Studio's HTTP API, disagreeing
-sometimes, one skip, an edit and a deletion after a pull -> three rounds -> a down server and a
-wrong token answered with what to do -> `alnsfw campaign export` -> `alnsfw predict` on a video.
-The SDK (label-studio-sdk 2.1.2, in Label Studio's venv) checks what the project holds.
+Uses the session's Label Studio (`labelstudio_server`, tests/labelstudio_server.py: from
+.labelstudio/venv on a free port of 127.0.0.1, its data kept in .labelstudio/test-data). Then,
+as a team would: a folder of unlabelled videos -> keyframes (the folder source) -> `alnsfw
+campaign start` (project, local storage and tasks made over the REST API) -> two annotators
+label through Label Studio's HTTP API, disagreeing sometimes, one skip, an edit and a deletion
+after a pull -> three rounds -> a down server and a wrong token answered with what to do ->
+`alnsfw campaign export` -> `alnsfw predict` on a video. The SDK (label-studio-sdk 2.1.2, in
+Label Studio's venv) checks what the project holds.
 """
 
 from __future__ import annotations
@@ -15,25 +15,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import requests
 import yaml
+from labelstudio_server import LS_BIN, LS_DIR, REPO, TOKEN, LabelStudioServer, free_port
 
 from alnsfw.campaign.labels import LabelLog
-
-REPO = Path(__file__).resolve().parents[1]
-LS_DIR = REPO / ".labelstudio"
-LS_BIN = LS_DIR / "venv" / "bin" / "label-studio"
-TOKEN = "alnsfw-test-" + "token-0001"  # the test server's own token, passed by environment only
 
 pytestmark = [
     pytest.mark.labelstudio,
@@ -42,61 +35,10 @@ pytestmark = [
 sys.path.insert(0, str(REPO / "tools"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server():
-    port = _free_port()
-    data, root = LS_DIR / "test-data", LS_DIR / "test-root"
-    data.mkdir(parents=True, exist_ok=True)
-    root.mkdir(parents=True, exist_ok=True)
-    env = os.environ | {
-        "LABEL_STUDIO_USERNAME": "admin@example.com",
-        "LABEL_STUDIO_PASSWORD": "test-" + uuid.uuid4().hex,
-        "LABEL_STUDIO_USER_TOKEN": TOKEN,
-        "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
-        "LABEL_STUDIO_BASE_DATA_DIR": str(data),
-        "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "true",
-        "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT": str(root),
-        "SENTRY_DSN": "",
-        "FRONTEND_SENTRY_DSN": "",
-        "COLLECT_ANALYTICS": "false",
-        "LATEST_VERSION_CHECK": "false",
-    }
-    log = open(LS_DIR / "test-server.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [str(LS_BIN), "start", "--no-browser", "--internal-host", "127.0.0.1"]
-        + ["--port", str(port), "--data-dir", str(data)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    started = time.perf_counter()
-    try:
-        while True:
-            try:
-                if requests.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert proc.poll() is None, f"Label Studio exited; see {LS_DIR / 'test-server.log'}"
-            assert time.perf_counter() - started < 400, "Label Studio did not start in 400 s"
-            time.sleep(1)
-        print(f"Label Studio up in {time.perf_counter() - started:.0f} s")
-        yield {"url": url, "root": root, "port": port}
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+def server(labelstudio_server: LabelStudioServer) -> LabelStudioServer:
+    """The session's Label Studio (tests/labelstudio_server.py)."""
+    return labelstudio_server
 
 
 def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -311,7 +253,7 @@ def test_campaign_on_a_real_label_studio(server, tmp_path):
     down = cfg | {
         "campaign": cfg["campaign"] | {"labelstudio": dict(cfg["campaign"]["labelstudio"])}
     }
-    down["campaign"]["labelstudio"]["url"] = f"http://127.0.0.1:{_free_port()}"
+    down["campaign"]["labelstudio"]["url"] = f"http://127.0.0.1:{free_port()}"
     down_file = tmp_path / "down.yaml"
     down_file.write_text(yaml.safe_dump(down))
     done = _cli(
