@@ -128,7 +128,7 @@ browser-prereqs:
 ## (tests/test_campaign_browser.py).
 test-labelstudio: install labelstudio-install browser-prereqs
 	$(BIN)/pytest -n 0 -m labelstudio tests/test_campaign_ls.py tests/test_campaign_browser.py \
-		tests/test_labelstudio_server.py
+		tests/test_labelstudio_server.py tests/test_campaign_live.py
 
 ## Speed benchmarks (writes results/bench/*.csv and results/bench/summary.md).
 bench: install

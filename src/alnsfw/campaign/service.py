@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from alnsfw.campaign.core import Campaign, CampaignError
@@ -89,14 +90,44 @@ class CampaignService:
         report = self.campaign.step(self.retrain_every, self.low_water)
         if report is None:
             return False
+        if not report.trained:  # e.g. too few labels for a first round: said once, then wait
+            if report.message != self.stats.last_error:
+                print(f"round {report.round + 1} not yet: {report.message}", flush=True)
+            self.stats.last_error = report.message
+            return False
         self.version = f"round-{report.round}"
         self.stats.rounds += 1
         self.stats.last_round_seconds = time.perf_counter() - t0
+        lag = self._since_newest_label()
         self.stats.round_log.append(
-            {"round": report.round, "seconds": self.stats.last_round_seconds, **report.seconds}
+            {
+                "round": report.round,
+                "seconds": self.stats.last_round_seconds,
+                "since_last_label": lag,
+                **report.seconds,
+            }
         )
         print(report.text(), flush=True)
+        if lag is not None:
+            print(
+                f"  live: the next batch is servable {lag:.2f} s after the newest label", flush=True
+            )
         return True
+
+    def _since_newest_label(self) -> float | None:
+        """Seconds from the newest label this round trained on (Label Studio's timestamp of
+        the annotation, i.e. its Submit) to now, when its predictions are in place: what a
+        person waits for the next batch at worst."""
+        stamps = [e.get("updated_at") for e in self.campaign.log.events if e.get("updated_at")]
+        if not stamps:
+            return None
+        try:
+            newest = max(datetime.fromisoformat(str(s).replace("Z", "+00:00")) for s in stamps)
+        except ValueError:
+            return None
+        if newest.tzinfo is None:
+            newest = newest.replace(tzinfo=UTC)
+        return (datetime.now(UTC) - newest).total_seconds()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -108,9 +139,9 @@ class CampaignService:
                 self.stats.reconciles += 1
             try:
                 while self.step():  # labels may have arrived during the round: look again
+                    self.stats.last_error = None
                     if self._stop.is_set():
                         return
-                self.stats.last_error = None
             except CampaignError as err:  # server down, lock busy: said, then retried later
                 self.stats.last_error = str(err)
                 log.warning("campaign step failed (retried at the next wake-up): %s", err)
