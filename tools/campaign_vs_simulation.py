@@ -7,11 +7,13 @@ seed{s}/least_confidence/cycles.csv and resources/synthetic/), then for each fol
 campaign on `resources/synthetic/Database` given as an unlabelled folder (data.source: folder):
 the campaign makes its own keyframes and feature cache with the workflow's rules, holds out the
 fold's test videos as its audit (campaign.audit_videos = the fold's NPDI test list, so both
-measure on the same held-out videos), draws its own validation and initial sets of the
-simulation's sizes, and a scripted annotator answers every sent task with the hidden true label
-(read from the simulation's keyframes.h5 by video and frame, never from the folder). Writes the
-two curves (audit accuracy against the labelled share of the pool, mean over seeds) in one
-figure, and a CSV of both at the report's key percentages.
+measure on the same held-out videos), and a scripted annotator answers every sent task with the
+hidden true label (read from the simulation's keyframes.h5 by video and frame, never from the
+folder). Twice per fold and seed: with the simulation's own validation and initial sets (same
+draws: the campaign's machinery must then give the simulation's curve), and with the campaign's
+own draws of the same sizes (as a team runs it: the difference is draw-to-draw noise). Writes
+the curves (accuracy on the held-out videos against the labelled share of the pool, mean over
+folds and seeds) in one figure, and a CSV of all at the report's key percentages.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import h5py
@@ -79,16 +80,19 @@ def truth_for(campaign_kf: str, sim_kf: str) -> np.ndarray:
         return np.asarray([sim[(Path(s).stem, int(f))] for s, f in rows], dtype=np.int64)
 
 
-def run_one(sim: Path, fold: int, seed: int, work: Path, keyframes: str | None) -> pd.DataFrame:
+def run_one(
+    sim: Path, fold: int, seed: int, work: Path, keyframes: str | None, same_draws: bool
+) -> tuple[pd.DataFrame, str]:
     split = json.loads((sim / f"results/splits/fold{fold}/seed{seed}.json").read_text())
     n_pool, n_val = len(split["pool"]), len(split["val"])
     sim_cfg = load_config([], [], base=sim / "config.yaml")
     initial = int(round(sim_cfg["al"]["initial_fraction"] * n_pool))
+    name = f"fold{fold}-seed{seed}-{'same' if same_draws else 'own'}"
     overrides = {
         "data": {"source": "folder", "root": str(sim / "resources/synthetic/Database")},
         "campaign": {
-            "dir": str(work / f"fold{fold}-seed{seed}"),
-            "image_dir": str(work / f"fold{fold}-seed{seed}/images"),
+            "dir": str(work / name),
+            "image_dir": str(work / name / "images"),
             "seed": seed,
             "strategy": "least_confidence",
             "audit_videos": str(sim / f"resources/synthetic/test/fold{fold}_video.txt"),
@@ -97,7 +101,7 @@ def run_one(sim: Path, fold: int, seed: int, work: Path, keyframes: str | None) 
             "labelstudio": {"url": None},
         },
     }
-    path = work / f"fold{fold}-seed{seed}.yaml"
+    path = work / f"{name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     import yaml
 
@@ -105,28 +109,63 @@ def run_one(sim: Path, fold: int, seed: int, work: Path, keyframes: str | None) 
     config = load_config([path], [], base=sim / "config.yaml")
     if keyframes is None:
         keyframes = prepare(config).keyframes
-    truth = truth_for(keyframes, str(sim / "results/keyframes/keyframes.h5"))
+    sim_kf = str(sim / "results/keyframes/keyframes.h5")
+    truth = truth_for(keyframes, sim_kf)
     client = TruthAnnotator(truth)
-    Campaign(config, keyframes, client).start()
-    rows = []
+    campaign = Campaign(config, keyframes, client)
+    if same_draws:
+        rows = row_map(keyframes, sim_kf)
+        initial_rows = [rows[r] for r in initial_of(sim, fold, seed, split)]
+        campaign.start(
+            initial_rows=lambda pool: initial_rows,
+            val_rows=lambda rest: [rows[r] for r in split["val"]],
+        )
+    else:
+        campaign.start()
+    out = []
     for _ in range(100):
-        t0 = time.perf_counter()
-        report = Campaign(config, keyframes, client).round()
-        rows.append(
+        report = campaign.round()  # one process, as `alnsfw campaign serve` runs rounds
+        out.append(
             {
                 "fold": fold,
                 "seed": seed,
+                "draws": "simulation's" if same_draws else "campaign's own",
                 "round": report.round,
                 "pct_labelled": 100.0 * report.n_labelled / report.n_pool,
                 "accuracy": report.audit_accuracy,
                 "n_audit": report.audit_labelled,
-                "round_seconds": time.perf_counter() - t0,
+                **{f"{k} s": v for k, v in report.seconds.items()},
             }
         )
-        print(f"fold {fold} seed {seed} round {report.round}: {rows[-1]}", flush=True)
+        print(f"{name} round {report.round}: {out[-1]}", flush=True)
         if report.message.startswith("the whole pool is labelled"):
             break
-    return pd.DataFrame(rows), keyframes
+    return pd.DataFrame(out), keyframes
+
+
+def row_map(campaign_kf: str, sim_kf: str) -> dict[int, int]:
+    """Simulation row -> campaign row of the same video file (stem) and frame."""
+    with h5py.File(campaign_kf, "r") as h5:
+        key = zip(h5["source"].asstr()[:], h5["video_frame"][:], strict=True)
+        mine = {(Path(s).stem, int(f)): i for i, (s, f) in enumerate(key)}
+    with h5py.File(sim_kf, "r") as h5:
+        key = zip(h5["source"].asstr()[:], h5["video_frame"][:], strict=True)
+        return {i: mine[(Path(s).stem, int(f))] for i, (s, f) in enumerate(key)}
+
+
+def initial_of(sim: Path, fold: int, seed: int, split: dict) -> list[int]:
+    """The simulation's initial labelled rows of this run: its queries.csv's cycle-0 rows are
+    the first query; the initial set is what cycle 0 trained on, re-drawn as the loop does."""
+    from alnsfw.al.pool import initial_labelled_mask
+    from alnsfw.al.seeding import RunSeeds
+
+    with h5py.File(sim / "results/keyframes/keyframes.h5", "r") as h5:
+        labels = h5["label"][:].astype(np.int64)
+    pool = np.asarray(split["pool"], dtype=np.int64)
+    cfg = load_config([], [], base=sim / "config.yaml")
+    rng = np.random.default_rng(RunSeeds.for_run(seed, fold, "least_confidence").initial)
+    mask = initial_labelled_mask(labels[pool], cfg["al"]["initial_fraction"], rng)
+    return pool[mask].tolist()
 
 
 def at_keys(frame: pd.DataFrame, keys: list[float]) -> np.ndarray:
@@ -145,38 +184,52 @@ def main() -> None:
     work = Path(args.work).resolve()
     keys = [20, 30, 40, 50, 60, 70, 80, 90, 100]
     keyframes = None
-    lines = []
+    lines, rounds = [], []
     for fold in args.folds:
         for seed in args.seeds:
-            camp, keyframes = run_one(sim, fold, seed, work, keyframes)
             cyc = pd.read_csv(
                 sim / f"results/runs/fold{fold}/seed{seed}/least_confidence/cycles.csv"
             )
-            cyc = cyc.assign(accuracy=cyc["accuracy"])
-            lines.append(("campaign", fold, seed, at_keys(camp, keys)))
             lines.append(("simulation", fold, seed, at_keys(cyc, keys)))
-            camp.to_csv(work / f"fold{fold}-seed{seed}-rounds.csv", index=False)
+            for same in (True, False):
+                camp, keyframes = run_one(sim, fold, seed, work, keyframes, same)
+                label = "campaign, simulation's draws" if same else "campaign, own draws"
+                lines.append((label, fold, seed, at_keys(camp, keys)))
+                rounds.append(camp)
     table = pd.DataFrame(
         [
             {"source": src, "fold": f, "seed": s, **{f"{k}%": 100 * v for k, v in zip(keys, vals)}}
             for src, f, s, vals in lines
         ]
     )
-    mean = table.groupby("source")[[f"{k}%" for k in keys]].mean()
-    diff = (mean.loc["campaign"] - mean.loc["simulation"]).abs()
+    cols = [f"{k}%" for k in keys]
+    mean = table.groupby("source")[cols].mean()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out.with_suffix(".csv"), index=False)
+    pd.concat(rounds).to_csv(out.with_name(out.stem + "-rounds.csv"), index=False)
     print(mean.round(2).to_string())
-    print(f"largest |campaign - simulation| at a key: {diff.max():.2f} points (at {diff.idxmax()})")
+    for src in mean.index.drop("simulation"):
+        diff = (mean.loc[src] - mean.loc["simulation"]).abs()
+        print(
+            f"{src}: largest |mean - simulation's mean| {diff.max():.2f} points at {diff.idxmax()}"
+        )
+    secs = pd.concat(rounds)["round s"]
+    print(f"round seconds (one process): median {secs.median():.1f}, worst {secs.max():.1f}")
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for src, style in (("simulation", "-o"), ("campaign", "--s")):
-        ax.plot(keys, mean.loc[src].to_numpy(), style, label=f"{src} (least confidence)")
+    styles = {
+        "simulation": "-o",
+        "campaign, simulation's draws": "--s",
+        "campaign, own draws": ":^",
+    }
+    for src, style in styles.items():
+        if src in mean.index:
+            ax.plot(keys, mean.loc[src].to_numpy(), style, label=f"{src} (least confidence)")
     ax.set_xlabel("labelled share of the pool (%)")
     ax.set_ylabel("accuracy on the held-out test videos (%)")
     ax.set_title(

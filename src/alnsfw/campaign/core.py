@@ -450,15 +450,17 @@ class Campaign:
 
     # ---------------------------------------------------------------- start
     def start(
-        self, initial_rows: Callable[[np.ndarray], Sequence[int]] | None = None
+        self,
+        initial_rows: Callable[[np.ndarray], Sequence[int]] | None = None,
+        val_rows: Callable[[np.ndarray], Sequence[int]] | None = None,
     ) -> RoundReport:
         """Draw audit, validation and initial sets, record them, send them for labelling.
 
         The model is built first, so a bad model setting fails here, before anyone labels.
         Safe to rerun until it has completed: the draws are written once (same seed, same
         draws), the project is made once, and the push skips what the server already has.
-        `initial_rows(pool)` replaces the random initial batch (the equivalence test gives the
-        simulation's per-class initial set).
+        `initial_rows(pool)` replaces the random initial batch and `val_rows(rest)` the drawn
+        validation set (the equivalence checks give the simulation's own sets).
         """
         with self._locked():
             if self.plan_path.is_file():
@@ -470,7 +472,7 @@ class Campaign:
                     )
             else:
                 self._model(None)  # refuses bad model settings before any task is sent
-                plan = self._draw(initial_rows)
+                plan = self._draw(initial_rows, val_rows)
             if plan.get("project_id") is None:
                 plan["project_id"] = self._ensure_project()
                 write_json(self.plan_path, plan)
@@ -489,7 +491,11 @@ class Campaign:
             )
             return self._report(plan, 0, False, 0, pushed)
 
-    def _draw(self, initial_rows: Callable[[np.ndarray], Sequence[int]] | None) -> dict[str, Any]:
+    def _draw(
+        self,
+        initial_rows: Callable[[np.ndarray], Sequence[int]] | None,
+        val_rows: Callable[[np.ndarray], Sequence[int]] | None = None,
+    ) -> dict[str, Any]:
         index = KeyframeIndex.read(self.keyframes)
         videos = index.video_ids()
         n_rows = len(videos)
@@ -517,7 +523,13 @@ class Campaign:
                 f"the audit took {len(audit)} of {n_rows} keyframes: too few left for val_size "
                 f"{val_n} + initial_size {init_n} and a pool; lower campaign.audit_size"
             )
-        val = draw_by_video(rest, videos, val_n, np.random.default_rng(derive_seed(seed, 0, "val")))
+        if val_rows is None:
+            val_rng = np.random.default_rng(derive_seed(seed, 0, "val"))
+            val = draw_by_video(rest, videos, val_n, val_rng)
+        else:
+            val = np.sort(np.asarray(val_rows(rest), dtype=np.int64))
+            if not np.isin(val, rest).all():
+                raise CampaignError("validation rows must be rows outside the audit")
         pool = np.setdiff1d(rest, val)
         if initial_rows is None:
             rng = np.random.default_rng(self.seeds.initial)
