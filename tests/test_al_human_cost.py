@@ -320,3 +320,13 @@ def test_resume_is_bit_identical_with_each_setting(vdata, tmp_path, name, strate
     for part in ("queries", "predictions", "stopping"):
         a = (tmp_path / "whole" / f"{part}.csv").read_bytes()
         assert a == (tmp_path / "resumed" / f"{part}.csv").read_bytes()
+
+
+def test_config_check_refuses_units_with_the_per_video_cap():
+    from conftest import validated_config
+
+    from alnsfw.config import ConfigError, check_config
+
+    check_config(validated_config({"al": {"unit": "video", "pseudo_labels": {"enabled": True}}}))
+    with pytest.raises(ConfigError, match="al.max_per_video"):
+        check_config(validated_config({"al": {"unit": "shot", "max_per_video": 2}}))
