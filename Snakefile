@@ -27,6 +27,7 @@ localrules:
     ingest_report,
     aggregate,
     stopping,
+    human_cost,
     plot_fold,
     plot_summary,
     report_protocol,

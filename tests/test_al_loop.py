@@ -17,7 +17,8 @@ CONTRACT_CYCLES = (
     "cycle, n_labelled, pct_labelled, n_labelled_porn, n_labelled_nonporn, n_test, accuracy, "
     "precision, recall, f1, roc_auc, tp, tn, fp, fn, n_test_videos, video_accuracy, video_f1, "
     "video_roc_auc, video_aggregation, video_threshold, val_loss, epochs, train_seconds, "
-    "score_seconds, select_seconds, test_seconds"
+    "score_seconds, select_seconds, test_seconds, tasks, corrections, decisions, images_shown, "
+    "n_pseudo, pseudo_wrong_share, pseudo_threshold"
 )
 CONTRACT_METRICS = (
     "n_labelled, pct_labelled, n_test, accuracy, precision, recall, f1, roc_auc, tp, tn, fp, "

@@ -234,3 +234,22 @@ def test_task_images_come_from_the_keyframe_stage_without_a_decode(tmp_path, mon
         assert image.shape == want.shape == (got["height"], got["width"], 3)
         assert np.abs(image.astype(int) - want.astype(int)).mean() < 3  # JPEG only
         assert got["time_s"] == pytest.approx(got["frame"] / fps, abs=1e-3)
+
+
+def test_each_round_counts_what_people_paid(smoke_data, tmp_path):
+    """Decisions (every annotation: labels, skips, edits) and keyframe images seen (tasks
+    opened), per annotator, in the round's report (issue 30's currencies)."""
+    cfg = campaign_config(tmp_path)
+    truth = truth_of(smoke_data)
+    ls = ScriptedLabelStudio()
+    new_campaign(cfg, smoke_data, ls).start()
+    n = ls.answer_all(truth, who=1)
+    rows = [t["data"]["alnsfw_row"] for t in ls.tasks.values()]
+    ls.annotate(rows[0], int(truth[rows[0]]), who=2)
+    ls.annotate(rows[1], None, who=2)  # a skip is a decision too, and the image was seen
+    report = new_campaign(cfg, smoke_data, ls).round()
+    assert report.people == {"ann1@example.com": (n, n), "ann2@example.com": (2, 2)}
+    ls.annotate(rows[0], 1 - int(truth[rows[0]]), who=2)  # an edit: one more decision
+    report = new_campaign(cfg, smoke_data, ls).round()
+    assert report.people["ann2@example.com"] == (3, 2)
+    assert "people (decisions / keyframe images seen): ann1@example.com " in report.text()

@@ -147,7 +147,11 @@ def main() -> None:
     f.add_argument("--nonporn", type=int, default=8)
     a = sub.add_parser("annotate")
     a.add_argument("--url", default="http://127.0.0.1:8080")
-    a.add_argument("--keyframes", default="results/keyframes/keyframes.h5")
+    a.add_argument(
+        "--keyframes",
+        default="results/campaign/work/results/keyframes/keyframes.h5",
+        help="the campaign's keyframes (alnsfw campaign start makes them in <campaign.dir>/work)",
+    )
     a.add_argument("--truth", default="resources/campaign-demo/truth.csv")
     a.add_argument(
         "--campaign", default="results/campaign", help="campaign.dir (for the project id)"

@@ -42,6 +42,13 @@ def check_config(config: dict[str, Any]) -> None:
             f"data.root = '{root}' is not a folder (data.source: folder wants a folder of "
             "videos, subfolders allowed). Set data.root to it."
         )
+    al = config.get("al", {})
+    if al.get("unit", "keyframe") != "keyframe" and al.get("max_per_video") is not None:
+        raise ConfigError(
+            f"al.unit = '{al['unit']}' takes whole units per task, and al.max_per_video caps the "
+            "keyframes of one video in a keyframe query: set al.max_per_video: null, or "
+            "al.unit: keyframe"
+        )
     labels = data["frame_labels"]
     if labels not in ("auto", "none") and data["source"] == "npdi" and not Path(labels).is_file():
         raise ConfigError(

@@ -109,6 +109,43 @@ rule stopping:
         "../../scripts/stopping.py"
 
 
+rule human_cost:
+    """The human-cost table and figure: decisions and images shown to come within
+    report.within_points of full supervision and at each stopping rule's stop."""
+    input:
+        run_results(FOLDS),
+        verdicts=rules.stopping.output.runs,
+    output:
+        **human_cost_outputs(),
+    log:
+        "results/logs/human_cost/human_cost.log",
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("default", "mem_mb"),
+        runtime=res("default", "runtime"),
+    params:
+        **key_params("report", ["within_points", "dpi", "allow_partial"]),
+        **leaf_params(
+            {
+                k: config["al"][k]
+                for k in ("unit", "unit_score", "shot_keyframes", "pseudo_labels", "cost")
+            },
+            ("al",),
+        ),
+        rules=config["stopping"]["rules"],
+        folds=FOLDS,
+        seeds=SEEDS,
+        strategies=STRATEGIES,
+        cycles=lambda wc: CYCLES,
+        full=lambda wc: FULL_METRICS,
+    message:
+        "Human cost (decisions, images shown) over {params.folds} x {params.seeds}"
+    script:
+        "../../scripts/human_cost.py"
+
+
 rule plot_fold:
     """Learning curves of one fold (the paper's Figures 3-7)."""
     input:
@@ -239,6 +276,7 @@ rule report_front:
 TARGETS += [
     *map(str, rules.aggregate.output),
     *map(str, rules.stopping.output),
+    *map(str, rules.human_cost.output),
     *expand(rules.plot_fold.output, fold=FOLDS),
     *map(str, rules.plot_summary.output),
     *map(str, rules.report_protocol.output),

@@ -58,6 +58,37 @@ def stopping_outputs():
     return out
 
 
+def human_cost_outputs():
+    """Named outputs of rule human_cost: the table (csv, md, html), its curves, the figure."""
+    table = {"table": "Human cost", "format": "HTML"}
+    return {
+        "csv": report(
+            "results/tables/human_cost.csv",
+            caption="../report/human_cost.rst",
+            category=CATEGORY["tables"],
+            subcategory="Human cost",
+            labels=table | {"format": "CSV"},
+        ),
+        "html": report(
+            "results/tables/human_cost.html",
+            caption="../report/human_cost.rst",
+            category=CATEGORY["tables"],
+            subcategory="Human cost",
+            labels=table,
+        ),
+        "md": "results/tables/human_cost.md",
+        "curves": "results/tables/human_cost_curves.csv",
+        "png": report(
+            "results/figures/human_cost.png",
+            caption="../report/human_cost.rst",
+            category=CATEGORY["figures"],
+            subcategory="Human cost",
+            labels={"figure": "Accuracy against decisions and images shown"},
+        ),
+        "pdf": "results/figures/human_cost.pdf",
+    }
+
+
 def table_outputs():
     """Named outputs of `aggregate`: <table>_csv|md|html; csv and html shown in the report."""
     out = {}

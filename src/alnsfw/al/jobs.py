@@ -144,7 +144,11 @@ def active_learning_job(
     log.info("active learning fold %d seed %d strategy %s, seeds %s", fold, seed, strategy, seeds)
     learner = build(config, keyframes, features, bank, seeds.learner)
     settings = LoopSettings.from_config(config)
-    needs_videos = settings.max_per_video is not None or VIDEO_IDS in get_strategy(strategy).needs
+    needs_videos = (
+        settings.max_per_video is not None
+        or settings.unit != "keyframe"
+        or VIDEO_IDS in get_strategy(strategy).needs
+    )
     result = run_active_learning(
         learner,
         read_split(split),

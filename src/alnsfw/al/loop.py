@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
 
@@ -42,7 +42,10 @@ import numpy as np
 import pandas as pd
 
 from alnsfw.al.checkpoint import CheckpointStore
+from alnsfw.al.cost import COST_COLUMNS, Cost, CostModel, keyframe_tasks, unit_tasks
 from alnsfw.al.pool import PoolState, cycle_sizes, initial_labelled_mask
+from alnsfw.al.pseudo import PSEUDO_COLUMNS, PseudoLabels
+from alnsfw.al.pseudo import choose as choose_pseudo
 from alnsfw.al.seeding import RunSeeds
 from alnsfw.al.stopping import CycleRecord, cohen_kappa, mean_uncertainty, wilson_interval
 from alnsfw.al.strategies import (
@@ -55,6 +58,15 @@ from alnsfw.al.strategies import (
     Strategy,
     get_strategy,
     select,
+)
+from alnsfw.al.units import (
+    UNIT_SCORES,
+    UNITS,
+    check_units_split,
+    rank_units,
+    take_units,
+    unit_ids,
+    unit_scores,
 )
 from alnsfw.metrics import BINARY_METRIC_COLUMNS, binary_metrics, predicted_labels
 from alnsfw.video_eval import VIDEO_METRIC_COLUMNS, VideoIndex, video_columns
@@ -76,6 +88,10 @@ CYCLE_COLUMNS = [
     "score_seconds",
     "select_seconds",
     "test_seconds",
+    # human cost (alnsfw.al.cost) and pseudo-labels (alnsfw.al.pseudo), appended so the
+    # columns above keep their positions
+    *COST_COLUMNS,
+    *PSEUDO_COLUMNS,
 ]
 TIMING_COLUMNS = ["train_seconds", "score_seconds", "select_seconds", "test_seconds"]
 QUERY_COLUMNS = ["cycle", "row", "score", "rank", "label"]
@@ -176,6 +192,24 @@ class LoopSettings:
     patience: int
     mc_samples: int | None = None  # al.mc_samples: dropout passes of strategies that sample
     max_per_video: int | None = None  # al.max_per_video: cap per video and query (None: off)
+    unit: str = "keyframe"  # al.unit: what one task labels (alnsfw.al.units)
+    unit_score: str = "mean"  # al.unit_score: a unit's score from its keyframes' scores
+    shot_keyframes: int = 4  # al.shot_keyframes: consecutive keyframes per shot unit
+    pseudo_labels: PseudoLabels | None = None  # al.pseudo_labels (None: off)
+    cost: CostModel = field(default_factory=CostModel)  # al.cost
+
+    def __post_init__(self) -> None:
+        if self.unit not in UNITS:
+            raise ValueError(f"al.unit must be one of {list(UNITS)}, got {self.unit!r}")
+        if self.unit_score not in UNIT_SCORES:
+            raise ValueError(
+                f"al.unit_score must be one of {list(UNIT_SCORES)}, got {self.unit_score!r}"
+            )
+        if self.unit != "keyframe" and self.max_per_video is not None:
+            raise ValueError(
+                "al.max_per_video caps the keyframes of one video in a keyframe query; with "
+                f"al.unit: {self.unit} a task takes whole units: set al.max_per_video: null"
+            )
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> LoopSettings:
@@ -191,6 +225,13 @@ class LoopSettings:
             # changing it reruns only those that do
             mc_samples=int(al["mc_samples"]) if "mc_samples" in al else None,
             max_per_video=None if al["max_per_video"] is None else int(al["max_per_video"]),
+            # absent from configs older than these keys (and from the tests' small configs):
+            # the paper's loop
+            unit=str(al.get("unit", "keyframe")),
+            unit_score=str(al.get("unit_score", "mean")),
+            shot_keyframes=int(al.get("shot_keyframes", 4)),
+            pseudo_labels=PseudoLabels.from_config(al.get("pseudo_labels")),
+            cost=CostModel.from_config(al.get("cost")),
         )
 
 
@@ -309,11 +350,15 @@ class _RunState:
         rng: np.random.Generator,
         cycles: list[dict[str, Any]],
         predictions: dict[str, list] | None,
+        cost: Cost | None = None,
     ) -> None:
         self.pool = pool
         self.rng = rng
         self.cycles = cycles
         self.predictions = predictions
+        # what people did for the labels so far (alnsfw.al.cost); None: not counted (a caller
+        # that builds the state itself and does not count): the cost columns stay empty
+        self.cost = cost
 
     @property
     def finished(self) -> bool:
@@ -328,6 +373,7 @@ class _RunState:
             "strategy_rng": self.rng.bit_generator.state,
             "cycles": self.cycles,
             "predictions": self.predictions,
+            "cost": None if self.cost is None else self.cost.to_dict(),
         }
 
     @classmethod
@@ -338,14 +384,24 @@ class _RunState:
             {k: (float("nan") if v is None else v) for k, v in row.items()}
             for row in data["cycles"]
         ]
-        return cls(PoolState.from_dict(data["pool"]), rng, cycles, data["predictions"])
+        cost = data.get("cost")
+        return cls(
+            PoolState.from_dict(data["pool"]),
+            rng,
+            cycles,
+            data["predictions"],
+            None if cost is None else Cost.from_dict(cost),
+        )
 
 
 def _fresh_state(split: Split, labels: np.ndarray, frac: float, seeds: RunSeeds) -> _RunState:
     """Cycle-0 state: the per-class initial set and a fresh strategy generator."""
     mask = initial_labelled_mask(labels[split.pool], frac, np.random.default_rng(seeds.initial))
     pool = PoolState(pool_rows=split.pool, labelled=mask)
-    return _RunState(pool, np.random.default_rng(seeds.strategy), [], None)
+    # the initial set is labelled as keyframe tasks whatever al.unit says: every setting starts
+    # from the same labels and the same cost, so they differ only by their queries
+    cost = keyframe_tasks(pool.n_labelled)
+    return _RunState(pool, np.random.default_rng(seeds.strategy), [], None, cost)
 
 
 def start_or_resume(
@@ -455,6 +511,54 @@ class Proposal:
     scores: np.ndarray
     score_seconds: float
     select_seconds: float
+    # al.unit shot / video: the unit id of each row, and the model's guess pre-filled for each
+    # (its predicted class at query time); None for keyframe queries
+    units: np.ndarray | None = None
+    guesses: np.ndarray | None = None
+
+
+def cost_columns(cost: Cost | None, model: CostModel) -> dict[str, float]:
+    """The human-cost columns of a cycles.csv row; NaN when the cost was not counted."""
+    if cost is None:
+        return dict.fromkeys(COST_COLUMNS, float("nan"))
+    return cost.columns(model)
+
+
+def pseudo_labels_for(
+    model: LoopModel,
+    state: _RunState,
+    labels: np.ndarray,
+    settings: LoopSettings,
+    cycle: int,
+) -> dict[str, Any]:
+    """CEAL's pseudo-labels for the training of `cycle` (alnsfw.al.pseudo), from the model as
+    it is now (trained in the cycle before): rows, predicted labels and the cycles.csv values.
+
+    Only unlabelled pool rows qualify, so a validation or test row never does. The wrong share
+    compares with `labels`; NaN where any of those rows is unknown (-1: a campaign).
+    """
+    none = {"rows": None, "labels": None, "n": float("nan"), "wrong_share": float("nan")}
+    none["threshold"] = float("nan")
+    if settings.pseudo_labels is None:
+        return none
+    threshold = settings.pseudo_labels.threshold_at(cycle)
+    candidates = state.pool.unlabelled_rows
+    if cycle == 0 or len(candidates) == 0 or threshold <= 0.0:
+        empty = np.array([], dtype=np.int64)
+        return none | {"rows": empty, "labels": empty, "n": 0, "threshold": threshold}
+    proba = np.asarray(model.predict_proba(candidates), dtype=np.float64)
+    rows, guessed = choose_pseudo(candidates, proba, threshold)
+    truth = np.asarray(labels)[rows]
+    wrong = float("nan")
+    if len(rows) and not np.any(truth < 0):
+        wrong = float(np.mean(guessed != truth))
+    return {
+        "rows": rows,
+        "labels": guessed,
+        "n": len(rows),
+        "wrong_share": wrong,
+        "threshold": threshold,
+    }
 
 
 def train_and_test(
@@ -471,12 +575,20 @@ def train_and_test(
     campaign marks the rest -1). Stores the test predictions in `state`; appends nothing.
     """
     pool = state.pool
+    cycle = len(state.cycles)
+    pseudo = pseudo_labels_for(model, state, labels, settings, cycle)  # before any reset
     if not settings.warm_start:
         model.reset()
     train_rows = pool.labelled_rows
+    fit_rows, fit_labels = train_rows, labels[train_rows]
+    if pseudo["rows"] is not None and len(pseudo["rows"]):
+        fit_rows = np.concatenate([train_rows, pseudo["rows"]])
+        fit_labels = np.concatenate([fit_labels, pseudo["labels"].astype(fit_labels.dtype)])
+        order = np.argsort(fit_rows, kind="stable")
+        fit_rows, fit_labels = fit_rows[order], fit_labels[order]
     fit, train_s = _timed(
-        partial(model.fit, train_labels=labels[train_rows], val_labels=labels[split.val]),
-        train_rows,
+        partial(model.fit, train_labels=fit_labels, val_labels=labels[split.val]),
+        fit_rows,
         split.val,
         settings.max_epochs,
         settings.patience,
@@ -486,7 +598,6 @@ def train_and_test(
     val_proba = np.asarray(model.predict_proba(split.val), dtype=np.float64)
     previous = state.cycles[-1][STOP_KEY] if state.cycles else None
     n_porn = int(np.sum(labels[train_rows] == 1))
-    cycle = len(state.cycles)
     state.predictions = {
         "prob_porn": proba[:, 1].tolist(),
         "pred": predicted_labels(proba).astype(int).tolist(),
@@ -506,6 +617,10 @@ def train_and_test(
         "score_seconds": 0.0,
         "select_seconds": 0.0,
         "test_seconds": test_s,
+        **cost_columns(state.cost, settings.cost),
+        "n_pseudo": pseudo["n"],
+        "pseudo_wrong_share": pseudo["wrong_share"],
+        "pseudo_threshold": pseudo["threshold"],
         STOP_KEY: stop_record(cycle, pool, labels[split.val], val_proba, previous),
     }
 
@@ -523,6 +638,8 @@ def propose_query(
 
     Draws from `state.rng` but labels nothing: the query is in flight until `receive_labels`.
     """
+    if settings.unit != "keyframe":
+        return _propose_units(model, state, spec, settings, cycle, videos, exclude)
     view, score_s = _timed(pool_view, spec, model, state.pool, settings, videos, state.rng, exclude)
     start = time.perf_counter()
     ranking = spec.rank(view, state.rng)
@@ -535,6 +652,63 @@ def propose_query(
         score_seconds=score_s,
         select_seconds=select_s,
     )
+
+
+def _propose_units(
+    model: LoopModel,
+    state: _RunState,
+    spec: Strategy,
+    settings: LoopSettings,
+    cycle: int,
+    videos: np.ndarray | None,
+    exclude: np.ndarray | None,
+) -> Proposal:
+    """A query of whole units (al.unit shot / video; alnsfw.al.units says how they rank).
+
+    Rows come grouped by unit in rank order; each row's score is its unit's. The model's
+    guesses for the chosen rows are the labels a task shows pre-filled.
+    """
+    if videos is None:
+        raise ValueError(f"al.unit: {settings.unit} needs the video of every keyframe row")
+    rows = candidate_rows(state.pool, exclude)
+    row_units = unit_ids(videos, settings.unit, settings.shot_keyframes)[rows]
+    start = time.perf_counter()
+    if spec.needs:
+        view, score_s = _timed(
+            pool_view, spec, model, state.pool, settings, videos, state.rng, exclude
+        )
+        start = time.perf_counter()
+        ids, scores = unit_scores(row_units, spec.rank(view, state.rng).scores, settings.unit_score)
+    else:  # needs nothing from the model (random): rank the units themselves
+        score_s = 0.0
+        ids = np.unique(row_units)
+        scores = spec.rank(PoolView(n=len(ids), batch_size=len(ids)), state.rng).scores
+    order = rank_units(scores)
+    chosen, unit_rank = take_units(order, ids, row_units, settings.query_size)
+    select_s = time.perf_counter() - start
+    chosen_rows = rows[chosen]
+    guesses = predicted_labels(np.asarray(model.predict_proba(chosen_rows), dtype=np.float64))
+    return Proposal(
+        cycle=int(cycle),
+        rows=chosen_rows,
+        scores=np.asarray(scores, dtype=np.float64)[order][unit_rank],
+        score_seconds=score_s,
+        select_seconds=select_s,
+        units=row_units[chosen],
+        guesses=guesses.astype(np.int64),
+    )
+
+
+def query_cost(proposal: Proposal, labels: np.ndarray, rows: np.ndarray | None = None) -> Cost:
+    """What answering `rows` of the proposal (all by default) cost a person (alnsfw.al.cost):
+    keyframe tasks, or unit tasks whose corrections compare the guesses with `labels`."""
+    keep = np.ones(len(proposal.rows), dtype=bool)
+    if rows is not None:
+        keep = np.isin(proposal.rows, np.asarray(rows, dtype=np.int64))
+    if proposal.units is None or proposal.guesses is None:
+        return keyframe_tasks(int(keep.sum()))
+    truth = np.asarray(labels)[proposal.rows[keep]]
+    return unit_tasks(proposal.units[keep], proposal.guesses[keep], truth)
 
 
 def receive_labels(state: _RunState, proposal: Proposal, rows: np.ndarray | None = None) -> None:
@@ -564,6 +738,8 @@ def run_cycle(
         row["score_seconds"] = proposal.score_seconds
         row["select_seconds"] = proposal.select_seconds
         receive_labels(state, proposal)
+        if state.cost is not None:
+            state.cost = state.cost + query_cost(proposal, labels)
     state.cycles.append(row)
     return row
 
@@ -611,6 +787,12 @@ def run_active_learning(
     check_model_for(spec, model)
     split.check()
     labels = np.asarray(labels)
+    if settings.unit != "keyframe":
+        if videos is None:
+            raise ValueError(f"al.unit: {settings.unit} needs the video of every keyframe row")
+        check_units_split(
+            unit_ids(videos, settings.unit, settings.shot_keyframes), split.pool, split.test
+        )
     state = start_or_resume(model, split, labels, settings, seeds, checkpoints)
     pool = state.pool
     n_cycles = len(state.cycles)

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from alnsfw.al.checkpoint import CheckpointStore
+from alnsfw.al.cost import keyframe_tasks
 from alnsfw.al.loop import (
     CYCLE_COLUMNS,
     LoopModel,
@@ -191,6 +192,8 @@ class RoundReport:
     prevalence: tuple[float, tuple[float, float]] | None = None
     audit_unit: str = "video"
     problems: list[str] = field(default_factory=list)  # labels.problems_summary of the pull
+    # annotator -> (decisions: annotations given, skips included; images seen: tasks opened)
+    people: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def text(self) -> str:
         """The lines a person reads after a round."""
@@ -234,6 +237,11 @@ class RoundReport:
             f"  annotators: agreement {agree} on multiply-labelled items; {self.ties} tie(s) "
             f"left unlabelled; {self.skipped} skipped"
         )
+        if self.people:
+            lines.append(
+                "  people (decisions / keyframe images seen): "
+                + "; ".join(f"{who} {d} / {i}" for who, (d, i) in sorted(self.people.items()))
+            )
         if self.verdicts:
             fired = [v for v in self.verdicts if v.fired]
             lines.append(
@@ -905,7 +913,10 @@ class Campaign:
                 run.predictions,
             )
             records = state["records"]
-        run = _RunState(PoolState(pool, labelled, queries), rng, cycles, predictions)
+        # human cost (alnsfw.al.cost): every pool label was one keyframe task, one decision and
+        # one image under the cost model; what people really did is counted per annotator
+        cost = keyframe_tasks(int(labelled.sum()))
+        run = _RunState(PoolState(pool, labelled, queries), rng, cycles, predictions, cost)
         split = Split(pool=pool, val=val_l, test=audit_l)
         t1 = time.perf_counter()
         row = train_and_test(model, run, split, labels, self.settings)
@@ -1088,6 +1099,7 @@ class Campaign:
                     f"{sorted(self.pulled.missing)[:10]}; their items are no longer sent"
                 )
         report.audit_unit = str(plan.get("audit_unit", "keyframe"))
+        report.people = self.log.human_cost()
         saved = (
             self._load(self._store(plan), readonly=True)
             if (self.dir / "checkpoint").is_dir()

@@ -478,6 +478,20 @@ class LabelLog:
         write_text(self.path, "\n".join(lines) + "\n")
         self.events.extend(stamped)
 
+    def human_cost(self) -> dict[str, tuple[int, int]]:
+        """annotator -> (decisions, images seen) so far: every annotation a person submitted
+        (a label, a skip, an edit) was a decision, every task they answered showed them its
+        keyframe image once (issue 30's currencies; a deleted annotation was still paid)."""
+        decisions: dict[str, int] = {}
+        images: dict[str, set[int]] = {}
+        for event in self.events:
+            if event["event"] == "delete":
+                continue
+            who = str(event["annotator"])
+            decisions[who] = decisions.get(who, 0) + 1
+            images.setdefault(who, set()).add(int(event["task_id"]))
+        return {who: (decisions[who], len(images[who])) for who in decisions}
+
     def votes(self) -> dict[int, dict[str, int | None]]:
         """row -> {annotator: label or None (skip)}: each annotator's latest annotation."""
         out: dict[int, dict[str, tuple[str, int, int | None]]] = {}
