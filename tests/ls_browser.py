@@ -81,13 +81,15 @@ def _enabled(driver: Any, selector: str) -> Any:  # noqa: ANN401
 
 
 def _click(driver: Any, element: Any, timeout: float = WAIT_S) -> None:  # noqa: ANN401
-    """Click as a person would: when a notice (Label Studio's toast after a submit, 2-5 s)
+    """Click as a person would: scrolled into view (a long task pushes the choices under the
+    bottom bar's buttons), and when a notice (Label Studio's toast after a submit, 2-5 s)
     covers the button, wait until it is gone, then click."""
     from selenium.common.exceptions import ElementClickInterceptedException
 
     end = time.perf_counter() + timeout
     while True:
         try:
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
             element.click()
             return
         except ElementClickInterceptedException:

@@ -10,11 +10,10 @@ ticked guess (an empty Submit is then refused), ticks a choice, submits, skips o
 what a skipped task offers, saves docs/img/campaign-browser.png, and reads back through the API
 what was stored.
 
-Worked around in this test, until the campaign does it itself (issues 28 and 29): the project
-is made by `campaign start` with Label Studio's defaults, so the test switches on what a campaign
-project needs (empty annotations off, the choice required, "Uncertainty sampling"), and, standing
-in for the model server, gives every task a prediction of the project's `model_version` whose
-`score` sets the order "Label All Tasks" must follow (lowest first).
+The project settings a campaign needs (empty annotations off, the choice required, "Uncertainty
+sampling") are checked as `campaign start` made them. Standing in for a model round, the test
+gives every task a prediction of a new `model_version` whose `score` sets the order "Label All
+Tasks" must follow (lowest first); tests/test_campaign_live.py has the real model server.
 """
 
 from __future__ import annotations
@@ -113,21 +112,11 @@ def campaign(labelstudio_server: LabelStudioServer, tmp_path_factory: pytest.Tem
     assert done.returncode == 0, done.stderr
     project = json.loads((work / "campaign" / "campaign.json").read_text())["project_id"]
 
-    # Work-around (see the module's docstring): what a campaign project needs, set by hand.
+    # what a campaign project needs, set by `campaign start` itself (issue 28)
     settings = server.api("GET", f"/api/projects/{project}")
-    required = settings["label_config"].replace(
-        'choice="single"', 'choice="single" required="true"'
-    )
-    assert required != settings["label_config"], settings["label_config"]
-    server.api(
-        "PATCH",
-        f"/api/projects/{project}",
-        json={
-            "label_config": required,
-            "enable_empty_annotation": False,
-            "sampling": "Uncertainty sampling",
-        },
-    )
+    assert 'required="true"' in settings["label_config"], settings["label_config"]
+    assert settings["enable_empty_annotation"] is False
+    assert settings["sampling"] == "Uncertainty sampling"
     tasks = {t["id"]: t for t in _export(server, project)}
     ids = sorted(tasks)
     random.Random(29).shuffle(ids)  # our order: not the order of task ids
