@@ -246,7 +246,7 @@ class FakeServer:
         if path == "/api/users/":
             return [{"id": 1, "email": "ann1@example.com"}]
         if path.startswith("/api/projects/") and method == "GET":
-            return {"id": 1, "label_config": client_mod.LABEL_CONFIG}
+            return {"id": 1, "label_config": client_mod.label_config()}
         return {}
 
 
@@ -302,3 +302,17 @@ def test_queue_methods_send_what_label_studio_needs(fake_client):
 def test_docs_semantics_table_is_there():
     text = (Path(__file__).resolve().parents[1] / "docs" / "campaign.md").read_text()
     assert "## Label Studio's semantics" in text
+
+
+def test_blur_on_hover_is_css_in_the_labelling_config():
+    """campaign.blur: hover adds Label Studio's <Style> tag, blurring the image until pointed
+    at; the config is still one XML document with our controls (the browser test looks)."""
+    import xml.etree.ElementTree as ET
+
+    from alnsfw.campaign.labels import LABEL_CONFIG, label_config
+
+    assert label_config("none") == LABEL_CONFIG
+    blurred = ET.fromstring(label_config("hover"))
+    style = blurred.find("Style")
+    assert style is not None and "blur(" in style.text and ":hover" in style.text
+    assert [c.tag for c in blurred][1:] == [c.tag for c in ET.fromstring(LABEL_CONFIG)]

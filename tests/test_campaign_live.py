@@ -77,6 +77,7 @@ def live(labelstudio_server: LabelStudioServer, tmp_path_factory: pytest.TempPat
         val_size=3,
         initial_size=6,
         min_pool_labels=3,
+        blur="hover",
         serve={"port": port, "retrain_every": RETRAIN_EVERY, "reconcile_seconds": 2},
     )
     cfg["campaign"]["labelstudio"].update(
@@ -148,6 +149,15 @@ def test_the_model_trains_by_itself_between_batches(labelstudio_server, live):
     try:
         ui.login(driver, server.url, email, password)
         task = ui.label_all(driver, server.url, project)
+        # campaign.blur: hover: the image is blurred until the person points at it
+        from selenium.webdriver.common.action_chains import ActionChains
+
+        image = driver.find_element("css selector", 'img[alt="image"]')
+        style = "return getComputedStyle(arguments[0]).filter"
+        assert "blur" in driver.execute_script(style, image)
+        ActionChains(driver).move_to_element(image).perform()
+        time.sleep(0.5)
+        assert driver.execute_script(style, image) == "none"
         while log.read_text().count("  live: ") < BATCHES:
             data = server.api("GET", f"/api/tasks/{task}")
             assert ui.current_task_image_ok(driver)["width"] > 0, task

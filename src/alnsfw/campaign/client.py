@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from alnsfw.campaign.labels import LABEL_CONFIG, LabelInputError, LabelScheme
+from alnsfw.campaign.labels import LabelInputError, LabelScheme, label_config
 from alnsfw.io import write_json
 
 # Data fields the Data Manager shows as numbers (its column type comes from the tab's
@@ -145,8 +145,11 @@ class LabelStudioClient:
         project_id: int | None = None,
         scheme: LabelScheme | None = None,
         existing_project: int | None = None,
+        blur: str = "none",
     ) -> None:
         import requests
+
+        self.blur = blur
 
         token = os.environ.get(token_env)
         if not token:
@@ -230,7 +233,11 @@ class LabelStudioClient:
                 "POST",
                 "/api/projects",
                 "create the project",
-                json={"title": self.title, "label_config": LABEL_CONFIG, **PROJECT_SETTINGS},
+                json={
+                    "title": self.title,
+                    "label_config": label_config(self.blur),
+                    **PROJECT_SETTINGS,
+                },
             )
             self.project_id = int(project["id"])
         self._ensure_storage()

@@ -30,6 +30,7 @@ def make_client(config: dict[str, Any], labels_file: str | None, project_id: int
         project_id,
         scheme=scheme,
         existing_project=ls.get("project_id"),
+        blur=str(cfg["blur"]),
     )
 
 
