@@ -253,3 +253,22 @@ def test_each_round_counts_what_people_paid(smoke_data, tmp_path):
     report = new_campaign(cfg, smoke_data, ls).round()
     assert report.people["ann2@example.com"] == (3, 2)
     assert "people (decisions / keyframe images seen): ann1@example.com " in report.text()
+
+
+def test_exposure_cap_names_who_reached_it(smoke_data, tmp_path):
+    cfg = campaign_config(tmp_path, exposure_cap_per_day=5)
+    truth = truth_of(smoke_data)
+    ls = ScriptedLabelStudio()
+    new_campaign(cfg, smoke_data, ls).start()
+    import time as _time
+
+    ls._stamp = lambda: _time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", _time.gmtime())
+    ls.answer_all(truth, who=1)
+    rows = [t["data"]["alnsfw_row"] for t in ls.tasks.values()]
+    for row in rows[:2]:
+        ls.annotate(row, int(truth[row]), who=2)
+    report = new_campaign(cfg, smoke_data, ls).round()
+    assert set(report.over_cap) == {"ann1@example.com"}  # 2 images < 5 for annotator 2
+    assert "exposure cap: ann1@example.com has seen" in report.text()
+    status = new_campaign(cfg, smoke_data, None).status()
+    assert set(status.over_cap) == {"ann1@example.com"}

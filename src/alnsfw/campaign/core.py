@@ -194,6 +194,7 @@ class RoundReport:
     problems: list[str] = field(default_factory=list)  # labels.problems_summary of the pull
     # annotator -> (decisions: annotations given, skips included; images seen: tasks opened)
     people: dict[str, tuple[int, int]] = field(default_factory=dict)
+    over_cap: dict[str, int] = field(default_factory=dict)  # annotator -> images seen today
 
     def text(self) -> str:
         """The lines a person reads after a round."""
@@ -241,6 +242,12 @@ class RoundReport:
             lines.append(
                 "  people (decisions / keyframe images seen): "
                 + "; ".join(f"{who} {d} / {i}" for who, (d, i) in sorted(self.people.items()))
+            )
+        for who, n in sorted(self.over_cap.items()):
+            lines.append(
+                f"  exposure cap: {who} has seen {n} images today (campaign.exposure_cap_per_day):"
+                " ask them to stop for today; Label Studio's Community edition cannot withhold "
+                "tasks from one person"
             )
         if self.verdicts:
             fired = [v for v in self.verdicts if v.fired]
@@ -1100,6 +1107,10 @@ class Campaign:
                 )
         report.audit_unit = str(plan.get("audit_unit", "keyframe"))
         report.people = self.log.human_cost()
+        cap = self.cfg.get("exposure_cap_per_day")
+        if cap:
+            today = self.log.images_today()
+            report.over_cap = {who: n for who, n in today.items() if n >= int(cap)}
         saved = (
             self._load(self._store(plan), readonly=True)
             if (self.dir / "checkpoint").is_dir()

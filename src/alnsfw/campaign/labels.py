@@ -510,6 +510,16 @@ class LabelLog:
             images.setdefault(who, set()).add(int(event["task_id"]))
         return {who: (decisions[who], len(images[who])) for who in decisions}
 
+    def images_today(self, day: str | None = None) -> dict[str, int]:
+        """annotator -> keyframe images seen on `day` (UTC, YYYY-MM-DD; default today), by
+        Label Studio's time of each answer: what campaign.exposure_cap_per_day is checked on."""
+        day = day or time.strftime("%Y-%m-%d", time.gmtime())
+        seen: dict[str, set[int]] = {}
+        for event in self.events:
+            if event["event"] != "delete" and str(event.get("updated_at", "")).startswith(day):
+                seen.setdefault(str(event["annotator"]), set()).add(int(event["task_id"]))
+        return {who: len(tasks) for who, tasks in seen.items()}
+
     def votes(self) -> dict[int, dict[str, int | None]]:
         """row -> {annotator: label or None (skip)}: each annotator's latest annotation."""
         out: dict[int, dict[str, tuple[str, int, int | None]]] = {}
