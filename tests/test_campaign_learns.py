@@ -272,3 +272,20 @@ def test_exposure_cap_names_who_reached_it(smoke_data, tmp_path):
     assert "exposure cap: ann1@example.com has seen" in report.text()
     status = new_campaign(cfg, smoke_data, None).status()
     assert set(status.over_cap) == {"ann1@example.com"}
+
+
+def test_validation_labels_arriving_over_rounds(smoke_data, tmp_path):
+    """The labelled validation items grow between rounds (people label in any order): the
+    next round trains (it crashed the served campaign's worker on real Label Studio)."""
+    cfg = campaign_config(tmp_path)
+    truth = truth_of(smoke_data)
+    ls = ScriptedLabelStudio()
+    new_campaign(cfg, smoke_data, ls).start()
+    val = plan_of(cfg)["val"]
+    for task in list(ls.tasks.values()):
+        row = task["data"]["alnsfw_row"]
+        if row not in val[2:]:
+            ls.annotate(row, int(truth[row]))
+    assert new_campaign(cfg, smoke_data, ls).round().trained
+    ls.answer_all(truth)
+    assert new_campaign(cfg, smoke_data, ls).round().trained

@@ -130,3 +130,22 @@ def test_credentials_come_from_the_environment_only(monkeypatch):
         credentials("ALNSFW_ML_AUTH")
     monkeypatch.setenv("ALNSFW_ML_AUTH", "ls:pw:with:colons")
     assert credentials("ALNSFW_ML_AUTH") == ("ls", "pw:with:colons")
+
+
+def test_the_worker_survives_a_failing_step(served, smoke_data, monkeypatch):
+    """A bug in one step is logged and the next wake-up tries again: a week-long service must
+    not die silently in its thread."""
+    ls, service = served["ls"], served["service"]
+    real = service.campaign.step
+    calls = {"n": 0}
+
+    def flaky(*args):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("boom")
+        return real(*args)
+
+    monkeypatch.setattr(service.campaign, "step", flaky)
+    ls.answer_all(truth_of(smoke_data))
+    assert _wait(lambda: service.stats.rounds >= 1)
+    assert calls["n"] >= 2

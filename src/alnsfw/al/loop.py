@@ -285,8 +285,12 @@ def stop_record(
     correct = int(np.sum(pred == val_labels))
     low, high = wilson_interval(correct, len(val_labels))
     kappa = float("nan")
-    if previous is not None:
-        kappa = cohen_kappa(unpack_predictions(previous["stop_predictions"]), pred)
+    before = None if previous is None else unpack_predictions(previous["stop_predictions"])
+    # a campaign's labelled validation items grow between rounds: no agreement is defined
+    # between two different stop sets (the campaign's own stop record uses all its validation
+    # items, labelled or not); the simulation's stop set never changes
+    if before is not None and len(before) == len(pred):
+        kappa = cohen_kappa(before, pred)
     return {
         "cycle": cycle,
         "n_labelled": pool.n_labelled,

@@ -145,3 +145,6 @@ class CampaignService:
             except CampaignError as err:  # server down, lock busy: said, then retried later
                 self.stats.last_error = str(err)
                 log.warning("campaign step failed (retried at the next wake-up): %s", err)
+            except Exception as err:  # noqa: BLE001 - a bug must not end a week-long service
+                self.stats.last_error = f"{type(err).__name__}: {err}"
+                log.exception("campaign step failed (retried at the next wake-up)")
