@@ -59,6 +59,9 @@ def main() -> None:
     parser.add_argument("--rounds-cli", type=int, default=3)
     parser.add_argument("--rounds-serve", type=int, default=3)
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument(
+        "--prepare-only", action="store_true", help="make the keyframes and caches, then stop"
+    )
     args = parser.parse_args()
     sim, work = Path(args.sim).resolve(), Path(args.work).resolve()
     split = json.loads((sim / "results/splits/fold0/seed0.json").read_text())
@@ -83,6 +86,9 @@ def main() -> None:
     t0 = time.perf_counter()
     keyframes = prepare(config, cores=args.cores).keyframes
     prep = time.perf_counter() - t0
+    print(f"keyframes and feature cache of the folder: {prep:.1f} s ({keyframes})", flush=True)
+    if args.prepare_only:
+        return
     tool = _tool()
     client = tool.TruthAnnotator(
         tool.truth_for(keyframes, str(sim / "results/keyframes/keyframes.h5"))

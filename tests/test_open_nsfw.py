@@ -206,3 +206,34 @@ def test_export_with_the_open_nsfw_trunk_keras_onnx_and_predict(smoke_data, tmp_
     assert len(frames) > 0 and videos["input"].tolist() == [str(video)]
     assert frames["prob_porn"].between(0, 1).all()
     assert "1 video(s)" in capsys.readouterr().out
+
+
+def _fpr_tool():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "real_footage_fpr.py"
+    spec = importlib.util.spec_from_file_location("real_footage_fpr", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_real_footage_fpr_counts_every_flag_as_a_false_positive(tmp_path):
+    """tools/real_footage_fpr.py: frame and video rates at 0.5, at the model's own frame
+    threshold and with its own video rule (the peer, without one, uses mean >= 0.5)."""
+    from alnsfw.video_eval import VideoRule
+
+    tool = _fpr_tool()
+    probs = {"a.mp4": np.array([0.1, 0.6, 0.2]), "b.mp4": np.array([0.3, 0.4])}
+    peer = tool.rates({"probs": probs, "frame_threshold": 0.5, "rule": None})
+    assert peer["frames"] == 5 and peer["frames_flagged_at_0.5"] == 1
+    assert peer["frame_fpr_at_0.5"] == pytest.approx(0.2)
+    assert peer["video_fpr_own_rule"] == 0.0 == peer["video_fpr_mean_at_0.5"]
+    assert peer["video_fpr_any_at_0.5"] == pytest.approx(0.5)  # a.mp4 has one frame >= 0.5
+    rule = VideoRule("max", 0.35, 3, 0.5)
+    ours = tool.rates({"probs": probs, "frame_threshold": 0.25, "rule": rule})
+    assert ours["frame_fpr_at_operating_point"] == pytest.approx(3 / 5)  # 0.6, 0.3, 0.4
+    assert ours["videos_flagged_own_rule"] == 2 and ours["video_rule"] == "max >= 0.35"
+    with pytest.raises(SystemExit):  # a model that is not a file is named, not half-scored
+        tool.main(["--out", str(tmp_path), "x=" + str(tmp_path / "absent.onnx")])
