@@ -138,7 +138,7 @@ def test_a_call_without_training_is_inference_with_the_resize_in_front():
         np.testing.assert_allclose(first, want, atol=1e-5)  # nor BatchNorm on batch statistics
 
 
-@pytest.mark.slow  # ~20 s alone, 36 s on 2 shared cores: the trunk built 3 times and tf2onnx
+# 17 s on 2 cores (36 s while 5 other jobs shared them): the trunk built 3 times, tf2onnx
 def test_export_with_the_open_nsfw_trunk_keras_onnx_and_predict(smoke_data, tmp_path, capsys):
     """A run on the open_nsfw trunk exports as .keras and a checked .onnx (no random op in it),
     and `alnsfw predict --model X.onnx` scores a real video with it."""
