@@ -14,7 +14,7 @@ load, pull, train, score and push. Two ways a campaign runs rounds:
 keyframes and feature cache are made first (by the workflow's rules, in --work); that step is
 timed apart and is not part of a round.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/bench_campaign_round.py --sim /tmp/run \\
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_campaign_trunk.py --sim /tmp/run \\
         --work /tmp/camp --config 'model={trunk: open_nsfw}' 'training={augment: none}'
 
 --sim: a directory where the demo simulation ran (resources/synthetic/, results/keyframes/,
