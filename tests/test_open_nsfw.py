@@ -118,3 +118,122 @@ def test_scores_of_another_keyframe_set_are_refused(tmp_path):
     pd.DataFrame({"row": [0, 1], "p_porn": [0.1, 0.2]}).to_csv(tmp_path / "p.csv", index=False)
     with pytest.raises(ValueError, match="another keyframe set"):
         read_scores(tmp_path / "p.csv", 3)
+
+
+def test_a_call_without_training_is_inference_with_the_resize_in_front():
+    """Keras' Resizing declares training=True and a layer called without `training` hands its
+    default to every later layer: the head's BatchNorm and Dropout ran in training mode on a plain
+    call (and in the ONNX export, which traces one). Both the network and the export's model now
+    give predict's answer, twice the same, at an input size that needs the resize."""
+    from alnsfw.model.network import build_network
+    from alnsfw.predict.export import inference_model
+
+    cfg = {**CFG, "model": {**CFG["model"], "head": {"batchnorm": True, "dense": [8]}}}
+    net = build_network(cfg, seed=0, augment=False)
+    x = _images(4).astype(np.float32)
+    want = net.full.predict_on_batch(x)
+    for model in (net.full, inference_model(net)):
+        first, second = np.asarray(model(x)), np.asarray(model(x))
+        np.testing.assert_array_equal(first, second)  # no Dropout at random
+        np.testing.assert_allclose(first, want, atol=1e-5)  # nor BatchNorm on batch statistics
+
+
+# 17 s on 2 cores (36 s while 5 other jobs shared them): the trunk built 3 times, tf2onnx
+def test_export_with_the_open_nsfw_trunk_keras_onnx_and_predict(smoke_data, tmp_path, capsys):
+    """A run on the open_nsfw trunk exports as .keras and a checked .onnx (no random op in it),
+    and `alnsfw predict --model X.onnx` scores a real video with it."""
+    import copy
+    from pathlib import Path
+
+    import keras
+    import onnx
+
+    from alnsfw.al.jobs import full_supervision_job
+    from alnsfw.cli import main
+    from alnsfw.model.features import compute_features
+    from alnsfw.predict.export import export_model
+    from alnsfw.predict.runtime import OnnxModel
+
+    cfg = copy.deepcopy(smoke_data.config)
+    cfg["model"].update(trunk="open_nsfw", head={"batchnorm": True, "dense": [16], "dropout": 0.5})
+    cfg["training"].update(augment="none", max_epochs=2)
+    cfg["compute"].update(feature_dtype="float32", threads=1)
+    cfg["baseline"]["epochs"] = 2
+    features = tmp_path / "features.h5"
+    compute_features(smoke_data.keyframes, features, cfg)
+    run = tmp_path / "run"
+    outputs = {k: str(run / f"{k}.csv") for k in ("metrics", "history", "predictions")}
+    outputs["weights"] = str(run / "final_weights.h5")
+    full_supervision_job(
+        str(smoke_data.keyframes), str(smoke_data.split), outputs, cfg, 0, 0, features=str(features)
+    )
+    model = tmp_path / "m.keras"
+    files = {"model": str(model), "onnx": str(tmp_path / "m.onnx")}
+    files["meta"] = str(tmp_path / "m.json")
+    meta = export_model(
+        config=cfg,
+        weights=outputs["weights"],
+        results=outputs["metrics"],
+        predictions=outputs["predictions"],
+        keyframes=str(smoke_data.keyframes),
+        outputs=files,
+        run={"fold": 0, "seed": 0, "method": "full"},
+        split=str(smoke_data.split),
+    )
+    # both files were checked against the run's own test probabilities (export raises otherwise)
+    assert meta["check"]["test_rows"] > 0 and meta["check"]["max_abs_diff"] < 1e-4
+    assert meta["check"]["onnx_max_abs_diff_vs_keras"] < 1e-4
+    ops = {node.op_type for node in onnx.load(files["onnx"]).graph.node}
+    assert not [op for op in ops if "Random" in op] and "Conv" in ops
+
+    predictions = pd.read_csv(outputs["predictions"]).sort_values("row")
+    with h5py.File(smoke_data.keyframes, "r") as h5:
+        images = h5["images"][predictions["row"].to_numpy()].astype(np.float32)
+    loaded = keras.saving.load_model(model, compile=False)
+    plain = [np.asarray(loaded(images))[:, 1] for _ in range(2)]  # no `training` given
+    np.testing.assert_allclose(plain[0], plain[1], atol=0)  # no Dropout at random
+    np.testing.assert_allclose(plain[0], predictions["prob_porn"], atol=1e-4)  # nor batch stats
+    onnx_prob = OnnxModel(files["onnx"]).predict_on_batch(images)[:, 1]
+    np.testing.assert_allclose(onnx_prob, predictions["prob_porn"], atol=1e-4)
+    assert np.ptp(predictions["prob_porn"]) > 1e-3  # a trained head, not a constant
+
+    video = Path(__file__).parent / "data" / "real" / "carphone.mp4"
+    out = tmp_path / "pred"
+    args = ["predict", "--model", files["onnx"], "--out", str(out), "--no-progress", str(video)]
+    assert main(args) == 0
+    frames = pd.read_csv(out / "frames.csv")
+    videos = pd.read_csv(out / "videos.csv")
+    assert len(frames) > 0 and videos["input"].tolist() == [str(video)]
+    assert frames["prob_porn"].between(0, 1).all()
+    assert "1 video(s)" in capsys.readouterr().out
+
+
+def _fpr_tool():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "real_footage_fpr.py"
+    spec = importlib.util.spec_from_file_location("real_footage_fpr", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_real_footage_fpr_counts_every_flag_as_a_false_positive(tmp_path):
+    """tools/real_footage_fpr.py: frame and video rates at 0.5, at the model's own frame
+    threshold and with its own video rule (the peer, without one, uses mean >= 0.5)."""
+    from alnsfw.video_eval import VideoRule
+
+    tool = _fpr_tool()
+    probs = {"a.mp4": np.array([0.1, 0.6, 0.2]), "b.mp4": np.array([0.3, 0.4])}
+    peer = tool.rates({"probs": probs, "frame_threshold": 0.5, "rule": None})
+    assert peer["frames"] == 5 and peer["frames_flagged_at_0.5"] == 1
+    assert peer["frame_fpr_at_0.5"] == pytest.approx(0.2)
+    assert peer["video_fpr_own_rule"] == 0.0 == peer["video_fpr_mean_at_0.5"]
+    assert peer["video_fpr_any_at_0.5"] == pytest.approx(0.5)  # a.mp4 has one frame >= 0.5
+    rule = VideoRule("max", 0.35, 3, 0.5)
+    ours = tool.rates({"probs": probs, "frame_threshold": 0.25, "rule": rule})
+    assert ours["frame_fpr_at_operating_point"] == pytest.approx(3 / 5)  # 0.6, 0.3, 0.4
+    assert ours["videos_flagged_own_rule"] == 2 and ours["video_rule"] == "max >= 0.35"
+    with pytest.raises(SystemExit):  # a model that is not a file is named, not half-scored
+        tool.main(["--out", str(tmp_path), "x=" + str(tmp_path / "absent.onnx")])

@@ -158,10 +158,7 @@ def _input_model(size: int) -> Any:  # noqa: ANN401
     import keras
 
     image = keras.Input(shape=(size, size, 3))
-    x = image
-    for layer in preprocess_layers(size):
-        x = layer(x)
-    return keras.Model(image, x)
+    return keras.Model(image, apply_preprocess(image, size))
 
 
 def pooled_features(images: np.ndarray, threads: int = 0) -> np.ndarray:
@@ -190,6 +187,28 @@ def preprocess_layers(size: int) -> list[Any]:
         kernel[0, 0, in_channel, out_channel] = 1.0
     swap.set_weights([kernel, -np.asarray(MEAN_BGR, np.float32)])
     return [*layers, swap]
+
+
+def apply_preprocess(image: Any, size: int) -> Any:  # noqa: ANN401
+    """`preprocess_layers(size)` applied to the symbolic `image`, the resize in inference mode.
+
+    Why `training=False` on the resize: Keras' image preprocessing layers (Resizing among them)
+    declare `call(..., training=True)`, and a Keras 3 layer called without `training` takes that
+    default and hands it to every layer after it in the same call (Layer.__call__, "stash it for
+    downstream layers"). A plain `model(x)` of a model holding this trunk therefore ran our head's
+    BatchNorm on batch statistics and its Dropout at random; `model.export` traces exactly such
+    a call, and tf2onnx wrote that Dropout as StatelessRandomUniformV2, which ONNX Runtime
+    refuses. `predict` passes training=False itself, so only plain calls and the export saw it.
+    Written in the node, `training=False` is what a call without `training` now resolves to; a
+    call that passes `training=True` (fit) still overrides it, so training is unchanged.
+    """
+    import keras
+
+    x = image
+    for layer in preprocess_layers(size):
+        kwargs = {"training": False} if isinstance(layer, keras.layers.Resizing) else {}
+        x = layer(x, **kwargs)
+    return x
 
 
 def _layer_name(node_name: str) -> str:
@@ -267,9 +286,7 @@ def keras_trunk(size: int) -> Any:  # noqa: ANN401
     import keras
 
     image = keras.Input(shape=(size, size, 3), name="open_nsfw_image")
-    x = image
-    for layer in preprocess_layers(size):
-        x = layer(x)
+    x = apply_preprocess(image, size)
     net = keras_network()
     model = keras.Model(image, net(x), name="open_nsfw_base")
     model.trainable = False

@@ -72,7 +72,15 @@ class ExportSettings:
 
 
 def inference_model(net: Any) -> Any:  # noqa: ANN401
-    """image (RGB 0-255) -> probabilities, sharing `net`'s trained layers; no augmentation."""
+    """image (RGB 0-255) -> probabilities, sharing `net`'s trained layers; no augmentation.
+
+    Base and head are called with `training=False`, written in the model's graph: a call of the
+    exported model that does not say `training` (a user's `model(x)`, and the trace that
+    `model.export` converts to ONNX) runs in inference mode whatever defaults its layers declare.
+    Without it, a layer whose `call` defaults to training=True (Keras' Resizing in the
+    open_nsfw trunk) put every later layer in training mode: the head's Dropout became a random
+    op in the ONNX file (alnsfw.model.open_nsfw.apply_preprocess).
+    """
     import keras
 
     size = int(net.full.input.shape[1])
@@ -80,7 +88,8 @@ def inference_model(net: Any) -> Any:  # noqa: ANN401
     # The network's own: ResNet50V2's preprocess_input (x / 127.5 - 1) as a standard layer, or
     # for model.trunk: open_nsfw an identity (its base resizes and subtracts the BGR means itself)
     x = net.preprocess(image)
-    return keras.Model(image, net.head(net.base(x)), name="alnsfw_classifier")
+    features = net.base(x, training=False)
+    return keras.Model(image, net.head(features, training=False), name="alnsfw_classifier")
 
 
 def config_hash(settings: Mapping[str, Any]) -> str:
@@ -298,17 +307,6 @@ def export_model(
 
     from alnsfw.model.network import build_network
 
-    if str(config.get("model", {}).get("trunk", "resnet50v2")) == "open_nsfw":
-        # Measured 2026-12: tf2onnx writes the head's Dropout of this composed model as
-        # StatelessRandomUniformV2, which ONNX Runtime refuses; until that is fixed, refuse
-        # before writing anything rather than ship a .keras without its checked .onnx.
-        from alnsfw.schema import ConfigError
-
-        raise ConfigError(
-            "export: model.trunk = 'open_nsfw' cannot be exported yet (its ONNX export does not "
-            "load in ONNX Runtime; docs/peers.md). Train and evaluate with it (the runs, tables "
-            "and stopping need no export), and set export.runs to leave exports out."
-        )
     net = build_network(config, seed=0, augment=False)
     load_trainable_weights(net, weights)
     model = inference_model(net)
