@@ -222,7 +222,7 @@ def _moved_on(driver: Any, task: int | None) -> bool:  # noqa: ANN401
 def stream_finished(driver: Any) -> bool:  # noqa: ANN401
     """Label Studio says the label stream has no task left for this person."""
     text = driver.execute_script("return document.body.innerText") or ""
-    return "No more tasks" in text or "all tasks have been" in text.lower()
+    return "no more tasks" in text.lower() or "all tasks have been" in text.lower()
 
 
 def messages(driver: Any) -> list[str]:  # noqa: ANN401

@@ -62,7 +62,8 @@ def _label_of(task: dict) -> str:
 def live(labelstudio_server: LabelStudioServer, tmp_path_factory: pytest.TempPathFactory):
     server = labelstudio_server
     tmp = tmp_path_factory.mktemp("live")
-    for rel, clip in LAYOUT.items():
+    # the real clips twice (a second copy under copies/): enough keyframes for 10 batches
+    for rel, clip in [*LAYOUT.items(), *((f"copies/{r}", c) for r, c in LAYOUT.items())]:
         (tmp / "videos" / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(REAL / clip, tmp / "videos" / rel)
     work = server.root / ("live-" + uuid.uuid4().hex[:8])
@@ -152,8 +153,12 @@ def test_the_model_trains_by_itself_between_batches(labelstudio_server, live):
         # campaign.blur: hover: the image is blurred until the person points at it
         from selenium.webdriver.common.action_chains import ActionChains
 
+        ui.current_task_image_ok(driver)  # waits until the image has loaded
         image = driver.find_element("css selector", 'img[alt="image"]')
         style = "return getComputedStyle(arguments[0]).filter"
+        away = driver.find_element("css selector", ui.SUBMIT)  # the pointer off the image
+        ActionChains(driver).move_to_element(away).perform()
+        time.sleep(0.5)
         assert "blur" in driver.execute_script(style, image)
         ActionChains(driver).move_to_element(image).perform()
         time.sleep(0.5)

@@ -97,6 +97,10 @@ ROUND_COLUMNS = [
 ]
 
 
+# Label Studio keeps the predictions of this many past rounds (see Campaign._send_queue).
+VERSIONS_KEPT = 10
+
+
 class CampaignError(RuntimeError):
     """The campaign cannot go on as asked; the message says what to do."""
 
@@ -721,7 +725,11 @@ class Campaign:
             for r, (g, score) in queue.items()
             if int(r) in task_of
         ]
-        previous = f"round-{round_no - 1}" if round_no > 0 else None
+        # The version of VERSIONS_KEPT rounds ago is deleted, not the last one: a task a person
+        # has open carries its prediction's id, and Label Studio refuses the Submit (400
+        # "parent_prediction: object does not exist") once that prediction is gone.
+        old = round_no - VERSIONS_KEPT
+        previous = f"round-{old}" if old >= 0 else None
         self.client.replace_predictions(items, f"round-{round_no}", previous)  # type: ignore[union-attr]
 
     def _after_push(self, round_no: int) -> None:

@@ -52,10 +52,11 @@ LABEL_CONFIG = (
 # blur: Das, Dang & Lease, HCOMP 2020, found it lowered the emotional impact on moderators at the
 # same accuracy and speed; static blur or greyscale alone did not help in a 2026 study, so it is
 # an option and exposures are counted either way). Label Studio applies a <Style> tag's CSS.
-# !important: Label Studio sets the image's brightness and contrast as an inline `filter`.
+# !important: Label Studio sets the image's brightness and contrast as an inline `filter`; the
+# pointer is over its drawing canvas, laid on the image inside the `.lsf-object` box.
 BLUR_STYLE = (
     "<Style>img[alt=&quot;image&quot;] {filter: blur(28px) !important} "
-    "img[alt=&quot;image&quot;]:hover {filter: none !important}</Style>"
+    ".lsf-object:hover img[alt=&quot;image&quot;] {filter: none !important}</Style>"
 )
 
 
