@@ -849,6 +849,13 @@ class Campaign:
                 return None
             return self._round(pulled=True)
 
+    def warm(self) -> None:
+        """Load the last round's learner (and its feature cache) now, so the first round or
+        /predict of a served campaign does not pay for it while a person waits."""
+        plan = self._plan(check_keyframes=False)
+        saved = self._load(self._store(plan), readonly=True)
+        self._model(saved)
+
     def model_version(self) -> str:
         """The version of the current predictions (the last trained round's)."""
         plan = self._plan(check_keyframes=False)

@@ -135,7 +135,7 @@ def _serve(config: dict[str, Any], campaign: Campaign, client: Any) -> int:  # n
         user, password = credentials(cfg["auth_env"])
     except ValueError as err:
         raise CampaignError(str(err)) from err
-    campaign._plan()  # refuses a campaign that was never started
+    campaign.warm()  # refuses a campaign that was never started; loads the learner
     service = CampaignService.from_config(campaign)
     app = create_app(service, user, password)
     server = uvicorn.Server(

@@ -101,10 +101,10 @@ class CampaignService:
         lag = self._since_newest_label()
         self.stats.round_log.append(
             {
+                **{f"{k} s": v for k, v in report.seconds.items()},
                 "round": report.round,
                 "seconds": self.stats.last_round_seconds,
                 "since_last_label": lag,
-                **report.seconds,
             }
         )
         print(report.text(), flush=True)
