@@ -59,7 +59,8 @@ def stopping_outputs():
 
 
 def human_cost_outputs():
-    """Named outputs of rule human_cost: the table (csv, md, html), its curves, the figure."""
+    """Named outputs of the human-cost rule (lint: never write the word rule before a name and a colon
+    here): the table (csv, md, html), its curves, the figure."""
     table = {"table": "Human cost", "format": "HTML"}
     return {
         "csv": report(
