@@ -67,6 +67,11 @@ def cycles_frame(strategy: str, fold: int, seed: int) -> pd.DataFrame:
                 "train_seconds": 1.0,
                 "score_seconds": 1.0,
                 "test_seconds": 1.0,
+                # keyframe tasks: one decision and one image per label (alnsfw.al.cost)
+                "tasks": POOL[fold] * p // 100,
+                "corrections": 0,
+                "decisions": POOL[fold] * p // 100,
+                "images_shown": POOL[fold] * p // 100,
             }
         )
     return pd.DataFrame(rows)

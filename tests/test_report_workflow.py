@@ -124,7 +124,7 @@ def test_rerun_reason_names_the_changed_key(reported, tmp_path):
     assert dry.returncode == 0, out[-3000:]
     assert "('report.within_points', 2.0)" in out, out[-3000:]
     reasons = [line for line in out.splitlines() if line.startswith("Reason: Params")]
-    assert len(reasons) == 3, out[-3000:]  # aggregate, plot_summary, report_protocol
+    assert len(reasons) == 4, out[-3000:]  # aggregate, human_cost, plot_summary, report_protocol
     for line in reasons:
         assert line.endswith(
             "before: ('report.within_points', 1.0) now: ('report.within_points', 2.0) "

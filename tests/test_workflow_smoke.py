@@ -112,6 +112,7 @@ def test_a_stopping_key_reruns_the_verdicts_and_figures_not_the_runs(workdir):
     assert "stopping" in rules and "plot_fold" in rules
     assert rules <= {
         "stopping",
+        "human_cost",  # its cost at each stopping rule's stop
         "plot_fold",
         "plot_summary",
         "report_protocol",

@@ -24,6 +24,7 @@ TABLE1 = f"{TABLES}/table1.csv"
 PROXY_WEIGHTS = "results/trunk/{name}.weights.h5"
 FEATURES = "results/features/{tag}.h5"
 BANK = "results/features/{tag}-bank.h5"
+PEER_SCORES = "results/peers/{peer}.csv"  # a zero-shot peer's P(porn) of every keyframe
 
 # --- runs: {method} is a strategy (an active-learning run) or `full` (the baseline) ---
 RUN_DIR = "results/runs/fold{fold}/seed{seed}"

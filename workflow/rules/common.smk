@@ -49,6 +49,7 @@ from alnsfw.outputs import (  # noqa: E402
     KEYFRAMES,
     MANIFEST,
     MODEL_DIR,
+    PEER_SCORES,
     SPLIT,
     STOPPING,
     TABLE1,

@@ -121,7 +121,7 @@ rule peer_scores:
     input:
         keyframes=KEYFRAMES,
     output:
-        scores="results/peers/{peer,open_nsfw}.csv",
+        scores=PEER_SCORES.replace("{peer}", "{peer,open_nsfw}"),
     log:
         "results/logs/peer_scores/{peer}.log",
     conda:

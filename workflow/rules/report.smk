@@ -20,7 +20,7 @@ PEERS = config["report"]["peers"]  # zero-shot peers beside Table 2 (docs/peers.
 rule peer_metrics:
     """A zero-shot peer's test metrics on every fold x seed split (report.peers)."""
     input:
-        scores=rules.peer_scores.output.scores,
+        scores=PEER_SCORES,  # rule peer_scores (features.smk); a path, so report.smk stands alone
         keyframes=KEYFRAMES,
         splits=expand(SPLIT, fold=FOLDS, seed=SEEDS),
     output:
@@ -110,8 +110,7 @@ rule stopping:
 
 
 rule human_cost:
-    """The human-cost table and figure: decisions and images shown to come within
-    report.within_points of full supervision and at each stopping rule's stop."""
+    """The human-cost table and figure: decisions and images shown per strategy and setting."""
     input:
         run_results(FOLDS),
         verdicts=rules.stopping.output.runs,
