@@ -345,7 +345,7 @@ def _timed(fn: Any, *args: Any) -> tuple[Any, float]:  # noqa: ANN401
     return value, time.perf_counter() - start
 
 
-class _RunState:
+class RunState:
     """Everything the loop carries between cycles; its to_dict is what a checkpoint stores."""
 
     def __init__(
@@ -381,7 +381,7 @@ class _RunState:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> _RunState:
+    def from_dict(cls, data: dict[str, Any]) -> RunState:
         rng = np.random.default_rng()
         rng.bit_generator.state = data["strategy_rng"]
         cycles = [
@@ -398,14 +398,18 @@ class _RunState:
         )
 
 
-def _fresh_state(split: Split, labels: np.ndarray, frac: float, seeds: RunSeeds) -> _RunState:
+# The name used before the campaign drove the loop from outside (kept for old callers).
+_RunState = RunState
+
+
+def _fresh_state(split: Split, labels: np.ndarray, frac: float, seeds: RunSeeds) -> RunState:
     """Cycle-0 state: the per-class initial set and a fresh strategy generator."""
     mask = initial_labelled_mask(labels[split.pool], frac, np.random.default_rng(seeds.initial))
     pool = PoolState(pool_rows=split.pool, labelled=mask)
     # the initial set is labelled as keyframe tasks whatever al.unit says: every setting starts
     # from the same labels and the same cost, so they differ only by their queries
     cost = keyframe_tasks(pool.n_labelled)
-    return _RunState(pool, np.random.default_rng(seeds.strategy), [], None, cost)
+    return RunState(pool, np.random.default_rng(seeds.strategy), [], None, cost)
 
 
 def start_or_resume(
@@ -415,13 +419,13 @@ def start_or_resume(
     settings: LoopSettings,
     seeds: RunSeeds,
     checkpoints: CheckpointStore | None,
-) -> _RunState:
+) -> RunState:
     """The state to continue from: the last checkpoint's (its weights loaded into `model`), or
     cycle 0's (the per-class initial set, `model` as built from `seeds.learner`)."""
     saved = checkpoints.load() if checkpoints is not None else None
     if saved is None:
         return _fresh_state(split, labels, settings.initial_fraction, seeds)
-    state = _RunState.from_dict(saved.state)
+    state = RunState.from_dict(saved.state)
     if not np.array_equal(state.pool.pool_rows, split.pool):
         raise ValueError("checkpoint pool differs from the split's pool")
     model.load(str(saved.learner_dir))
@@ -530,7 +534,7 @@ def cost_columns(cost: Cost | None, model: CostModel) -> dict[str, float]:
 
 def pseudo_labels_for(
     model: LoopModel,
-    state: _RunState,
+    state: RunState,
     labels: np.ndarray,
     settings: LoopSettings,
     cycle: int,
@@ -567,7 +571,7 @@ def pseudo_labels_for(
 
 def train_and_test(
     model: LoopModel,
-    state: _RunState,
+    state: RunState,
     split: Split,
     labels: np.ndarray,
     settings: LoopSettings,
@@ -631,7 +635,7 @@ def train_and_test(
 
 def propose_query(
     model: LoopModel,
-    state: _RunState,
+    state: RunState,
     spec: Strategy,
     settings: LoopSettings,
     cycle: int,
@@ -660,7 +664,7 @@ def propose_query(
 
 def _propose_units(
     model: LoopModel,
-    state: _RunState,
+    state: RunState,
     spec: Strategy,
     settings: LoopSettings,
     cycle: int,
@@ -715,7 +719,7 @@ def query_cost(proposal: Proposal, labels: np.ndarray, rows: np.ndarray | None =
     return unit_tasks(proposal.units[keep], proposal.guesses[keep], truth)
 
 
-def receive_labels(state: _RunState, proposal: Proposal, rows: np.ndarray | None = None) -> None:
+def receive_labels(state: RunState, proposal: Proposal, rows: np.ndarray | None = None) -> None:
     """The annotator answered `rows` of the proposal (all of them by default): mark them
     labelled and record them as that cycle's query, in the proposal's order."""
     keep = np.ones(len(proposal.rows), dtype=bool)
@@ -726,7 +730,7 @@ def receive_labels(state: _RunState, proposal: Proposal, rows: np.ndarray | None
 
 def run_cycle(
     model: LoopModel,
-    state: _RunState,
+    state: RunState,
     split: Split,
     labels: np.ndarray,
     spec: Strategy,
@@ -748,7 +752,7 @@ def run_cycle(
     return row
 
 
-def assemble_result(state: _RunState, split: Split, labels: np.ndarray) -> RunResult:
+def assemble_result(state: RunState, split: Split, labels: np.ndarray) -> RunResult:
     """cycles.csv, queries.csv, the last cycle's predictions.csv and stopping.csv of a run."""
     predictions = pd.DataFrame(
         {

@@ -1,8 +1,14 @@
 """Labelling campaigns: the active-learning loop with people (Label Studio) as the annotator.
 
-- labels: Label Studio tasks -> checked annotations -> the append-only label log, majority vote.
-- tasks: full-resolution task images and the task JSON (pre-annotation, AL rank).
-- client: a Label Studio server through its SDK, or files (task-import JSON out, export in).
-- core: the campaign (audit / validation / initial draws, rounds) on alnsfw.al.loop's seam.
-- run: the `alnsfw campaign ...` glue.
+Three parts, each readable alone:
+
+- the campaign's state: `state` (the draws, campaign.json, tasks.json, the checkpoint store, the
+  lock) and `labels.LabelLog` (the append-only label log and the votes derived from it);
+- the Label Studio adapter: `client` (REST client or files), `labels` (annotations checked,
+  set aside, mapped to the two classes), `tasks` (task images and task JSON), `mlbackend`
+  (Label Studio's ML-backend HTTP endpoints);
+- the driver: `core` (start, a round, status, export; it uses the AL loop's public functions:
+  `train_and_test`, `propose_query`, `RunState`), `service` (the served campaign's worker),
+  `data` (the folder's keyframes and feature cache, made by the workflow's rules), and `run`
+  (the `alnsfw campaign ...` glue).
 """
