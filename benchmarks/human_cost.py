@@ -7,8 +7,10 @@ Snakemake's metadata kept), so only the active-learning runs and the report rule
 changed, run again: the data stage, feature cache and full supervision are shared.
 
 Usage: PYTHONPATH=src .venv/bin/python benchmarks/human_cost.py --out /tmp/human-cost [--cores 1]
-       [--only keyframe video-pl]
+       [--only keyframe video-pl] [--configfile PRESET ...] [--config KEY=VALUE ...]
 Writes <out>/compare/human_cost.{csv,md,png} (alnsfw.report.human_cost.compare).
+On NPDI: --configfile presets/npdi-paper.yaml --config data='{root: /path/to/NPDI}' (the preset's
+files go between config.yaml and presets/human-cost.yaml, so the latter's strategies win).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,11 +35,18 @@ SETTINGS = {
 }
 
 
-def run(work: Path, al: str, cores: int) -> float:
-    """One workflow run of a setting in `work`; returns its wall seconds."""
+def run(
+    work: Path, al: str, cores: int, configfiles: Sequence[Path] = (), config: Sequence[str] = ()
+) -> float:
+    """One workflow run of a setting in `work`; returns its wall seconds.
+
+    `configfiles` (a preset such as presets/npdi-paper.yaml) go between config.yaml and
+    presets/human-cost.yaml; `config` are further KEY=VALUE overrides (data.root on NPDI).
+    """
+    files = [ROOT / "config.yaml", *configfiles, ROOT / "presets/human-cost.yaml"]
     command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(work)]
-    command += ["--configfile", str(ROOT / "config.yaml"), str(ROOT / "presets/human-cost.yaml")]
-    command += ["--cores", str(cores), "--config", f"al={al}"]
+    command += ["--configfile", *map(str, files)]
+    command += ["--cores", str(cores), "--config", f"al={al}", *config]
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, cwd=work)
     (work / "human_cost_run.log").write_text(done.stdout + done.stderr)
@@ -51,7 +61,21 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=1)
     parser.add_argument("--only", nargs="*", choices=list(SETTINGS), default=list(SETTINGS))
     parser.add_argument("--within-points", type=float, default=1.0)
+    parser.add_argument(
+        "--configfile", nargs="*", type=Path, default=[], help="e.g. presets/npdi-paper.yaml"
+    )
+    parser.add_argument("--config", nargs="*", default=[], help="e.g. data='{root: /data/NPDI}'")
     args = parser.parse_args()
+    for item in args.config:
+        if "=" not in item or item.split("=", 1)[0].strip() == "al":
+            parser.error(
+                f"--config {item!r}: give KEY=VALUE with a key other than al (each setting sets "
+                "al itself; put other al.* keys in a preset passed with --configfile)"
+            )
+    configfiles = [path.resolve() for path in args.configfile]
+    for path in configfiles:
+        if not path.is_file():
+            parser.error(f"--configfile {path}: no such file")
     sys.path.insert(0, str(ROOT / "src"))
     from alnsfw.report.human_cost import compare
 
@@ -63,7 +87,7 @@ def main() -> None:
         if not work.exists() and work != first:
             shutil.copytree(first, work, symlinks=True, ignore=shutil.ignore_patterns("locks"))
         work.mkdir(exist_ok=True)
-        seconds = run(work, SETTINGS[name], args.cores)
+        seconds = run(work, SETTINGS[name], args.cores, configfiles, args.config)
         print(f"{name}: {seconds:.0f} s", flush=True)
         done.append(work)
     table = compare(done, args.out / "compare", args.within_points)
