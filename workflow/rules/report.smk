@@ -20,7 +20,7 @@ PEERS = config["report"]["peers"]  # zero-shot peers beside Table 2 (docs/peers.
 rule peer_metrics:
     """A zero-shot peer's test metrics on every fold x seed split (report.peers)."""
     input:
-        scores=PEER_SCORES,  # rule peer_scores (features.smk); a path, so report.smk stands alone
+        scores=PEER_SCORES,  # by path (rule peer_scores): report.smk stands alone
         keyframes=KEYFRAMES,
         splits=expand(SPLIT, fold=FOLDS, seed=SEEDS),
     output:
@@ -129,7 +129,13 @@ rule human_cost:
         **leaf_params(
             {
                 k: config["al"][k]
-                for k in ("unit", "unit_score", "shot_keyframes", "pseudo_labels", "cost")
+                for k in (
+                    "unit",
+                    "unit_score",
+                    "shot_keyframes",
+                    "pseudo_labels",
+                    "cost",
+                )
             },
             ("al",),
         ),
