@@ -115,6 +115,13 @@ browser-prereqs:
 	@missing=""; \
 	[ -x /usr/bin/chromium ] || missing="chromium"; \
 	[ -x /usr/bin/chromedriver ] || missing="$$missing chromium-driver"; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's$$missing for the browser tests (as make test-cluster installs SLURM)"; \
+		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null \
+		  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; }; } \
+		  || exit 1; \
+		missing=""; \
+	fi; \
 	if [ -n "$$missing" ]; then \
 		sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo "; \
 		echo "The browser test (tests/test_campaign_browser.py) needs /usr/bin/chromium and" >&2; \
