@@ -54,7 +54,7 @@ from alnsfw.al.stopping import (
 )
 from alnsfw.al.strategies import get_strategy
 from alnsfw.campaign.client import ClientError, FileClient, LabelClient
-from alnsfw.campaign.data import inputs_for, relative_sources
+from alnsfw.campaign.data import inputs_for
 from alnsfw.campaign.labels import (
     LabelInputError,
     LabelLog,
@@ -298,6 +298,7 @@ class Campaign:
             },
         )
         self.pulled: Pull | None = None  # the round's pull (labels.Pull), None before one
+        self._latest_cache: tuple[Any, Any] | None = None  # (newest state file, checkpoint)
 
     # ---------------------------------------------------------------- files (state.py)
     @property
@@ -442,7 +443,7 @@ class Campaign:
         if not path.is_file():
             raise CampaignError(f"campaign.audit_videos = {listed} is not a file")
         names = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
-        rel = relative_sources(self.keyframes, self.inputs.root)
+        rel = np.asarray([relative_source(src, self.inputs.root) for src in index.source], object)
         keys = {}
         for r in rel:
             p = Path(str(r))
@@ -518,7 +519,7 @@ class Campaign:
                     score,
                     None if proba is None or self._bulk else proba.get(r),
                     scheme=getattr(self.client, "scheme", None),
-                    video_path=relative_source(index.source[r], self.config["data"]["root"]),
+                    video_path=relative_source(index.source[r], self.inputs.root),
                     hide_guess_below=float(self.cfg.get("hide_guess_below", 0.0)),
                 )
                 for r, purpose, score in todo
@@ -707,24 +708,31 @@ class Campaign:
                 return None
             return self._round(pulled=True)
 
+    def _latest(self) -> Any:  # noqa: ANN401
+        """The newest checkpoint, read again only when a round (this process's or a CLI's)
+        wrote a newer one: /predict and /setup are called per task, and reading a checkpoint
+        verifies every file's checksum."""
+        store = self._store(self._plan(check_keyframes=False))
+        states = sorted(store.directory.glob("state-*.json")) if store.directory.is_dir() else []
+        key = (states[-1].name, states[-1].stat().st_mtime_ns) if states else None
+        if self._latest_cache is None or self._latest_cache[0] != key:
+            self._latest_cache = (key, self._load(store, readonly=True))
+        return self._latest_cache[1]
+
     def warm(self) -> None:
         """Load the last round's learner (and its feature cache) now, so the first round or
         /predict of a served campaign does not pay for it while a person waits."""
-        plan = self._plan(check_keyframes=False)
-        saved = self._load(self._store(plan), readonly=True)
-        self._model(saved)
+        self._model(self._latest())
 
     def model_version(self) -> str:
         """The version of the current predictions (the last trained round's)."""
-        plan = self._plan(check_keyframes=False)
-        saved = self._load(self._store(plan), readonly=True)
+        saved = self._latest()
         return f"round-{0 if saved is None else int(saved.state['campaign']['round'])}"
 
     def predictions(self, rows: Sequence[int]) -> tuple[np.ndarray | None, str]:
         """P(porn) of `rows` from the last trained round's model (None before the first), and
         that model's version; a served campaign keeps the model in memory."""
-        plan = self._plan(check_keyframes=False)
-        saved = self._load(self._store(plan), readonly=True)
+        saved = self._latest()
         version = f"round-{0 if saved is None else int(saved.state['campaign']['round'])}"
         if saved is None or not len(rows):
             return None, version

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import h5py
-import numpy as np
 import yaml
 
 from alnsfw.data.layout import scan_folder
@@ -175,17 +174,3 @@ def prepare(config: dict[str, Any], cores: int = 2, quiet: bool = True) -> Campa
 
 def _pythonpath() -> list[str]:
     return [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-
-
-def relative_sources(keyframes: str, root: str) -> np.ndarray:
-    """Each row's video as its path relative to data.root (what a person recognises), as str."""
-    with h5py.File(keyframes, "r") as h5:
-        sources = np.asarray(h5["source"].asstr()[:], dtype=object)
-    base = Path(root)
-    out = []
-    for s in sources:
-        try:
-            out.append(str(Path(s).resolve().relative_to(base)))
-        except ValueError:
-            out.append(str(s))
-    return np.asarray(out, dtype=object)
