@@ -88,7 +88,7 @@ def write_task_images(
     rows: Sequence[int], index: KeyframeIndex, image_dir: str | Path
 ) -> dict[int, dict[str, Any]]:
     """Write the full-resolution image of each row (skipping ones already there); returns
-    row -> {file, video, frame, time_s, width, height}."""
+    row -> {file, video, frame, time_s}."""
     image_dir = Path(image_dir)
     image_dir.mkdir(parents=True, exist_ok=True)
     if index.keyframes is not None:
@@ -117,8 +117,6 @@ def write_task_images(
                 "video": str(index.video[row]),
                 "frame": frame,
                 "time_s": round(frame / fps, 3) if fps > 0 else None,
-                "width": int(image.shape[1]),
-                "height": int(image.shape[0]),
             }
     return out
 
@@ -140,36 +138,14 @@ def _stored_full_images(
             if not path.is_file():
                 with atomic_path(path) as tmp:
                     Path(tmp).write_bytes(data.tobytes())
-            height, width = _jpeg_size(data)
             rate = float(fps[row])
             out[row] = {
                 "file": path,
                 "video": str(index.video[row]),
                 "frame": frame,
                 "time_s": round(frame / rate, 3) if rate > 0 else None,
-                "width": width,
-                "height": height,
             }
     return out
-
-
-def _jpeg_size(data: np.ndarray) -> tuple[int, int]:
-    """(height, width) from a JPEG's SOF marker, without decoding the pixels."""
-    buf = data.tobytes()
-    i = 2
-    while i + 9 < len(buf):
-        if buf[i] != 0xFF:
-            i += 1
-            continue
-        marker = buf[i + 1]
-        length = int.from_bytes(buf[i + 2 : i + 4], "big")
-        if marker in (0xC0, 0xC1, 0xC2):
-            return int.from_bytes(buf[i + 5 : i + 7], "big"), int.from_bytes(
-                buf[i + 7 : i + 9], "big"
-            )
-        i += 2 + length
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    return int(image.shape[0]), int(image.shape[1])
 
 
 def relative_source(source: str | Path, root: str | Path) -> str:
