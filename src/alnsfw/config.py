@@ -270,9 +270,7 @@ def load_config(
     """
     import yaml
     from snakemake.cli import parse_config
-    from snakemake.utils import update_config, validate
-
-    from alnsfw.schema import SCHEMA_PATH, load_schema
+    from snakemake.utils import update_config
 
     config: dict[str, Any] = {}
     files = [Path(base)] if base is not None and Path(base).is_file() else []
@@ -291,15 +289,23 @@ def load_config(
         update_config(config, parse_config(list(overrides)))
     except (ValueError, AssertionError) as err:
         raise ValueError(f"--config {' '.join(overrides)}: {err}") from err
-    coerce_cli_scalars(config, load_schema())
     named = ", ".join(str(p) for p in files) or "(no file)"
     try:
-        validate(config, str(SCHEMA_PATH))
-    except Exception as err:  # snakemake's WorkflowError: the message names the key
+        validate_config(config, check)
+    except Exception as err:  # WorkflowError / ConfigError: the message names the key
         raise ValueError(f"config {named}: {err}") from err
-    if check:
-        try:
-            check_config(config)
-        except ConfigError as err:
-            raise ValueError(f"config {named}: {err}") from err
     return config
+
+
+def validate_config(config: dict[str, Any], check: bool = True) -> None:
+    """What the workflow does to its config before any job (workflow/rules/common.smk) and the
+    campaign before any task: command-line strings coerced to the schema's types, the schema's
+    validation (defaults filled in, in place), then the cross-key checks."""
+    from snakemake.utils import validate
+
+    from alnsfw.schema import SCHEMA_PATH, load_schema
+
+    coerce_cli_scalars(config, load_schema())
+    validate(config, str(SCHEMA_PATH))
+    if check:
+        check_config(config)

@@ -5,8 +5,6 @@ import os
 import sys
 from pathlib import Path
 
-from snakemake.utils import validate
-
 # The one place that says which alnsfw the workflow runs: this checkout's src/, ahead of any
 # installed copy, for the Snakemake process (sys.path) and for every job it starts (PYTHONPATH:
 # script jobs, --sdm conda envs and SLURM jobs inherit the environment). So a run from a git
@@ -19,8 +17,7 @@ OTHER_PATHS = [
 ]
 os.environ.update(PYTHONPATH=os.pathsep.join([SRC, *filter(None, OTHER_PATHS)]))
 
-from alnsfw.config import check_config, coerce_cli_scalars  # noqa: E402
-from alnsfw.schema import SCHEMA_PATH, load_schema  # noqa: E402
+from alnsfw.config import validate_config  # noqa: E402
 from alnsfw.io import remove_stale_temporaries  # noqa: E402
 from alnsfw.data.layout import planned_videos  # noqa: E402
 from alnsfw.packing import (  # noqa: E402
@@ -35,9 +32,8 @@ from alnsfw.packing import (  # noqa: E402
 os.environ.setdefault(
     "JAX_COMPILATION_CACHE_DIR", str(Path(".snakemake/xla-cache").resolve())
 )
-coerce_cli_scalars(config, load_schema())
-validate(config, str(SCHEMA_PATH))
-check_config(config)
+# Coerced to the schema's types, validated (defaults filled in), checked: alnsfw.config.
+validate_config(config)
 
 
 # Every output path shared by more than one rule file, or by a rule file and the library.
