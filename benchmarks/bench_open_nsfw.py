@@ -15,15 +15,17 @@ Usage: .venv/bin/python benchmarks/bench_open_nsfw.py --out results/bench [--thr
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-CLIPS = sorted(glob.glob("tests/data/real/*.mp4")) + ["tests/data/predict/bbb_clip.mp4"]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+# the clips, sampled as tools/real_footage_fpr.py samples them (one reader for both)
+from real_footage_fpr import CLIPS, clip_frames  # noqa: E402
 
 
 def speed(images: int, threads: int, repeats: int) -> dict[str, float]:
@@ -58,22 +60,6 @@ def speed(images: int, threads: int, repeats: int) -> dict[str, float]:
     return out
 
 
-def frames(path: str, every: float) -> list[np.ndarray]:
-    import cv2
-
-    cap = cv2.VideoCapture(path)
-    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-    step, out, i = max(1, round(fps * every)), [], 0
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        if i % step == 0:
-            out.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-        i += 1
-    return out
-
-
 def real_footage(every: float, threads: int, out: Path) -> dict[str, object]:
     from PIL import Image
 
@@ -81,7 +67,7 @@ def real_footage(every: float, threads: int, out: Path) -> dict[str, object]:
 
     per_video, scored = {}, []
     for clip in CLIPS:
-        imgs = frames(clip, every)
+        imgs = clip_frames(clip, every)
         p = open_nsfw.peer_scores(imgs, threads=threads)
         per_video[Path(clip).name] = {
             "frames": len(p),
