@@ -69,15 +69,20 @@ class TruthAnnotator:
         return {int(t["data"]["alnsfw_row"]) for t in self.tasks.values()}
 
 
+def keyframe_keys(keyframes: str) -> list[tuple[str, int]]:
+    """(video file stem, frame index) of every row: the same keyframe in two keyframes files."""
+    with h5py.File(keyframes, "r") as h5:
+        pairs = zip(h5["source"].asstr()[:], h5["video_frame"][:], strict=True)
+        return [(Path(s).stem, int(f)) for s, f in pairs]
+
+
 def truth_for(campaign_kf: str, sim_kf: str) -> np.ndarray:
     """The true label of each campaign row: the simulation's keyframe of the same video file
     (stem) and frame index."""
     with h5py.File(sim_kf, "r") as h5:
-        key = zip(h5["source"].asstr()[:], h5["video_frame"][:], strict=True)
-        sim = {(Path(s).stem, int(f)): int(lab) for (s, f), lab in zip(key, h5["label"][:])}
-    with h5py.File(campaign_kf, "r") as h5:
-        rows = zip(h5["source"].asstr()[:], h5["video_frame"][:], strict=True)
-        return np.asarray([sim[(Path(s).stem, int(f))] for s, f in rows], dtype=np.int64)
+        labels = h5["label"][:]
+    sim = {key: int(lab) for key, lab in zip(keyframe_keys(sim_kf), labels, strict=True)}
+    return np.asarray([sim[key] for key in keyframe_keys(campaign_kf)], dtype=np.int64)
 
 
 def run_one(
@@ -145,12 +150,8 @@ def run_one(
 
 def row_map(campaign_kf: str, sim_kf: str) -> dict[int, int]:
     """Simulation row -> campaign row of the same video file (stem) and frame."""
-    with h5py.File(campaign_kf, "r") as h5:
-        key = zip(h5["source"].asstr()[:], h5["video_frame"][:], strict=True)
-        mine = {(Path(s).stem, int(f)): i for i, (s, f) in enumerate(key)}
-    with h5py.File(sim_kf, "r") as h5:
-        key = zip(h5["source"].asstr()[:], h5["video_frame"][:], strict=True)
-        return {i: mine[(Path(s).stem, int(f))] for i, (s, f) in enumerate(key)}
+    mine = {key: i for i, key in enumerate(keyframe_keys(campaign_kf))}
+    return {i: mine[key] for i, key in enumerate(keyframe_keys(sim_kf))}
 
 
 def initial_of(sim: Path, fold: int, seed: int, split: dict) -> list[int]:
