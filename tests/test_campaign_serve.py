@@ -149,3 +149,18 @@ def test_the_worker_survives_a_failing_step(served, smoke_data, monkeypatch):
     ls.answer_all(truth_of(smoke_data))
     assert _wait(lambda: service.stats.rounds >= 1)
     assert calls["n"] >= 2
+
+
+def test_predict_speaks_the_projects_own_choice_names(served, smoke_data):
+    """A team's project with its own Choice values: /predict's guesses use them, as the
+    round's bulk predictions do (alnsfw.campaign.labels.LabelScheme)."""
+    from alnsfw.campaign.labels import LabelScheme
+
+    url, ls, service = served["url"], served["ls"], served["service"]
+    ls.answer_all(truth_of(smoke_data))
+    assert _wait(lambda: service.stats.rounds >= 1)
+    ls.scheme = LabelScheme.from_config({"choices": {"porn": ["explicit"], "non_porn": ["safe"]}})
+    tasks = list(ls.tasks.values())[:4]
+    with httpx.Client(base_url=url, timeout=10) as http:
+        got = http.post("/predict", json={"tasks": tasks}, auth=AUTH).json()["results"]
+    assert {r["result"][0]["value"]["choices"][0] for r in got} <= {"explicit", "safe"}

@@ -21,7 +21,7 @@ import logging
 import os
 from typing import Any
 
-from alnsfw.campaign.labels import CHOICES, FROM_NAME, TO_NAME
+from alnsfw.campaign.labels import LabelScheme
 
 log = logging.getLogger(__name__)
 
@@ -38,20 +38,14 @@ def credentials(env: str) -> tuple[str, str]:
     return user, password
 
 
-def prediction(prob: float | None, version: str) -> dict[str, Any]:
-    """One /predict result: the model's guess as a pre-annotation, its confidence as score."""
+def prediction(prob: float | None, version: str, scheme: LabelScheme) -> dict[str, Any]:
+    """One /predict result: the model's guess as a pre-annotation in the project's own choice
+    names (`scheme`, as the round's bulk predictions), its confidence as score."""
     if prob is None:
         return {"result": [], "score": 0.0, "model_version": version}
     guess = int(prob >= 0.5)
     return {
-        "result": [
-            {
-                "from_name": FROM_NAME,
-                "to_name": TO_NAME,
-                "type": "choices",
-                "value": {"choices": [CHOICES[guess]]},
-            }
-        ],
+        "result": scheme.result(guess),
         "score": float(prob if guess else 1.0 - prob),
         "model_version": version,
     }
@@ -107,7 +101,10 @@ def create_app(service: Any, user: str, password: str) -> Any:  # noqa: ANN401
         ours = [int(r) for r in rows if isinstance(r, int)]
         probs, version = await run_in_threadpool(service.campaign.predictions, ours)
         by_row = {} if probs is None else dict(zip(ours, (float(p) for p in probs)))
-        results = [prediction(by_row.get(r) if isinstance(r, int) else None, version) for r in rows]
+        scheme = getattr(service.campaign.client, "scheme", None) or LabelScheme()
+        results = [
+            prediction(by_row.get(r) if isinstance(r, int) else None, version, scheme) for r in rows
+        ]
         return JSONResponse({"results": results})
 
     async def webhook(request: Request) -> JSONResponse:
