@@ -555,12 +555,11 @@ class Campaign:
         conf = np.maximum(p, 1.0 - p)
         held_out = set(plan["audit"]) | set(plan["val"])
         pool_idx = [i for i in np.argsort(conf, kind="stable") if open_rows[i] not in held_out]
-        order_held = [r for r, _, _ in self._start_items(plan)] + sorted(held_out)
-        seen: set[int] = set()
+        # in their send order (every audit and validation row is a start item, once)
         held = [
             r
-            for r in order_held
-            if r in held_out and labels[r] < 0 and r in sent and not (r in seen or seen.add(r))
+            for r, _, _ in self._start_items(plan)
+            if r in held_out and labels[r] < 0 and r in sent
         ]
         hide = float(self.cfg.get("hide_guess_below", 0.0))
         guess = {
@@ -692,7 +691,7 @@ class Campaign:
         Under the same lock as the CLI commands, held only for this step."""
         with self._locked(wait=60.0):
             plan = self._plan()
-            saved = self._load(self._store(plan), readonly=True)
+            saved = self._latest()
             state = saved.state["campaign"] if saved is not None else None
             try:
                 self._pull(plan)
@@ -992,11 +991,7 @@ class Campaign:
         if cap:
             today = self.log.images_today()
             report.over_cap = {who: n for who, n in today.items() if n >= int(cap)}
-        saved = (
-            self._load(self._store(plan), readonly=True)
-            if (self.dir / "checkpoint").is_dir()
-            else None
-        )
+        saved = self._latest()
         if saved is not None:
             last = saved.state["campaign"]["records"][-1]
             report.audit_accuracy = last["audit_accuracy"]

@@ -25,6 +25,7 @@ import h5py
 import yaml
 
 from alnsfw.data.layout import scan_folder
+from alnsfw.io import write_text
 from alnsfw.model.tags import feature_files
 from alnsfw.outputs import KEYFRAMES, MANIFEST
 
@@ -140,9 +141,7 @@ def prepare(config: dict[str, Any], cores: int = 2, quiet: bool = True) -> Campa
     cfg_path = work / "campaign-workflow.yaml"
     text = yaml.safe_dump(work_config(config), sort_keys=True)
     if not cfg_path.is_file() or cfg_path.read_text() != text:
-        tmp = cfg_path.with_suffix(".tmp")
-        tmp.write_text(text)
-        tmp.replace(cfg_path)
+        write_text(cfg_path, text)
     ins = inputs_for(config)
     targets = [KEYFRAMES, MANIFEST, *feature_files(config).values()]
     cmd = [
