@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 def make_keyframes(path: Path, rows: int, per_video: int, seed: int) -> np.ndarray:
     """keyframes.h5 with the campaign's datasets; returns hidden labels (half the videos porn)."""
-    from alnsfw.data.shards import STR, write_full_jpeg
+    from alnsfw.data.shards import write_full_jpeg, write_index
 
     rng = np.random.default_rng(seed)
     n_videos = rows // per_video
@@ -44,14 +44,18 @@ def make_keyframes(path: Path, rows: int, per_video: int, seed: int) -> np.ndarr
     with h5py.File(path, "w") as h5:
         h5.create_dataset("images", data=np.zeros((rows, 8, 8, 3), np.uint8))
         names = [f"clip{v:05d}" for v in video]
-        h5.create_dataset("video", data=np.asarray(names, dtype=object), dtype=STR)
-        h5.create_dataset(
-            "source", data=np.asarray([f"/videos/{n}.mp4" for n in names], object), dtype=STR
+        write_index(  # the datasets every keyframes.h5 has (alnsfw.data.shards)
+            h5,
+            {
+                "video": names,
+                "frame": np.tile(np.arange(1, per_video + 1), n_videos)[:rows],
+                "video_class": ["unlabelled"] * rows,
+                "label": np.full(rows, -1, np.int8),
+                "video_label": np.full(rows, -1, np.int8),
+                "source": [f"/videos/{n}.mp4" for n in names],
+                "video_frame": np.tile(np.arange(per_video) * 25, n_videos)[:rows],
+            },
         )
-        h5.create_dataset("video_frame", data=np.tile(np.arange(per_video) * 25, n_videos)[:rows])
-        h5.create_dataset("frame", data=np.tile(np.arange(1, per_video + 1), n_videos)[:rows])
-        h5.create_dataset("label", data=np.full(rows, -1, np.int8))
-        h5.create_dataset("video_label", data=np.full(rows, -1, np.int8))
         write_full_jpeg(h5, [jpeg.tobytes()] * rows, [25.0] * rows)
     return truth
 
