@@ -305,6 +305,10 @@ class Campaign:
     def plan_path(self) -> Path:
         return self.state.plan_path
 
+    def plan(self, check_keyframes: bool = False) -> dict[str, Any]:
+        """The campaign's plan (campaign.json: draws, project id, whether `start` completed)."""
+        return self.state.plan(check_keyframes)
+
     def _plan(self, check_keyframes: bool = True) -> dict[str, Any]:
         return self.state.plan(check_keyframes)
 

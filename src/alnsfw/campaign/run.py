@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,8 +40,6 @@ def make_client(config: dict[str, Any], labels_file: str | None, project_id: int
 def run_campaign_command(args: argparse.Namespace, config: dict[str, Any]) -> int:
     """One `alnsfw campaign <action>`; prints the report, returns the exit status."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    import json
-
     plan_path = Path(config["campaign"]["dir"]) / "campaign.json"
     project = json.loads(plan_path.read_text()).get("project_id") if plan_path.is_file() else None
     try:
@@ -78,25 +79,18 @@ def run_campaign_command(args: argparse.Namespace, config: dict[str, Any]) -> in
 
 def _up(config: dict[str, Any], campaign: Campaign, client: Any) -> int:  # noqa: ANN401
     """`alnsfw campaign up`: start (unless started) and serve, saying where to label."""
-    import os
-    import secrets
-
-    plan = Path(config["campaign"]["dir"]) / "campaign.json"
-    import json
-
-    if not plan.is_file() or not json.loads(plan.read_text()).get("started_complete"):
+    if not campaign.plan_path.is_file() or not campaign.plan().get("started_complete"):
         print(campaign.start().text())
     env = config["campaign"]["serve"]["auth_env"]
     if not os.environ.get(env):  # a fresh secret for this process only: never written anywhere
         os.environ[env] = "labelstudio:" + secrets.token_urlsafe(24)
     ls = config["campaign"]["labelstudio"]
-    project = json.loads(plan.read_text()).get("project_id")
     if ls.get("url"):
         user = os.environ.get("ALNSFW_LS_USER", "admin@example.com")
         print(
-            f"Label Studio: {ls['url']}/projects/{project}/data (log in as {user}); click "
-            "'Label All Tasks'. The model trains by itself as labels arrive; Ctrl-C stops it "
-            "(`alnsfw campaign up` again resumes). Another annotator: "
+            f"Label Studio: {ls['url']}/projects/{campaign.plan()['project_id']}/data (log in as "
+            f"{user}); click 'Label All Tasks'. The model trains by itself as labels arrive; "
+            "Ctrl-C stops it (`alnsfw campaign up` again resumes). Another annotator: "
             "bash tools/labelstudio.sh adduser EMAIL",
             flush=True,
         )
