@@ -20,7 +20,7 @@ trained on (the initial set as keyframe tasks, plus the queries of cycles 0..c-1
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,3 +111,20 @@ def unit_tasks(units: np.ndarray, guesses: np.ndarray, truths: np.ndarray) -> Co
         corrections=int(np.sum(guesses != truths)),
         keyframes_shown=len(units),
     )
+
+
+def answered_task(guesses: Sequence[int | None], answers: Sequence[int | None]) -> Cost:
+    """One task a person answered in a campaign (one submission), aligned per keyframe shown.
+
+    A one-image task is a keyframe task: one decision, nothing to correct (as `keyframe_tasks`).
+    On a unit task every keyframe whose answer differs from its pre-filled guess is a
+    correction, and so is one answered with no guess pre-filled (the person chose it alone); a
+    keyframe left unanswered (a skip) is none. The simulation's `unit_tasks` is the same rule
+    with the true labels as answers.
+    """
+    if len(guesses) != len(answers):
+        raise ValueError("answered_task: guesses and answers differ in length")
+    corrections = 0
+    if len(answers) > 1:
+        corrections = sum(a is not None and a != g for g, a in zip(guesses, answers))
+    return Cost(tasks=1, corrections=int(corrections), keyframes_shown=len(answers))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from alnsfw.campaign.labels import LabelInputError, LabelScheme, label_config
+from alnsfw.campaign.labels import LabelInputError, LabelScheme, label_config, task_rows
 from alnsfw.io import write_json
 
 # Data fields the Data Manager shows as numbers (its column type comes from the tab's
@@ -72,6 +72,7 @@ class PredictionItem:
     task_id: int
     label: int | None
     score: float
+    labels: tuple[int | None, ...] | None = None  # a unit task: one guess per keyframe
 
 
 class FileClient:
@@ -146,10 +147,12 @@ class LabelStudioClient:
         scheme: LabelScheme | None = None,
         existing_project: int | None = None,
         blur: str = "none",
+        unit: bool = False,
     ) -> None:
         import requests
 
         self.blur = blur
+        self.unit = unit  # al.unit shot / video: a new project gets the Repeater config
 
         token = os.environ.get(token_env)
         if not token:
@@ -235,7 +238,7 @@ class LabelStudioClient:
                 "create the project",
                 json={
                     "title": self.title,
-                    "label_config": label_config(self.blur),
+                    "label_config": label_config(self.blur, self.unit),
                     **PROJECT_SETTINGS,
                 },
             )
@@ -348,9 +351,9 @@ class LabelStudioClient:
         if self.last_pull is None:
             self.last_pull = self._export()
         return {
-            int(t["data"]["alnsfw_row"])
+            int(row)
             for t in self.last_pull
-            if isinstance((t.get("data") or {}).get("alnsfw_row"), int)
+            for row in (task_rows(t.get("data") or {}) or [])
         } | self._pushed
 
     # ------------------------------------------------------------------ push
@@ -365,7 +368,7 @@ class LabelStudioClient:
             json=list(tasks),
         )
         rows = [int(t["data"]["alnsfw_row"]) for t in tasks]
-        self._pushed |= set(rows)
+        self._pushed |= {int(r) for t in tasks for r in (task_rows(t["data"]) or [])}
         ids = list((answer or {}).get("task_ids") or [])
         if len(ids) != len(tasks):  # servers that do not return ids: look them up by row
             by_row = {
@@ -407,7 +410,9 @@ class LabelStudioClient:
                     "task": int(item.task_id),
                     "model_version": str(model_version),
                     "score": float(item.score),
-                    "result": self.scheme.result(item.label),
+                    "result": self.scheme.result(item.label)
+                    if item.labels is None
+                    else self.scheme.results(item.labels),
                 }
                 for item in items
             ]

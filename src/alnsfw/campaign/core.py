@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from alnsfw.al.checkpoint import CheckpointStore
-from alnsfw.al.cost import keyframe_tasks
+from alnsfw.al.cost import CostModel, keyframe_tasks
 from alnsfw.al.loop import (
     CYCLE_COLUMNS,
     LoopModel,
@@ -58,6 +58,7 @@ from alnsfw.campaign.data import inputs_for
 from alnsfw.campaign.labels import (
     LabelInputError,
     LabelLog,
+    LabelScheme,
     Pull,
     Resolved,
     append_problems,
@@ -76,7 +77,13 @@ from alnsfw.campaign.state import (  # noqa: F401 - the draws and errors, re-exp
     porn_class_stats,
     wilson,
 )
-from alnsfw.campaign.tasks import KeyframeIndex, build_task, relative_source, write_task_images
+from alnsfw.campaign.tasks import (
+    KeyframeIndex,
+    build_task,
+    build_unit_task,
+    relative_source,
+    write_task_images,
+)
 from alnsfw.io import write_csv, write_json
 from alnsfw.video_eval import VideoSettings
 
@@ -260,6 +267,48 @@ def stopping_verdicts(
     return evaluate_rules(recs, StoppingSettings.from_config(config)), None
 
 
+def unit_groups(rows: np.ndarray, units: np.ndarray, cap: int) -> list[list[int]]:
+    """The tasks of a unit query: `rows` come grouped by unit (alnsfw.al.units.take_units);
+    each unit's rows, in row (frame) order, split into tasks of at most `cap` keyframes (a
+    long video is several tasks, each one unit's keyframes only)."""
+    if cap < 1:
+        raise CampaignError(f"campaign.unit_max_keyframes must be >= 1, got {cap}")
+    out: list[list[int]] = []
+    order: list[int] = []
+    members: dict[int, list[int]] = {}
+    for row, unit in zip(np.asarray(rows).tolist(), np.asarray(units).tolist()):
+        if unit not in members:
+            order.append(unit)
+            members[unit] = []
+        members[unit].append(int(row))
+    for unit in order:
+        got = sorted(members[unit])
+        n_tasks = -(-len(got) // cap)
+        size = -(-len(got) // n_tasks)  # even split: 13 keyframes at cap 12 -> 7 + 6, not 12 + 1
+        out += [got[k : k + size] for k in range(0, len(got), size)]
+    return out
+
+
+def unit_prediction_items(queue: dict[Any, list[Any]], tasks: dict[str, Any]) -> list[Any]:
+    """A unit campaign's predictions: one per open task, a guess per keyframe (None where the
+    queue has none: labelled, or hidden by hide_guess_below) and the task's lowest queue score
+    among its open keyframes (Label Studio serves the lowest first)."""
+    from alnsfw.campaign.client import PredictionItem
+
+    units = {int(t): [int(r) for r in rows] for t, rows in tasks.get("task_units", {}).items()}
+    rows_of = {int(t): units.get(int(t), [int(r)]) for t, r in tasks["task_rows"].items()}
+    queue = {int(r): v for r, v in queue.items()}
+    items = []
+    for tid, rows in sorted(rows_of.items()):
+        scores = [float(queue[r][1]) for r in rows if r in queue]
+        if not scores:
+            continue
+        labels = tuple(queue[r][0] if r in queue else None for r in rows)
+        items.append(PredictionItem(tid, None, min(scores), labels))
+    items.sort(key=lambda item: item.score)
+    return items
+
+
 class Campaign:
     """One campaign in `config["campaign"]["dir"]` over keyframes.h5 of a folder of videos."""
 
@@ -277,6 +326,11 @@ class Campaign:
         self.keyframes = inputs.keyframes
         self.dir = Path(self.cfg["dir"])
         self.settings = LoopSettings.from_config(config)
+        # al.unit shot / video: a query task shows a unit's keyframes (at most
+        # campaign.unit_max_keyframes per task; tasks.build_unit_task); keyframe: one per task
+        self.unit = self.settings.unit != "keyframe"
+        self.unit_cap = int(self.cfg.get("unit_max_keyframes", 12))
+        self.cost_model = CostModel.from_config(config["al"].get("cost"))
         self.strategy = str(self.cfg["strategy"])
         self.spec = get_strategy(self.strategy)
         self.seeds = RunSeeds.for_run(int(self.cfg["seed"]), 0, self.strategy)
@@ -299,6 +353,15 @@ class Campaign:
         )
         self.pulled: Pull | None = None  # the round's pull (labels.Pull), None before one
         self._latest_cache: tuple[Any, Any] | None = None  # (newest state file, checkpoint)
+
+    @property
+    def scheme(self) -> LabelScheme:
+        """How the project's choices map to classes: the client's (read from the project), else
+        the config's (a unit campaign's controls are label_0, label_1, ...)."""
+        got = getattr(self.client, "scheme", None)
+        if got is not None:
+            return got
+        return LabelScheme.from_config(self.cfg.get("labelstudio"), self.unit)
 
     # ---------------------------------------------------------------- files (state.py)
     @property
@@ -499,8 +562,11 @@ class Campaign:
         round_no: int,
         items: Sequence[tuple[int, str, float | None]],
         proba: dict[int, float] | None,
+        groups: Sequence[Sequence[int]] = (),
     ) -> int:
-        """Send items (row, purpose, AL score) not sent before; records them. Returns how many."""
+        """Send items (row, purpose, AL score) not sent before; records them. Returns how many
+        tasks went out. In a unit campaign the rows of each of `groups` go out as one task
+        (one unit, capped), every other item as a one-image unit task."""
         tasks = self._tasks()
         already = set(tasks["sent_rows"])
         on_server = self.client.sent_rows() if self.client is not None else None
@@ -511,30 +577,98 @@ class Campaign:
             index = KeyframeIndex.read(self.keyframes)
             images = write_task_images([r for r, _, _ in todo], index, self.cfg["image_dir"])
             rank = {r: k for k, (r, _, _) in enumerate(items)}
-            payload = [
-                build_task(
-                    r,
-                    images[r],
+            if self.unit:
+                payload = self._unit_payload(plan, round_no, todo, groups, images, index, proba)
+                payload = [t for t, _ in sorted(payload, key=lambda tr: rank[tr[1][0]])]
+            else:
+                payload = [
+                    build_task(
+                        r,
+                        images[r],
+                        self._document_root(),
+                        plan["id"],
+                        round_no,
+                        purpose,
+                        rank[r],
+                        score,
+                        None if proba is None or self._bulk else proba.get(r),
+                        scheme=self.scheme,
+                        video_path=relative_source(index.source[r], self.inputs.root),
+                        hide_guess_below=float(self.cfg.get("hide_guess_below", 0.0)),
+                    )
+                    for r, purpose, score in todo
+                ]
+            client = self.client or FileClient(self.dir / "tasks")
+            ids = client.push(payload, round_no)
+            tasks["task_rows"].update({str(i): r for r, i in ids.items()})
+            units = {
+                int(t["data"]["alnsfw_row"]): t["data"]["alnsfw_rows"]
+                for t in payload
+                if len(t["data"].get("alnsfw_rows", ())) > 1
+            }
+            tasks.setdefault("task_units", {}).update(
+                {str(i): units[r] for r, i in ids.items() if r in units}
+            )
+            if not tasks["task_units"]:
+                del tasks["task_units"]
+        else:
+            payload = []
+        tasks["sent_rows"] = sorted(set(tasks["sent_rows"]) | {r for r, _, _ in items})
+        tasks["released"] = sorted(set(tasks.get("released", [])) - {r for r, _, _ in items})
+        self._save_tasks(tasks)
+        return len(payload)
+
+    def _unit_payload(
+        self,
+        plan: dict[str, Any],
+        round_no: int,
+        todo: Sequence[tuple[int, str, float | None]],
+        groups: Sequence[Sequence[int]],
+        images: dict[int, dict[str, Any]],
+        index: KeyframeIndex,
+        proba: dict[int, float] | None,
+    ) -> list[tuple[dict[str, Any], list[int]]]:
+        """(task, its rows) of a unit campaign's `todo`: each group's rows still to send as one
+        task, every other row as a one-image task; in the order of `todo`."""
+        item = {r: (purpose, score) for r, purpose, score in todo}
+        group_of = {int(r): k for k, g in enumerate(groups) for r in g}
+        batches: dict[Any, list[int]] = {}
+        for r, _, _ in todo:
+            batches.setdefault(("unit", group_of[r]) if r in group_of else ("row", r), []).append(r)
+        scheme = self.scheme
+        if not scheme.repeated:
+            raise CampaignError(
+                f"al.unit: {self.settings.unit} needs the unit labelling config (one Choices per "
+                f"keyframe in a <Repeater>, docs/campaign.md); the project's control is "
+                f"'{scheme.from_name}': let `campaign start` make the project, or set al.unit: "
+                "keyframe"
+            )
+        out = []
+        for rows in batches.values():
+            purpose, score = item[rows[0]]
+            probs = None if proba is None or self._bulk else [proba.get(r) for r in rows]
+            try:
+                task = build_unit_task(
+                    rows,
+                    images,
                     self._document_root(),
                     plan["id"],
                     round_no,
                     purpose,
-                    rank[r],
+                    0,
                     score,
-                    None if proba is None or self._bulk else proba.get(r),
-                    scheme=getattr(self.client, "scheme", None),
-                    video_path=relative_source(index.source[r], self.inputs.root),
+                    probs,
+                    scheme=scheme,
+                    video_path=relative_source(index.source[rows[0]], self.inputs.root),
                     hide_guess_below=float(self.cfg.get("hide_guess_below", 0.0)),
                 )
-                for r, purpose, score in todo
-            ]
-            client = self.client or FileClient(self.dir / "tasks")
-            ids = client.push(payload, round_no)
-            tasks["task_rows"].update({str(i): r for r, i in ids.items()})
-        tasks["sent_rows"] = sorted(set(tasks["sent_rows"]) | {r for r, _, _ in items})
-        tasks["released"] = sorted(set(tasks.get("released", [])) - {r for r, _, _ in items})
-        self._save_tasks(tasks)
-        return len(todo)
+            except LabelInputError as err:
+                raise CampaignError(f"al.unit: {self.settings.unit}: {err}") from err
+            out.append((task, rows))
+        first = {r: k for k, (r, _, _) in enumerate(todo)}
+        for task, rows in out:
+            task["data"]["al_rank"] = first[rows[0]]
+        return out
 
     @property
     def _bulk(self) -> bool:
@@ -581,12 +715,16 @@ class Campaign:
             return
         from alnsfw.campaign.client import PredictionItem
 
-        task_of = {int(row): int(tid) for tid, row in self._tasks()["task_rows"].items()}
-        items = [
-            PredictionItem(task_of[int(r)], g, float(score))
-            for r, (g, score) in queue.items()
-            if int(r) in task_of
-        ]
+        tasks = self._tasks()
+        task_of = {int(row): int(tid) for tid, row in tasks["task_rows"].items()}
+        if self.unit:
+            items = unit_prediction_items(queue, tasks)
+        else:
+            items = [
+                PredictionItem(task_of[int(r)], g, float(score))
+                for r, (g, score) in queue.items()
+                if int(r) in task_of
+            ]
         # The version of VERSIONS_KEPT rounds ago is deleted, not the last one: a task a person
         # has open carries its prediction's id, and Label Studio refuses the Submit (400
         # "parent_prediction: object does not exist") once that prediction is gone.
@@ -618,7 +756,7 @@ class Campaign:
             known,
             set(tasks["sent_rows"]),
             plan.get("project_id"),
-            getattr(self.client, "scheme", None),
+            self.scheme,
             self.client.users() if hasattr(self.client, "users") else {},
             complete,
         )
@@ -629,10 +767,15 @@ class Campaign:
         )
         if pull.seen.keys() - known.keys() or pull.missing:
             tasks["task_rows"].update({str(k): v for k, v in pull.seen.items()})
-            gone = {known[t] for t in pull.missing}
+            units = tasks.get("task_units", {})
+            gone = {r for t in pull.missing for r in units.get(str(t), [known[t]])}
             tasks["task_rows"] = {
                 k: v for k, v in tasks["task_rows"].items() if int(k) not in pull.missing
             }
+            if units:
+                tasks["task_units"] = {
+                    k: v for k, v in units.items() if int(k) not in pull.missing
+                }
             tasks["sent_rows"] = sorted(set(tasks["sent_rows"]) - gone)
             # audit and validation items of deleted tasks are sent again at the next push
             tasks["released"] = sorted(set(tasks.get("released", [])) | gone)
@@ -645,6 +788,7 @@ class Campaign:
             votes = self.log.votes()
             resolved = resolve(votes, self.log.ground_truth())
             task_of_row = {row: tid for tid, row in pull.seen.items()}
+            task_of_row |= {row: tid for tid, rows in pull.units.items() for row in rows}
             extra = int(self.cfg.get("tie_extra_votes", 1))
             requeue(requeue_overlaps(resolved, votes, task_of_row, extra))
         return len(events)
@@ -841,6 +985,7 @@ class Campaign:
         ]
         items: list[tuple[int, str, float | None]] = list(resend)
         proba: dict[int, float] = {}
+        groups: list[list[int]] = []
         candidates = np.setdiff1d(pool[~labelled], exclude)
         if len(candidates):
             videos = KeyframeIndex.read(self.keyframes).video_ids()
@@ -859,6 +1004,8 @@ class Campaign:
             items += [(int(r), "query", float(s)) for r, s in zip(proposal.rows, proposal.scores)]
             p = np.asarray(model.predict_proba(proposal.rows), dtype=np.float64)[:, 1]
             proba = {int(r): float(v) for r, v in zip(proposal.rows, p)}
+            if proposal.units is not None:
+                groups = unit_groups(proposal.rows, proposal.units, self.unit_cap)
         queue = self._queue(plan, model, labels, [r for r, _, _ in items])
         t_score = time.perf_counter() - t2
         run.cycles.append(row)
@@ -868,7 +1015,13 @@ class Campaign:
             "round": round_no,
             "labels_sha256": signature,
             "records": records,
-            "open": {"round": round_no, "items": items, "proba": proba, "queue": queue},
+            "open": {
+                "round": round_no,
+                "items": items,
+                "proba": proba,
+                "queue": queue,
+                **({"groups": groups} if groups else {}),
+            },
         }
         store.save(int(row["cycle"]), {"loop": run.to_dict(), "campaign": new_state}, model.save)
         self._model_obj, self._model_cycle = model, int(row["cycle"])
@@ -902,7 +1055,8 @@ class Campaign:
         items = [(int(r), p, s) for r, p, s in state["open"]["items"]]
         proba = {int(k): float(v) for k, v in state["open"]["proba"].items()}
         try:
-            pushed = self._push(plan, int(state["open"]["round"]), items, proba)
+            groups = [[int(r) for r in g] for g in state["open"].get("groups", [])]
+            pushed = self._push(plan, int(state["open"]["round"]), items, proba, groups)
             self._send_queue(state["open"].get("queue") or {}, int(state["open"]["round"]))
             tasks = self._tasks()
             tasks["pushed_round"] = int(state["open"]["round"])
@@ -990,7 +1144,7 @@ class Campaign:
                     f"{sorted(self.pulled.missing)[:10]}; their items are no longer sent"
                 )
         report.audit_unit = str(plan.get("audit_unit", "keyframe"))
-        report.people = self.log.human_cost()
+        report.people = self.log.human_cost(self.cost_model)
         cap = self.cfg.get("exposure_cap_per_day")
         if cap:
             today = self.log.images_today()

@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from alnsfw.al.cost import Cost, CostModel, answered_task
 from alnsfw.io import write_text
 
 # The two classes, in class order (label 0, label 1) = the Choice values of our labelling config.
@@ -60,11 +61,35 @@ BLUR_STYLE = (
 )
 
 
-def label_config(blur: str = "none") -> str:
-    """Our labelling config; with blur "hover", images blurred until pointed at."""
+# al.unit shot / video: one task shows a unit's keyframes side by side, each with its own choice.
+# Label Studio 1.23.2's <Repeater> (its frontend expands it per item of the task's `images` list,
+# putting `{{idx}}` = 0, 1, ... into the names and values; its backend validates `images` as a
+# list) gives controls label_0, label_1, ... on images image_0, image_1, ...; the Repeater's
+# own style lays the per-keyframe boxes out in a wrapping row. A project has one config, so a
+# unit campaign sends every task this way (audit, validation and kick-off tasks as one-image
+# units). Each Choices is required: Submit stays disabled until every keyframe has a choice.
+IDX = "{{idx}}"
+UNIT_LABEL_CONFIG = (
+    '<View><Header value="$video_path: $n_keyframes keyframe(s), from $time_s s"/>'
+    '<Header value="$guess" size="6"/>'
+    '<Repeater on="$images" indexFlag="{{idx}}" '
+    'style="display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start">'
+    '<View style="width: 300px; padding: 4px; border: 1px solid #ccc">'
+    '<Image name="image_{{idx}}" value="$images[{{idx}}].url"/>'
+    '<Header value="$images[{{idx}}].caption" size="6"/>'
+    '<Choices name="label_{{idx}}" toName="image_{{idx}}" choice="single" showInLine="true" '
+    'required="true"><Choice value="porn"/><Choice value="non_porn"/></Choices>'
+    "</View></Repeater></View>"
+)
+
+
+def label_config(blur: str = "none", unit: bool = False) -> str:
+    """Our labelling config (`unit`: the one of a shot / video campaign, one choice per
+    keyframe); with blur "hover", images blurred until pointed at, each on its own."""
+    config = UNIT_LABEL_CONFIG if unit else LABEL_CONFIG
     if blur == "none":
-        return LABEL_CONFIG
-    return LABEL_CONFIG.replace("<View>", "<View>" + BLUR_STYLE, 1)
+        return config
+    return config.replace("<View>", "<View>" + BLUR_STYLE, 1)
 
 
 MAX_LISTED = 20  # problems named one by one in an error or a report; the rest are counted
@@ -89,8 +114,9 @@ class LabelScheme:
     named: bool = False  # from_name / to_name set in the config (else found in the project)
 
     @classmethod
-    def from_config(cls, ls_cfg: Mapping[str, Any] | None) -> LabelScheme:
-        """From `campaign.labelstudio` (`choices`, `from_name`, `to_name`); defaults: ours."""
+    def from_config(cls, ls_cfg: Mapping[str, Any] | None, unit: bool = False) -> LabelScheme:
+        """From `campaign.labelstudio` (`choices`, `from_name`, `to_name`); defaults: ours
+        (`unit`: the per-keyframe controls of UNIT_LABEL_CONFIG, `label_{{idx}}`)."""
         ls_cfg = ls_cfg or {}
         mapping = dict(ls_cfg.get("choices") or {})
         if not mapping.get("porn") and not mapping.get("non_porn"):
@@ -111,12 +137,41 @@ class LabelScheme:
                     f"campaign.labelstudio.choices.{key} is empty: name the Choice value(s) of "
                     "your labelling config that mean this class"
                 )
+        suffix = "_" + IDX if unit else ""
         return cls(
-            str(ls_cfg.get("from_name") or FROM_NAME),
-            str(ls_cfg.get("to_name") or TO_NAME),
+            str(ls_cfg.get("from_name") or FROM_NAME + suffix),
+            str(ls_cfg.get("to_name") or TO_NAME + suffix),
             values,
             bool(ls_cfg.get("from_name") or ls_cfg.get("to_name")),
         )
+
+    @property
+    def repeated(self) -> bool:
+        """A unit config: one Choices per keyframe, named by a Repeater's `{{idx}}`."""
+        return IDX in self.from_name
+
+    def control(self, idx: int) -> tuple[str, str]:
+        """(from_name, to_name) of keyframe `idx` of a unit task (the names as they are when
+        the config has no Repeater)."""
+        return self.from_name.replace(IDX, str(idx)), self.to_name.replace(IDX, str(idx))
+
+    def results(self, labels: Sequence[int | None]) -> list[dict[str, Any]]:
+        """A unit task's pre-annotation: one choice per keyframe (None: no guess on that one).
+        Without a Repeater, `labels` must hold one label (a keyframe task)."""
+        if not self.repeated:
+            if len(labels) != 1:
+                raise LabelInputError(
+                    f"a task of {len(labels)} keyframes needs the unit labelling config (one "
+                    f"Choices per keyframe, named like 'label_{IDX}'); this project's control "
+                    f"is '{self.from_name}': use a project made by a unit campaign"
+                )
+            return self.result(labels[0])
+        out = []
+        for idx, label in enumerate(labels):
+            for item in self.result(label):
+                item["from_name"], item["to_name"] = self.control(idx)
+                out.append(item)
+        return out
 
     def name_of(self, label: int) -> str:
         """The Choice value written for class `label` in a pre-annotation."""
@@ -194,6 +249,17 @@ class Annotation:
     updated_at: str
     ground_truth: bool = False
     lead_time: float | None = None
+    # a unit task (several keyframes): how many it showed, and this keyframe's pre-filled guess
+    # (Label Studio stores the prediction shown with each annotation); human cost counts them
+    shown: int = 1
+    guess: int | None = None
+
+    def event(self) -> dict[str, Any]:
+        """The label log's fields (a keyframe task's as they always were)."""
+        fields = asdict(self)
+        if self.shown == 1:
+            del fields["shown"], fields["guess"]
+        return fields
 
 
 @dataclass(frozen=True)
@@ -234,10 +300,14 @@ class Pull:
     complete: bool = True  # the pull holds every task (deletions are readable from it)
     newest: str = ""  # newest annotation stamp in the pull (older-export check)
 
+    units: dict[int, list[int]] = field(default_factory=dict)  # task id -> rows (unit tasks)
+
     @property
-    def held(self) -> set[int]:
-        """Annotation ids set aside: the log keeps what it said about them."""
-        return {p.annotation_id for p in self.problems if p.annotation_id is not None}
+    def held(self) -> set[tuple[int, int | None]]:
+        """(annotation id, row) set aside: the log keeps what it said about them."""
+        return {
+            (p.annotation_id, p.row) for p in self.problems if p.annotation_id is not None
+        }
 
 
 def annotator_name(value: Any, users: Mapping[int, str] | None = None) -> str:  # noqa: ANN401
@@ -258,16 +328,21 @@ def _lead_time(ann: Mapping[str, Any]) -> float | None:
 
 
 def _label_of(
-    ann: Mapping[str, Any], scheme: LabelScheme
+    ann: Mapping[str, Any], scheme: LabelScheme, idx: int | None = None
 ) -> tuple[int | None, tuple[str, str] | None]:
-    """(label, or None for a skip / "not sure"; (reason, what to do) or None) of an annotation."""
+    """(label, or None for a skip / "not sure"; (reason, what to do) or None) of an annotation;
+    `idx`: of keyframe `idx` of a unit task (its own control, `label_<idx>`)."""
     if ann.get("was_cancelled"):
         return None, None
     result = ann.get("result") or []
-    ours = [
-        r for r in result if r.get("type") == "choices" and r.get("from_name") == scheme.from_name
+    name = scheme.from_name if idx is None else scheme.control(idx)[0]
+    ours = [r for r in result if r.get("type") == "choices" and r.get("from_name") == name]
+    unit_names = _unit_controls(scheme) if idx is not None else set()
+    others = [
+        r.get("from_name")
+        for r in result
+        if r.get("type") == "choices" and r not in ours and r.get("from_name") not in unit_names
     ]
-    others = [r.get("from_name") for r in result if r.get("type") == "choices" and r not in ours]
     choices = [c for r in ours for c in (r.get("value") or {}).get("choices", [])]
     answer = "answer it again in Label Studio (open the task, pick one choice, Update)"
     if not choices and others:
@@ -276,6 +351,8 @@ def _label_of(
             f"'{scheme.from_name}' (a renamed control?)",
             "set campaign.labelstudio.from_name to the control's name, or " + answer,
         )
+    if not choices and idx is not None:
+        return None, (f"no choice for keyframe {idx + 1} (control '{name}')", answer)
     if not choices:
         return None, ("empty result (neither a label nor a skip)", answer)
     if len(set(choices)) != 1:
@@ -286,6 +363,46 @@ def _label_of(
             "add it to campaign.labelstudio.choices, or " + answer,
         )
     return scheme.values[choices[0]], None
+
+
+def _unit_controls(scheme: LabelScheme, most: int = 1000) -> set[str]:
+    """The per-keyframe control names a unit task may carry (label_0 ... label_<most - 1>)."""
+    return {scheme.control(i)[0] for i in range(most)}
+
+
+def _guesses(ann: Mapping[str, Any], scheme: LabelScheme, n: int) -> list[int | None]:
+    """The pre-filled guess of each of a unit task's `n` keyframes: Label Studio stores the
+    prediction shown (the project's model version) with each annotation (`prediction`); None
+    where it held no choice for a keyframe, or no prediction was shown."""
+    result = (ann.get("prediction") or {}).get("result") or []
+    by_name = {
+        r.get("from_name"): (r.get("value") or {}).get("choices") or []
+        for r in result
+        if isinstance(r, dict) and r.get("type") == "choices"
+    }
+    out: list[int | None] = []
+    for idx in range(n):
+        choices = by_name.get(scheme.control(idx)[0]) or []
+        out.append(scheme.values.get(choices[0]) if len(choices) == 1 else None)
+    return out
+
+
+def task_rows(data: Mapping[str, Any]) -> list[int] | None:
+    """The rows a task labels: `alnsfw_rows` (a unit task, first = `alnsfw_row`), else
+    [`alnsfw_row`]; None when they are not integers."""
+    rows = data.get("alnsfw_rows")
+    if rows is None:
+        row = data.get("alnsfw_row")
+        return [row] if isinstance(row, int) and not isinstance(row, bool) else None
+    if (
+        not isinstance(rows, list)
+        or not rows
+        or not all(isinstance(r, int) and not isinstance(r, bool) for r in rows)
+        or rows[0] != data.get("alnsfw_row")
+        or len(set(rows)) != len(rows)
+    ):
+        return None
+    return list(rows)
 
 
 def parse_tasks(
@@ -334,15 +451,19 @@ def parse_tasks(
             pull.foreign += 1  # a team's own task, or another campaign's: not ours to read
             continue
         row = data.get("alnsfw_row")
-        if not isinstance(row, int) or row not in pushed_rows:
+        rows = task_rows(data)
+        if rows is None or not set(rows) <= pushed_rows:
+            what = "alnsfw_row" if "alnsfw_rows" not in data else "alnsfw_rows"
             pull.problems.append(
                 Problem(
                     tid,
-                    f"unknown item (data.alnsfw_row = {row!r} was never sent by this campaign)",
+                    f"unknown item (data.{what} = {data.get(what)!r:.80} was never sent by "
+                    "this campaign)",
                     "the task was edited or made by hand: delete it in Label Studio",
                 )
             )
             continue
+        assert isinstance(row, int)
         if tid in known and known[tid] != row:
             pull.problems.append(
                 Problem(
@@ -354,6 +475,8 @@ def parse_tasks(
             )
             continue
         pull.seen[tid] = row
+        if "alnsfw_rows" in data:
+            pull.units[tid] = rows
         for ann in task.get("annotations") or []:
             who = annotator_name(ann.get("completed_by"), users)
             aid = ann.get("id")
@@ -369,6 +492,9 @@ def parse_tasks(
                         row=row,
                     )
                 )
+                continue
+            if "alnsfw_rows" in data:
+                _unit_annotation(pull, ann, tid, aid, who, rows, updated, scheme)
                 continue
             label, problem = _label_of(ann, scheme)
             if problem is not None:
@@ -390,6 +516,41 @@ def parse_tasks(
     if complete:
         pull.missing = set(known) - present
     return pull
+
+
+def _unit_annotation(
+    pull: Pull,
+    ann: Mapping[str, Any],
+    tid: int,
+    aid: int,
+    who: str,
+    rows: Sequence[int],
+    updated: str,
+    scheme: LabelScheme,
+) -> None:
+    """One annotation of a unit task -> one Annotation per keyframe (its own control); a
+    keyframe without a readable choice is set aside alone, the others apply. A skip skips all."""
+    guesses = _guesses(ann, scheme, len(rows))
+    for idx, row in enumerate(rows):
+        label, problem = _label_of(ann, scheme, idx)
+        if problem is not None:
+            reason, todo = problem
+            pull.problems.append(Problem(tid, reason, todo, aid, who, row, updated))
+            continue
+        pull.annotations.append(
+            Annotation(
+                tid,
+                aid,
+                row,
+                who,
+                label,
+                updated,
+                bool(ann.get("ground_truth")),
+                _lead_time(ann),
+                len(rows),
+                guesses[idx],
+            )
+        )
 
 
 def problems_summary(problems: Sequence[Problem]) -> list[str]:
@@ -441,24 +602,25 @@ class LabelLog:
                         "atomically, so it was edited by hand: restore it from a backup"
                     ) from err
 
-    def current(self) -> dict[int, dict[str, Any]]:
-        """annotation id -> its latest event, deleted annotations left out."""
-        latest: dict[int, dict[str, Any]] = {}
+    def current(self) -> dict[tuple[int, int], dict[str, Any]]:
+        """(annotation id, row) -> its latest event, deleted annotations left out (one
+        annotation of a unit task labels several rows)."""
+        latest: dict[tuple[int, int], dict[str, Any]] = {}
         for event in self.events:
-            latest[int(event["annotation_id"])] = event
-        return {aid: e for aid, e in latest.items() if e["event"] != "delete"}
+            latest[(int(event["annotation_id"]), int(event["row"]))] = event
+        return {key: e for key, e in latest.items() if e["event"] != "delete"}
 
     def diff(
         self,
         pulled: Sequence[Annotation],
         pulled_tasks: set[int],
-        held: set[int] | None = None,
+        held: set[tuple[int, int | None]] | None = None,
         not_after: str | None = None,
     ) -> list[dict[str, Any]]:
         """Events that bring the log to the pulled state: new or changed annotations, and
         deletions of logged annotations of pulled tasks that the pull no longer has.
 
-        `held`: annotation ids set aside by the pull (no event: the log keeps its word).
+        `held`: (annotation id, row) set aside by the pull (no event: the log keeps its word).
         `not_after`: the newest stamp of an export file; a logged annotation newer than it is
         not taken as deleted (the file is older than it). An annotation whose `updated_at` is
         older than the logged one is a stale copy (an older export): no event.
@@ -467,8 +629,8 @@ class LabelLog:
         current = self.current()
         held = held or set()
         events: list[dict[str, Any]] = []
-        for ann in sorted(pulled, key=lambda a: a.annotation_id):
-            old = current.get(ann.annotation_id)
+        for ann in sorted(pulled, key=lambda a: (a.annotation_id, a.row)):
+            old = current.get((ann.annotation_id, ann.row))
             kind = "skip" if ann.label is None else "label"
             if old is not None:
                 same = old["event"] == kind and old["label"] == ann.label
@@ -476,10 +638,10 @@ class LabelLog:
                     continue
                 if ann.updated_at and ann.updated_at < str(old.get("updated_at") or ""):
                     continue  # an older copy of an annotation already logged
-            events.append({"event": kind, "time": now, **asdict(ann)})
-        present = {a.annotation_id for a in pulled} | held
-        for aid, old in sorted(current.items()):
-            if aid in present or int(old["task_id"]) not in pulled_tasks:
+            events.append({"event": kind, "time": now, **ann.event()})
+        present = {(a.annotation_id, a.row) for a in pulled} | held
+        for key, old in sorted(current.items()):
+            if key in present or int(old["task_id"]) not in pulled_tasks:
                 continue
             if not_after is not None and str(old.get("updated_at") or "") > not_after:
                 continue
@@ -497,29 +659,54 @@ class LabelLog:
         write_text(self.path, "\n".join(lines) + "\n")
         self.events.extend(stamped)
 
-    def human_cost(self) -> dict[str, tuple[int, int]]:
-        """annotator -> (decisions, images seen) so far: every annotation a person submitted
-        (a label, a skip, an edit) was a decision, every task they answered showed them its
-        keyframe image once (issue 30's currencies; a deleted annotation was still paid)."""
-        decisions: dict[str, int] = {}
-        images: dict[str, set[int]] = {}
+    def costs(self) -> dict[str, Cost]:
+        """annotator -> what they did so far (alnsfw.al.cost): each submission (a label, a
+        skip, an edit: one annotation's events with one `updated_at`) is one task answered,
+        with a correction per keyframe of a unit task changed from its pre-filled guess
+        (`answered_task`); the keyframes of each task a person answered were shown to them
+        once. A deleted annotation was still paid."""
+        submissions: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
         for event in self.events:
             if event["event"] == "delete":
                 continue
-            who = str(event["annotator"])
-            decisions[who] = decisions.get(who, 0) + 1
-            images.setdefault(who, set()).add(int(event["task_id"]))
-        return {who: (decisions[who], len(images[who])) for who in decisions}
+            key = (str(event["annotator"]), int(event["annotation_id"]), str(event["updated_at"]))
+            submissions.setdefault(key, []).append(event)
+        out: dict[str, Cost] = {}
+        seen: set[tuple[str, int]] = set()
+        for (who, _, _), events in submissions.items():
+            shown = int(events[0].get("shown", 1))
+            cost = answered_task(
+                [e.get("guess") for e in events] + [None] * (shown - len(events)),
+                [e["label"] for e in events] + [None] * (shown - len(events)),
+            )
+            task = (who, int(events[0]["task_id"]))
+            if task in seen:  # an edit: its images were counted with the first answer
+                cost = Cost(cost.tasks, cost.corrections, 0)
+            seen.add(task)
+            out[who] = out.get(who, Cost()) + cost
+        return out
+
+    def human_cost(self, model: CostModel | None = None) -> dict[str, tuple[float, float]]:
+        """annotator -> (decisions, images seen) so far under the cost model (`al.cost`; issue
+        30's currencies): see `costs`. Whole numbers are ints."""
+        model = model or CostModel()
+        out: dict[str, tuple[float, float]] = {}
+        for who, cost in self.costs().items():
+            cols = cost.columns(model)
+            out[who] = (_whole(cols["decisions"]), _whole(cols["images_shown"]))
+        return out
 
     def images_today(self, day: str | None = None) -> dict[str, int]:
         """annotator -> keyframe images seen on `day` (UTC, YYYY-MM-DD; default today), by
-        Label Studio's time of each answer: what campaign.exposure_cap_per_day is checked on."""
+        Label Studio's time of each answer: what campaign.exposure_cap_per_day is checked on
+        (a unit task's keyframes count one each)."""
         day = day or time.strftime("%Y-%m-%d", time.gmtime())
-        seen: dict[str, set[int]] = {}
+        seen: dict[str, dict[int, int]] = {}
         for event in self.events:
             if event["event"] != "delete" and str(event.get("updated_at", "")).startswith(day):
-                seen.setdefault(str(event["annotator"]), set()).add(int(event["task_id"]))
-        return {who: len(tasks) for who, tasks in seen.items()}
+                per = seen.setdefault(str(event["annotator"]), {})
+                per[int(event["task_id"])] = int(event.get("shown", 1))
+        return {who: sum(tasks.values()) for who, tasks in seen.items()}
 
     def votes(self) -> dict[int, dict[str, int | None]]:
         """row -> {annotator: label or None (skip)}: each annotator's latest annotation."""
@@ -543,6 +730,11 @@ class LabelLog:
             if row not in best or key[:2] > best[row][:2]:
                 best[row] = key
         return {row: v[2] for row, v in best.items()}
+
+
+def _whole(value: float) -> float:
+    """An int when `value` is whole (a report prints 3, not 3.0)."""
+    return int(value) if float(value).is_integer() else float(value)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import logging
 import os
 from typing import Any
 
-from alnsfw.campaign.labels import LabelScheme
+from alnsfw.campaign.labels import LabelScheme, task_rows
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,22 @@ def prediction(prob: float | None, version: str, scheme: LabelScheme) -> dict[st
     return {
         "result": scheme.result(guess),
         "score": float(prob if guess else 1.0 - prob),
+        "model_version": version,
+    }
+
+
+def unit_prediction(
+    probs: list[float | None], version: str, scheme: LabelScheme
+) -> dict[str, Any]:
+    """One /predict result of a unit task (al.unit shot / video): a guess per keyframe (None:
+    that keyframe has none), the mean confidence as score (as tasks.build_unit_task)."""
+    known = [float(p) for p in probs if p is not None]
+    if not known:
+        return {"result": [], "score": 0.0, "model_version": version}
+    labels = [None if p is None else int(float(p) >= 0.5) for p in probs]
+    return {
+        "result": scheme.results(labels),
+        "score": float(sum(max(p, 1.0 - p) for p in known) / len(known)),
         "model_version": version,
     }
 
@@ -97,14 +113,17 @@ def create_app(service: Any, user: str, password: str) -> Any:  # noqa: ANN401
             tasks = list(body.get("tasks") or [])
         except (ValueError, AttributeError):
             return JSONResponse({"error": "body must be JSON with a list 'tasks'"}, 400)
-        rows = [(t.get("data") or {}).get("alnsfw_row") for t in tasks]
-        ours = [int(r) for r in rows if isinstance(r, int)]
+        per_task = [task_rows(t.get("data") or {}) if isinstance(t, dict) else None for t in tasks]
+        ours = sorted({int(r) for rows in per_task for r in rows or []})
         probs, version = await run_in_threadpool(service.campaign.predictions, ours)
         by_row = {} if probs is None else dict(zip(ours, (float(p) for p in probs)))
-        scheme = getattr(service.campaign.client, "scheme", None) or LabelScheme()
-        results = [
-            prediction(by_row.get(r) if isinstance(r, int) else None, version, scheme) for r in rows
-        ]
+        scheme = getattr(service.campaign, "scheme", None) or LabelScheme()
+        results = []
+        for task, rows in zip(tasks, per_task):
+            if rows is not None and "alnsfw_rows" in (task.get("data") or {}):
+                results.append(unit_prediction([by_row.get(r) for r in rows], version, scheme))
+            else:
+                results.append(prediction(by_row.get(rows[0]) if rows else None, version, scheme))
         return JSONResponse({"results": results})
 
     async def webhook(request: Request) -> JSONResponse:

@@ -21,7 +21,8 @@ def make_client(config: dict[str, Any], labels_file: str | None, project_id: int
     """The Label Studio client of campaign.labelstudio.url, or the file route."""
     cfg = config["campaign"]
     ls = cfg.get("labelstudio", {})
-    scheme = LabelScheme.from_config(ls)
+    unit = str(config["al"].get("unit", "keyframe")) != "keyframe"  # one task per shot / video
+    scheme = LabelScheme.from_config(ls, unit)
     if labels_file or not ls.get("url"):
         return FileClient(Path(cfg["dir"]) / "tasks", labels_file, scheme)
     return LabelStudioClient(
@@ -34,6 +35,7 @@ def make_client(config: dict[str, Any], labels_file: str | None, project_id: int
         scheme=scheme,
         existing_project=ls.get("project_id"),
         blur=str(cfg["blur"]),
+        unit=unit,
     )
 
 

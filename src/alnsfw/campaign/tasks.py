@@ -247,3 +247,95 @@ def build_task(
             }
         ]
     return task
+
+
+def build_unit_task(
+    rows: Sequence[int],
+    images: dict[int, dict[str, Any]],
+    document_root: Path,
+    campaign_id: str,
+    round_no: int,
+    purpose: str,
+    rank: int,
+    score: float | None,
+    probs: Sequence[float | None] | None,
+    *,
+    scheme: LabelScheme | None = None,
+    video_path: str | None = None,
+    hide_guess_below: float = 0.0,
+    model_version: str | None = None,
+) -> dict[str, Any]:
+    """One task of a unit campaign (al.unit shot / video, labels.UNIT_LABEL_CONFIG): the
+    keyframes of `rows` (one video, in frame order) side by side, each with its own choice
+    pre-filled with the model's guess (`probs`: P(porn) per row, None where there is none).
+
+    `data.images` is the Repeater's list (url, caption per keyframe), `data.alnsfw_rows` the
+    rows in the same order (`alnsfw_row`, the first, names the task as in a keyframe
+    campaign). Audit, validation and kick-off items go out as one-image units: a project has one
+    labelling config. The queue `score` is the mean confidence of the guesses shown.
+    """
+    scheme = scheme or LabelScheme()
+    rows = [int(r) for r in rows]
+    probs = list(probs) if probs is not None else [None] * len(rows)
+    first = images[rows[0]]
+    labels: list[int | None] = []
+    confidences: list[float] = []
+    entries = []
+    for row, prob in zip(rows, probs):
+        image = images[row]
+        label = None
+        if prob is not None:
+            conf = max(float(prob), 1.0 - float(prob))
+            confidences.append(conf)
+            label = int(float(prob) >= 0.5) if conf >= float(hide_guess_below) else None
+        labels.append(label)
+        time_s = image.get("time_s")
+        where = f"{time_s} s, frame {image['frame']}" if time_s is not None else ""
+        entries.append(
+            {
+                "url": local_files_url(image["file"], document_root),
+                "caption": f"{len(entries) + 1}. " + (where or f"frame {image['frame']}"),
+                "row": row,
+                "frame": int(image["frame"]),
+            }
+        )
+    confidence = float(np.mean(confidences)) if confidences else None
+    shown = any(label is not None for label in labels)
+    if confidence is None:
+        text = guess_text(None, round_no, False, scheme)
+    elif shown:
+        text = (
+            f"pre-ticked: the model's guesses (round {round_no}), {100 * confidence:.0f}% sure "
+            "on average; check each keyframe"
+        )
+    else:
+        text = f"no guess shown: the model (round {round_no}) is unsure"
+    time_s = first.get("time_s")
+    task: dict[str, Any] = {
+        "data": {
+            "images": entries,
+            "n_keyframes": len(rows),
+            "video": first["video"],
+            "video_path": str(video_path if video_path is not None else first["video"]),
+            "time_s": None if time_s is None else float(time_s),
+            "frame": int(first["frame"]),
+            "al_rank": int(rank),
+            "al_score": None if score is None else float(score),
+            "confidence": None if confidence is None else round(confidence, 4),
+            "guess": text,
+            "round": int(round_no),
+            "purpose": purpose,
+            "alnsfw_campaign": campaign_id,
+            "alnsfw_row": rows[0],
+            "alnsfw_rows": rows,
+        }
+    }
+    if confidence is not None:
+        task["predictions"] = [
+            {
+                "model_version": model_version or f"round-{round_no}",
+                "score": confidence,
+                "result": scheme.results(labels),
+            }
+        ]
+    return task
