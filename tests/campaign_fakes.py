@@ -82,7 +82,12 @@ class ScriptedLabelStudio:
 
     def sent_rows(self):
         self._check("list the project's tasks")
-        return {t["data"]["alnsfw_row"] for t in self.tasks.values() if "alnsfw_row" in t["data"]}
+        return {
+            r
+            for t in self.tasks.values()
+            for r in t["data"].get("alnsfw_rows", [t["data"].get("alnsfw_row")])
+            if r is not None
+        }
 
     def users(self):
         """GET /api/users: ids -> emails (annotator `who` is ann<who>@example.com)."""
@@ -97,7 +102,40 @@ class ScriptedLabelStudio:
 
     # --- people ---------------------------------------------------------------------------
     def task_of(self, row: int) -> dict:
-        return next(t for t in self.tasks.values() if t["data"].get("alnsfw_row") == row)
+        return next(
+            t
+            for t in self.tasks.values()
+            if row in t["data"].get("alnsfw_rows", [t["data"].get("alnsfw_row")])
+        )
+
+    def annotate_unit(self, task_id: int, labels: list, who: int = 1) -> dict:
+        """Annotator `who` submits a unit task (al.unit shot / video): one choice per keyframe
+        (label None: that keyframe left without one; all None: a skip). As Label Studio does,
+        the annotation keeps the prediction shown (`prediction`: the task's newest)."""
+        task = self.tasks[task_id]
+        result = [
+            {
+                "from_name": f"label_{idx}",
+                "to_name": f"image_{idx}",
+                "type": "choices",
+                "value": {"choices": [CHOICES[label]]},
+            }
+            for idx, label in enumerate(labels)
+            if label is not None
+        ]
+        shown = task["predictions"][-1] if task.get("predictions") else {}
+        ann = {
+            "id": self.next_ann,
+            "completed_by": who,
+            "created_at": self._stamp(),
+            "result": result,
+            "was_cancelled": not result,
+            "prediction": copy.deepcopy(shown),
+            "updated_at": self._stamp(),
+        }
+        self.next_ann += 1
+        task["annotations"].append(ann)
+        return ann
 
     def _stamp(self) -> str:
         self.clock += 1
@@ -141,6 +179,11 @@ class ScriptedLabelStudio:
             if "alnsfw_row" in task["data"] and not any(
                 a["completed_by"] == who for a in task["annotations"]
             ):
+                if "alnsfw_rows" in task["data"]:  # a unit campaign's task
+                    rows = task["data"]["alnsfw_rows"]
+                    self.annotate_unit(task["id"], [int(truth[r]) for r in rows], who)
+                    n += 1
+                    continue
                 self.annotate(
                     task["data"]["alnsfw_row"], int(truth[task["data"]["alnsfw_row"]]), who
                 )

@@ -351,9 +351,7 @@ class LabelStudioClient:
         if self.last_pull is None:
             self.last_pull = self._export()
         return {
-            int(row)
-            for t in self.last_pull
-            for row in (task_rows(t.get("data") or {}) or [])
+            int(row) for t in self.last_pull for row in (task_rows(t.get("data") or {}) or [])
         } | self._pushed
 
     # ------------------------------------------------------------------ push

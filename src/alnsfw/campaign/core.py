@@ -773,9 +773,7 @@ class Campaign:
                 k: v for k, v in tasks["task_rows"].items() if int(k) not in pull.missing
             }
             if units:
-                tasks["task_units"] = {
-                    k: v for k, v in units.items() if int(k) not in pull.missing
-                }
+                tasks["task_units"] = {k: v for k, v in units.items() if int(k) not in pull.missing}
             tasks["sent_rows"] = sorted(set(tasks["sent_rows"]) - gone)
             # audit and validation items of deleted tasks are sent again at the next push
             tasks["released"] = sorted(set(tasks.get("released", [])) | gone)

@@ -305,9 +305,7 @@ class Pull:
     @property
     def held(self) -> set[tuple[int, int | None]]:
         """(annotation id, row) set aside: the log keeps what it said about them."""
-        return {
-            (p.annotation_id, p.row) for p in self.problems if p.annotation_id is not None
-        }
+        return {(p.annotation_id, p.row) for p in self.problems if p.annotation_id is not None}
 
 
 def annotator_name(value: Any, users: Mapping[int, str] | None = None) -> str:  # noqa: ANN401

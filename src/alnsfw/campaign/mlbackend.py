@@ -51,9 +51,7 @@ def prediction(prob: float | None, version: str, scheme: LabelScheme) -> dict[st
     }
 
 
-def unit_prediction(
-    probs: list[float | None], version: str, scheme: LabelScheme
-) -> dict[str, Any]:
+def unit_prediction(probs: list[float | None], version: str, scheme: LabelScheme) -> dict[str, Any]:
     """One /predict result of a unit task (al.unit shot / video): a guess per keyframe (None:
     that keyframe has none), the mean confidence as score (as tasks.build_unit_task)."""
     known = [float(p) for p in probs if p is not None]
