@@ -284,3 +284,45 @@ def screenshot(driver: Any, path: str | Path) -> Path:  # noqa: ANN401
         raise AssertionError(f"Chromium could not save a screenshot to {tmp}")
     shutil.move(tmp, path)
     return path
+
+
+def open_task(driver: Any, url: str, project_id: int, task_id: int, n_choices: int = 1) -> None:  # noqa: ANN401
+    """Open one task from the Data Manager (`?task=<id>`), as a person clicking its row; waits
+    until its `n_choices` Choices controls show (a unit task has one per keyframe)."""
+    driver.get(f"{url.rstrip('/')}/projects/{project_id}/data?task={task_id}")
+    _wait(
+        driver,
+        f"task {task_id} with {n_choices} choice control(s)",
+        lambda d: len(_css(d, ".lsf-choices")) == n_choices,
+    )
+
+
+def ticked_each(driver: Any) -> list[list[str]]:  # noqa: ANN401
+    """The ticked choices of each Choices control on screen, in page order (a unit task: one
+    list per keyframe)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    try:
+        return [
+            [
+                e.get_attribute("name")
+                for e in group.find_elements("css selector", "input")
+                if e.is_selected()
+            ]
+            for group in _css(driver, ".lsf-choices")
+        ]
+    except StaleElementReferenceException:
+        return ticked_each(driver)
+
+
+def choose_in(driver: Any, idx: int, value: str) -> None:  # noqa: ANN401
+    """Click the choice `value` of the `idx`-th Choices control (keyframe idx of a unit task)."""
+    group = _css(driver, ".lsf-choices")[idx]
+    box = group.find_element("css selector", f'input[name="{value}"]')
+    before = value in ticked_each(driver)[idx]
+    _click(driver, box.find_element("xpath", "./ancestor::label"))
+    _wait(
+        driver,
+        f"choice {value!r} of keyframe {idx + 1} to toggle",
+        lambda d: (value in ticked_each(d)[idx]) != before,
+    )

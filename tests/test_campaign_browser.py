@@ -273,3 +273,150 @@ def test_a_person_labels_in_the_browser(labelstudio_server: LabelStudioServer, c
         f"browser: {BATCH} tasks in {ui_seconds:.1f} s; next task servable "
         f"{waited:.2f} s after the last submit"
     )
+
+
+UNIT_GUESSES = ("porn", "non_porn", "porn")  # the model's pre-filled guess per keyframe
+
+
+@pytest.fixture(scope="module")
+def unit_campaign(labelstudio_server: LabelStudioServer, tmp_path_factory: pytest.TempPathFactory):
+    """A unit campaign (al.unit: video, campaign.blur: hover) started on the real clips with
+    `alnsfw campaign start`; then one query task of three keyframes of one video, pushed by the
+    campaign's own push as a round does after training (standing in for the model: the guesses
+    UNIT_GUESSES, given through the campaign's client)."""
+    from alnsfw.campaign.client import PredictionItem
+    from alnsfw.campaign.core import Campaign
+    from alnsfw.campaign.run import make_client
+    from alnsfw.campaign.tasks import KeyframeIndex
+    from alnsfw.config import load_config
+
+    server = labelstudio_server
+    tmp = tmp_path_factory.mktemp("browser-units")
+    for rel, clip in LAYOUT.items():
+        (tmp / "videos" / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REAL / clip, tmp / "videos" / rel)
+    work = server.root / ("units-" + uuid.uuid4().hex[:8])
+    cfg = yaml.safe_load((REPO / "presets" / "campaign-demo.yaml").read_text())
+    cfg["data"]["root"] = str(tmp / "videos")
+    cfg["al"].update(unit="video", max_per_video=None)
+    cfg["campaign"].update(
+        dir=str(work / "campaign"),
+        image_dir=str(work / "images"),
+        audit_size=4,
+        val_size=3,
+        initial_size=4,
+        blur="hover",
+        unit_max_keyframes=3,
+    )
+    cfg["campaign"]["labelstudio"].update(
+        url=server.url, document_root=str(server.root), project_title=f"units {work.name}"
+    )
+    config_file = tmp / "campaign.yaml"
+    config_file.write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    done = _cli(
+        "campaign", "start", "--config", str(config_file), env={"ALNSFW_LS_TOKEN": server.token}
+    )
+    assert done.returncode == 0, done.stderr
+    os.environ["ALNSFW_LS_TOKEN"] = server.token
+    config = load_config([str(config_file)])
+    plan = json.loads((work / "campaign" / "campaign.json").read_text())
+    camp = Campaign(config, None, make_client(config, None, plan["project_id"]))
+    settings = server.api("GET", f"/api/projects/{plan['project_id']}")
+    assert '<Repeater on="$images"' in settings["label_config"]
+    # three pool keyframes of one video, not sent yet: the round's unit task
+    index = KeyframeIndex.read(camp.keyframes)
+    sent = set(json.loads((work / "campaign" / "tasks.json").read_text())["sent_rows"])
+    free = [r for r in plan["pool"] if r not in sent]
+    video = next(v for v in index.video[free] if sum(index.video[free] == v) >= 3)
+    rows = sorted(r for r in free if index.video[r] == video)[:3]
+    assert camp._push(plan, 1, [(r, "query", 0.5) for r in rows], None, [rows]) == 1
+    tasks = json.loads((work / "campaign" / "tasks.json").read_text())
+    [task_id] = [int(t) for t, got in tasks["task_units"].items() if got == rows]
+    guesses = tuple(int(g == "porn") for g in UNIT_GUESSES)
+    camp.client.replace_predictions([PredictionItem(task_id, None, 0.1, guesses)], "unit-test-1")
+    yield {"project": plan["project_id"], "task": task_id, "rows": rows, "config": config}
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def test_a_unit_task_in_the_browser(labelstudio_server: LabelStudioServer, unit_campaign):
+    """A unit task: its keyframes side by side, each blurred until pointed at, each with the
+    model's guess pre-ticked; one changed, Submit; the campaign's pull records a label per
+    keyframe and the cost 1 + 1 decisions, 3 images."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    from alnsfw.campaign.core import Campaign
+    from alnsfw.campaign.run import make_client
+
+    server, project, task = labelstudio_server, unit_campaign["project"], unit_campaign["task"]
+    rows = unit_campaign["rows"]
+    email, password = _annotator(server)
+    driver = ui.make_driver()
+    try:
+        ui.login(driver, server.url, email, password)
+        ui.open_task(driver, server.url, project, task, n_choices=len(rows))
+        images = ui._wait(
+            driver,
+            "every keyframe image to load",
+            lambda d: (
+                (
+                    got := d.execute_script(
+                        "return Array.from(document.querySelectorAll('img[alt=\"image\"]')).map("
+                        "i => ({w: i.naturalWidth, done: i.complete, left: "
+                        "i.getBoundingClientRect().left, top: i.getBoundingClientRect().top}))"
+                    )
+                )
+                and len(got) == len(rows)
+                and all(i["done"] and i["w"] > 0 for i in got)
+                and got
+            ),
+        )
+        # side by side: one row, left to right
+        assert len({round(i["top"]) for i in images}) == 1, images
+        assert [i["left"] for i in images] == sorted(i["left"] for i in images), images
+        assert ui.ticked_each(driver) == [[g] for g in UNIT_GUESSES], "each guess pre-ticked"
+        # campaign.blur: hover, on every image: only the one pointed at is sharp
+        style = (
+            "return Array.from(document.querySelectorAll('img[alt=\"image\"]'))"
+            ".map(i => getComputedStyle(i).filter)"
+        )
+        ActionChains(driver).move_to_element(
+            driver.find_element("css selector", ui.SUBMIT)
+        ).perform()
+        time.sleep(0.5)
+        assert all("blur" in f for f in driver.execute_script(style))
+        second = driver.find_elements("css selector", 'img[alt="image"]')[1]
+        ActionChains(driver).move_to_element(second).perform()
+        time.sleep(0.5)
+        filters = driver.execute_script(style)
+        assert filters[1] == "none" and "blur" in filters[0] and "blur" in filters[2], filters
+        ActionChains(driver).move_to_element(
+            driver.find_element("css selector", ui.SUBMIT)
+        ).perform()
+        time.sleep(0.3)
+        ui.screenshot(driver, SCREENSHOT.with_name("campaign-unit-task.png"))
+        ui.choose_in(driver, 1, "porn")  # the person changes the second keyframe's guess
+        answer = ["porn", "porn", "porn"]
+        assert ui.ticked_each(driver) == [[a] for a in answer]
+        button = ui._wait(driver, "an enabled Submit", lambda d: ui._enabled(d, ui.SUBMIT))
+        ui._click(driver, button)
+        stored = ui._wait(
+            driver,
+            "the annotation to be stored",
+            lambda d: server.api("GET", f"/api/tasks/{task}").get("annotations"),
+            timeout=30,
+        )
+    finally:
+        driver.quit()
+    [ann] = stored
+    assert sorted((r["from_name"], r["value"]["choices"][0]) for r in ann["result"]) == [
+        (f"label_{i}", a) for i, a in enumerate(answer)
+    ]
+    # the campaign's pull: one label per keyframe, one decision + one correction, 3 images
+    config = unit_campaign["config"]
+    camp = Campaign(config, None, make_client(config, None, project))
+    plan = camp.plan()
+    assert camp._pull(plan) == len(rows)
+    labels, _ = camp._labels(int(plan["n_rows"]))
+    assert [int(labels[r]) for r in rows] == [1, 1, 1]
+    assert camp.log.human_cost(camp.cost_model)[email] == (2, len(rows))
+    assert camp.pulled is not None and camp.pulled.problems == []

@@ -402,24 +402,32 @@ class LabelStudioClient:
         "Uncertainty sampling" serves the lowest `score` among predictions whose model_version
         equals the project's. 1,000 predictions take about 0.5 s on 1.23.2 (docs/campaign.md).
         """
-        if items:
-            payload = [
-                {
-                    "task": int(item.task_id),
-                    "model_version": str(model_version),
-                    "score": float(item.score),
-                    "result": self.scheme.result(item.label)
-                    if item.labels is None
-                    else self.scheme.results(item.labels),
-                }
-                for item in items
-            ]
+        payload = [
+            {
+                "task": int(item.task_id),
+                "model_version": str(model_version),
+                "score": float(item.score),
+                "result": self.scheme.result(item.label)
+                if item.labels is None
+                else self.scheme.results(item.labels),
+            }
+            for item in items
+        ]
+        bulk = [p for p, item in zip(payload, items) if item.labels is None]
+        if bulk:
             self._send(
                 "POST",
                 f"/api/projects/{self.project_id}/import/predictions",
                 "import the predictions",
-                json=payload,
+                json=bulk,
             )
+        # A unit task's guesses are on the Repeater's controls (label_0, ...). Label Studio
+        # 1.23.2's bulk import checks each prediction against the config's names, which it
+        # reads unexpanded (label_{{idx}}), and silently drops them; POST /api/predictions/
+        # checks nothing while fflag_feat_utc_210_prediction_validation_15082025 is off (its
+        # default), as do the ML backend's /predict answers. One request per unit task.
+        for one in (p for p, item in zip(payload, items) if item.labels is not None):
+            self._send("POST", "/api/predictions/", "add a unit task's prediction", json=one)
         self.set_model_version(model_version)
         if previous and previous != model_version:
             self._send(
