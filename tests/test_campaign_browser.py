@@ -353,7 +353,9 @@ def test_a_unit_task_in_the_browser(labelstudio_server: LabelStudioServer, unit_
     driver = ui.make_driver()
     try:
         ui.login(driver, server.url, email, password)
-        ui.open_task(driver, server.url, project, task, n_choices=len(rows))
+        # the only task with a prediction of the project's version: served first by
+        # "Label All Tasks" (uncertainty sampling), the full-width labelling page
+        assert ui.label_all(driver, server.url, project) == task
         images = ui._wait(
             driver,
             "every keyframe image to load",
@@ -370,7 +372,8 @@ def test_a_unit_task_in_the_browser(labelstudio_server: LabelStudioServer, unit_
                 and got
             ),
         )
-        # side by side: one row, left to right
+        assert len(ui._css(driver, ".lsf-choices")) == len(rows)
+        # side by side: one row, left to right (at 1400 px; narrower pages wrap)
         assert len({round(i["top"]) for i in images}) == 1, images
         assert [i["left"] for i in images] == sorted(i["left"] for i in images), images
         assert ui.ticked_each(driver) == [[g] for g in UNIT_GUESSES], "each guess pre-ticked"

@@ -301,8 +301,8 @@ def build_unit_task(
         )
     confidence = float(np.mean(confidences)) if confidences else None
     shown = any(label is not None for label in labels)
-    if confidence is None:
-        text = guess_text(None, round_no, False, scheme)
+    if confidence is None:  # guesses come later (each round's predictions, or /predict)
+        text = "a ticked choice is the model's guess: check each keyframe"
     elif shown:
         text = (
             f"pre-ticked: the model's guesses (round {round_no}), {100 * confidence:.0f}% sure "
