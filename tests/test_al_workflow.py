@@ -1,4 +1,5 @@
-"""The Snakemake job grid of the experiment: one job per fold x seed x strategy, one baseline each.
+"""The Snakemake job grid of the experiment: one job per fold x seed x strategy (or per fold x
+seed with compute.batch_strategies), one baseline each.
 
 A dry run of the real Snakefile on presets/smoke.yaml widened to 2 folds x 2 seeds x 2 strategies,
 in a temporary working directory (nothing is computed).
@@ -20,9 +21,9 @@ al: {strategies: [random, margin]}
 """
 
 
-def snakemake(tmp_path: Path, *args: str) -> str:
+def snakemake(tmp_path: Path, *args: str, batch: bool = False) -> str:
     extra = tmp_path / "extra.yaml"
-    extra.write_text(EXTRA)
+    extra.write_text(EXTRA + f"compute: {{batch_strategies: {str(batch).lower()}}}\n")
     command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path)]
     command += ["--configfile", str(ROOT / "presets" / "smoke.yaml"), str(extra), *args]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
@@ -36,13 +37,15 @@ def needs_the_feature_rules():
         pytest.skip("workflow/rules/features.smk does not define feature_inputs() yet")
 
 
-def test_dry_run_lists_one_job_per_run(tmp_path):
-    stats = snakemake(tmp_path, "-n", "--quiet", "rules")
+@pytest.mark.parametrize("batch", [False, True], ids=["one-run-per-job", "batch-strategies"])
+def test_dry_run_lists_one_job_per_run(tmp_path, batch):
+    stats = snakemake(tmp_path, "-n", "--quiet", "rules", batch=batch)
     counts = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", stats, flags=re.M))
-    assert counts["active_learning"] == str(2 * 2 * 2)
+    # the same files either way; batched, one job holds both strategies of a fold and seed
+    assert counts["active_learning"] == str(2 * 2 * (1 if batch else 2))
     assert counts["full_supervision"] == str(2 * 2)
 
-    summary = snakemake(tmp_path, "--summary")
+    summary = snakemake(tmp_path, "--summary", batch=batch)
     outputs = {
         rule: {line.split("\t")[0] for line in summary.splitlines() if f"\t{rule}\t" in line}
         for rule in ("active_learning", "full_supervision")

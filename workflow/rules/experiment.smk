@@ -24,21 +24,43 @@ AL_SETTINGS = SHARED_SETTINGS | {
 BASELINE_SETTINGS = SHARED_SETTINGS | {"baseline": config["baseline"]}
 
 
+# compute.batch_strategies: one job per fold and seed runs every strategy in one process (the
+# demo: each model job pays about 6 CPU-seconds to start; docs/speed.md). Its outputs are every
+# strategy's files, so adding a strategy reruns that fold and seed's others (same results).
+BATCH_STRATEGIES = config["compute"]["batch_strategies"]
+AL_LOG = "results/logs/active_learning/fold{fold}/seed{seed}/{strategy}.log"
+
+
+def al_files(pattern):
+    """One run's file, or with batch_strategies the files of every strategy (in STRATEGIES
+    order: scripts/active_learning.py pairs them by position)."""
+    if BATCH_STRATEGIES:
+        return expand(pattern, strategy=STRATEGIES, allow_missing=True)
+    return pattern
+
+
+def al_params(wildcards):
+    """The settings of the job's run, or per strategy of its runs."""
+    if BATCH_STRATEGIES:
+        return {s: al_settings(AL_SETTINGS, s) for s in STRATEGIES}
+    return al_settings(AL_SETTINGS, wildcards.strategy)
+
+
 rule active_learning:
-    """One active-learning run (fold, seed, strategy); resumes from its checkpoint."""
+    """Active learning on one fold and seed: one strategy's run, or every strategy's (compute.batch_strategies); resumes from the checkpoints."""
     input:
         trunk_weights_files(config),
         **feature_inputs(),
         keyframes=KEYFRAMES,
         split=SPLIT,
     output:
-        cycles=CYCLES,
-        queries=run_file("queries.csv"),
-        predictions=run_file("predictions.csv"),
-        stopping=STOPPING,
-        weights=run_file("final_weights.h5"),
+        cycles=al_files(CYCLES),
+        queries=al_files(run_file("queries.csv")),
+        predictions=al_files(run_file("predictions.csv")),
+        stopping=al_files(STOPPING),
+        weights=al_files(run_file("final_weights.h5")),
     log:
-        "results/logs/active_learning/fold{fold}/seed{seed}/{strategy}.log",
+        al_files(AL_LOG),
     group:
         training_group(config["compute"])
     conda:
@@ -47,11 +69,12 @@ rule active_learning:
     resources:
         **training_resources(config["compute"]),
         mem_mb=res("train", "mem_mb"),
-        runtime=res("train", "runtime"),
+        runtime=res("train", "runtime") * (len(STRATEGIES) if BATCH_STRATEGIES else 1),
     params:
-        config=lambda wildcards: al_settings(AL_SETTINGS, wildcards.strategy),
+        config=al_params,
     message:
-        "Active learning: fold {wildcards.fold}, seed {wildcards.seed}, {wildcards.strategy}"
+        "Active learning: fold {wildcards.fold}, seed {wildcards.seed}, "
+        + ("{wildcards.strategy}" if not BATCH_STRATEGIES else ", ".join(STRATEGIES))
     script:
         "../../scripts/active_learning.py"
 

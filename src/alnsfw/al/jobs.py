@@ -16,7 +16,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -126,12 +126,14 @@ def active_learning_job(
     features: str | None = None,
     bank: str | None = None,
     build: LearnerFactory = build_network_learner,
+    keep_checkpoint: bool = False,
 ) -> None:
     """Run (or resume) active-learning run (fold, seed, strategy) and write its four CSVs.
 
     `outputs` has keys cycles, queries, predictions, and optionally stopping and weights;
     `config` holds at least the `al` and `training` sections plus whatever `build` needs
-    (model, compute).
+    (model, compute). `keep_checkpoint`: leave the last checkpoint after the outputs are
+    written (`active_learning_runs` removes it once every run of its job is done).
     """
     seeds = RunSeeds.for_run(seed, fold, strategy)
     seed_python_numpy(seeds.learner)
@@ -166,7 +168,60 @@ def active_learning_job(
     write_csv(outputs["predictions"], result.predictions)
     if outputs.get("stopping"):  # optional, like weights: benchmarks and old callers omit it
         write_csv(outputs["stopping"], result.stopping)
-    store.remove()
+    if not keep_checkpoint:
+        store.remove()
+
+
+def active_learning_runs(
+    runs: Sequence[Mapping[str, Any]],
+    keyframes: str,
+    split: str,
+    fold: int,
+    seed: int,
+    features: str | None = None,
+    bank: str | None = None,
+    build: LearnerFactory = build_network_learner,
+    call: Callable[..., Any] | None = None,
+) -> None:
+    """Several active-learning runs of one fold and seed, one after another in this process.
+
+    Why (compute.batch_strategies): each model job pays a Python start, the TensorFlow import
+    and the backend's first calls, about 6 CPU-seconds, against 10-15 s for a demo run itself;
+    three strategies in one process pay it once. The runs are the same as in separate jobs, to
+    the last digit: each sets its own seeds and builds its own learner (tests/test_al_fakes.py
+    and the workflow test compare them). Each run logs to its own file.
+
+    `runs`: one mapping per run with `strategy`, `outputs` (as active_learning_job's), `config`
+    and `log` (a path or None); `call(func, log, **kwargs)` runs each (the scripts pass
+    alnsfw.entry.run_logged, which logs to `log`; default: a plain call). A run's last
+    checkpoint stays until every run has written its outputs: Snakemake deletes all outputs of
+    a killed job before it reruns it, and the finished runs then resume from their last cycle
+    instead of training again.
+    """
+    stores = []
+    for run in runs:
+        (call or _plain_call)(
+            active_learning_job,
+            run.get("log"),
+            keyframes=keyframes,
+            split=split,
+            outputs=run["outputs"],
+            config=run["config"],
+            fold=fold,
+            seed=seed,
+            strategy=run["strategy"],
+            features=features,
+            bank=bank,
+            build=build,
+            keep_checkpoint=True,
+        )
+        stores.append(Path(run["outputs"]["cycles"]).parent / CHECKPOINT_DIR)
+    for directory in stores:
+        CheckpointStore(directory, "").remove()
+
+
+def _plain_call(func: Callable[..., Any], log_file: str | None, **kwargs: Any) -> Any:  # noqa: ANN401, ARG001
+    return func(**kwargs)
 
 
 def full_supervision_job(

@@ -31,8 +31,16 @@ MODES = ("naive", "online", "bank", "none")
 #: `compute` keys that change where and how fast a job runs, not its numbers: the rule files leave
 #: them out of a job's params (changing one reruns nothing) and the job scripts add them back from
 #: the workflow's config (`with_runtime`), so the user's value still reaches the job.
-# runs_per_gpu: packing; missing_gpu: what a job does when the backend sees no GPU.
-RUNTIME_KEYS = ("gpu", "gpu_memory_fraction", "missing_gpu", "preload_mb", "runs_per_gpu")
+# runs_per_gpu: packing; missing_gpu: what a job does when the backend sees no GPU;
+# batch_strategies: how many runs one job holds.
+RUNTIME_KEYS = (
+    "batch_strategies",
+    "gpu",
+    "gpu_memory_fraction",
+    "missing_gpu",
+    "preload_mb",
+    "runs_per_gpu",
+)
 
 
 def result_compute(compute: dict[str, Any]) -> dict[str, Any]:
