@@ -92,6 +92,29 @@ def al_settings(settings, strategy):
     return settings | {"al": al}
 
 
+# compute.batch_strategies: one job per fold and seed runs every strategy in one process (the
+# demo: each model job pays about 6 CPU-seconds to start; docs/speed.md). Its outputs are every
+# strategy's files, so adding a strategy reruns that fold and seed's others (same results).
+BATCH_STRATEGIES = config["compute"]["batch_strategies"]
+AL_LOG = "results/logs/active_learning/fold{fold}/seed{seed}/{strategy}.log"
+
+
+def al_files(pattern):
+    """One run's file, or with batch_strategies the files of every strategy (in STRATEGIES
+    order: scripts/active_learning.py pairs them by position)."""
+    if BATCH_STRATEGIES:
+        return expand(pattern, strategy=STRATEGIES, allow_missing=True)
+    return pattern
+
+
+def al_params(settings, wildcards):
+    """The active_learning rule's params: the run's settings (al_settings), or with
+    batch_strategies a mapping strategy -> settings of the job's runs."""
+    if BATCH_STRATEGIES:
+        return {s: al_settings(settings, s) for s in STRATEGIES}
+    return al_settings(settings, wildcards.strategy)
+
+
 def clean_stale_temporaries():
     """Remove what killed jobs' atomic writes left (`onstart`: no job of this run is running)."""
     roots = ["results"]

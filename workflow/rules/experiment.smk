@@ -24,28 +24,6 @@ AL_SETTINGS = SHARED_SETTINGS | {
 BASELINE_SETTINGS = SHARED_SETTINGS | {"baseline": config["baseline"]}
 
 
-# compute.batch_strategies: one job per fold and seed runs every strategy in one process (the
-# demo: each model job pays about 6 CPU-seconds to start; docs/speed.md). Its outputs are every
-# strategy's files, so adding a strategy reruns that fold and seed's others (same results).
-BATCH_STRATEGIES = config["compute"]["batch_strategies"]
-AL_LOG = "results/logs/active_learning/fold{fold}/seed{seed}/{strategy}.log"
-
-
-def al_files(pattern):
-    """One run's file, or with batch_strategies the files of every strategy (in STRATEGIES
-    order: scripts/active_learning.py pairs them by position)."""
-    if BATCH_STRATEGIES:
-        return expand(pattern, strategy=STRATEGIES, allow_missing=True)
-    return pattern
-
-
-def al_params(wildcards):
-    """The settings of the job's run, or per strategy of its runs."""
-    if BATCH_STRATEGIES:
-        return {s: al_settings(AL_SETTINGS, s) for s in STRATEGIES}
-    return al_settings(AL_SETTINGS, wildcards.strategy)
-
-
 rule active_learning:
     """Active learning on one fold and seed: one strategy's run, or every strategy's (compute.batch_strategies); resumes from the checkpoints."""
     input:
@@ -71,7 +49,7 @@ rule active_learning:
         mem_mb=res("train", "mem_mb"),
         runtime=res("train", "runtime") * (len(STRATEGIES) if BATCH_STRATEGIES else 1),
     params:
-        config=al_params,
+        config=lambda wildcards: al_params(AL_SETTINGS, wildcards),
     message:
         "Active learning: fold {wildcards.fold}, seed {wildcards.seed}, "
         + ("{wildcards.strategy}" if not BATCH_STRATEGIES else ", ".join(STRATEGIES))
