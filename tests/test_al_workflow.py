@@ -1,5 +1,5 @@
 """The Snakemake job grid of the experiment: one job per fold x seed x strategy (or per fold x
-seed with compute.batch_strategies), one baseline each.
+seed with compute.batch_runs), one baseline each.
 
 A dry run of the real Snakefile on presets/smoke.yaml widened to 2 folds x 2 seeds x 2 strategies,
 in a temporary working directory (nothing is computed).
@@ -23,7 +23,7 @@ al: {strategies: [random, margin]}
 
 def snakemake(tmp_path: Path, *args: str, batch: bool = False) -> str:
     extra = tmp_path / "extra.yaml"
-    extra.write_text(EXTRA + f"compute: {{batch_strategies: {str(batch).lower()}}}\n")
+    extra.write_text(EXTRA + f"compute: {{batch_runs: {str(batch).lower()}}}\n")
     command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path)]
     command += ["--configfile", str(ROOT / "presets" / "smoke.yaml"), str(extra), *args]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
@@ -37,21 +37,25 @@ def needs_the_feature_rules():
         pytest.skip("workflow/rules/features.smk does not define feature_inputs() yet")
 
 
-@pytest.mark.parametrize("batch", [False, True], ids=["one-run-per-job", "batch-strategies"])
+@pytest.mark.parametrize("batch", [False, True], ids=["one-run-per-job", "batch-runs"])
 def test_dry_run_lists_one_job_per_run(tmp_path, batch):
     stats = snakemake(tmp_path, "-n", "--quiet", "rules", batch=batch)
     counts = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", stats, flags=re.M))
-    # the same files either way; batched, one job holds both strategies of a fold and seed
-    assert counts["active_learning"] == str(2 * 2 * (1 if batch else 2))
-    assert counts["full_supervision"] == str(2 * 2)
+    if batch:  # one job per fold and seed trains its 2 strategies and its baseline
+        assert counts["train_runs"] == str(2 * 2)
+        assert "active_learning" not in counts and "full_supervision" not in counts
+    else:
+        assert counts["active_learning"] == str(2 * 2 * 2)
+        assert counts["full_supervision"] == str(2 * 2)
 
     summary = snakemake(tmp_path, "--summary", batch=batch)
-    outputs = {
+    rules = ("train_runs",) if batch else ("active_learning", "full_supervision")
+    made = {
         rule: {line.split("\t")[0] for line in summary.splitlines() if f"\t{rule}\t" in line}
-        for rule in ("active_learning", "full_supervision")
+        for rule in rules
     }
     runs = "results/runs/fold{}/seed{}"
-    assert outputs["active_learning"] == {
+    al_files = {
         f"{runs.format(f, s)}/{strategy}/{name}"
         for f, s, strategy, name in product(
             (0, 1),
@@ -60,9 +64,14 @@ def test_dry_run_lists_one_job_per_run(tmp_path, batch):
             ("cycles.csv", "queries.csv", "predictions.csv", "stopping.csv", "final_weights.h5"),
         )
     }
-    assert outputs["full_supervision"] == {
+    full_files = {
         f"{runs.format(f, s)}/full/{name}"
         for f, s, name in product(
             (0, 1), (0, 3), ("metrics.csv", "history.csv", "predictions.csv", "final_weights.h5")
         )
     }
+    if batch:
+        assert made["train_runs"] == al_files | full_files
+    else:
+        assert made["active_learning"] == al_files
+        assert made["full_supervision"] == full_files

@@ -92,27 +92,20 @@ def al_settings(settings, strategy):
     return settings | {"al": al}
 
 
-# compute.batch_strategies: one job per fold and seed runs every strategy in one process (the
-# demo: each model job pays about 6 CPU-seconds to start; docs/speed.md). Its outputs are every
-# strategy's files, so adding a strategy reruns that fold and seed's others (same results).
-BATCH_STRATEGIES = config["compute"]["batch_strategies"]
+# compute.batch_runs: one job per fold and seed trains all of its runs in one process (the demo:
+# each model job pays about 8 CPU-seconds to start; docs/speed.md); its outputs are all runs'
+# files, so a change to any run reruns that fold and seed's others (to the same results).
+BATCH_RUNS = config["compute"]["batch_runs"]
+
+
 AL_LOG = "results/logs/active_learning/fold{fold}/seed{seed}/{strategy}.log"
+FULL_LOG = "results/logs/full_supervision/fold{fold}/seed{seed}.log"
 
 
-def al_files(pattern):
-    """One run's file, or with batch_strategies the files of every strategy (in STRATEGIES
-    order: scripts/active_learning.py pairs them by position)."""
-    if BATCH_STRATEGIES:
-        return expand(pattern, strategy=STRATEGIES, allow_missing=True)
-    return pattern
-
-
-def al_params(settings, wildcards):
-    """The active_learning rule's params: the run's settings (al_settings), or with
-    batch_strategies a mapping strategy -> settings of the job's runs."""
-    if BATCH_STRATEGIES:
-        return {s: al_settings(settings, s) for s in STRATEGIES}
-    return al_settings(settings, wildcards.strategy)
+def every_strategy(pattern):
+    """A run file of each strategy of the wildcards' fold and seed, in STRATEGIES order
+    (scripts/train_runs.py pairs them with the strategies by position)."""
+    return expand(pattern, strategy=STRATEGIES, allow_missing=True)
 
 
 def clean_stale_temporaries():

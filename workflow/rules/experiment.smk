@@ -1,5 +1,6 @@
 # The experiment: one active-learning run per fold x seed x strategy, one full-supervision
-# baseline per fold x seed. Each run checkpoints after every cycle into
+# baseline per fold x seed; a job each, or with compute.batch_runs one job (rule train_runs) per
+# fold x seed for all of them, in one process (alnsfw.al.jobs.fold_seed_runs). Each run checkpoints after every cycle into
 # results/runs/fold{fold}/seed{seed}/{strategy}/checkpoint/ (deliberately not an output, so a
 # killed job keeps it and resumes), and removes it once its outputs are written.
 
@@ -24,69 +25,110 @@ AL_SETTINGS = SHARED_SETTINGS | {
 BASELINE_SETTINGS = SHARED_SETTINGS | {"baseline": config["baseline"]}
 
 
-rule active_learning:
-    """Active learning on one fold and seed: one strategy's run, or every strategy's (compute.batch_strategies); resumes from the checkpoints."""
-    input:
-        trunk_weights_files(config),
-        **feature_inputs(),
-        keyframes=KEYFRAMES,
-        split=SPLIT,
-    output:
-        cycles=al_files(CYCLES),
-        queries=al_files(run_file("queries.csv")),
-        predictions=al_files(run_file("predictions.csv")),
-        stopping=al_files(STOPPING),
-        weights=al_files(run_file("final_weights.h5")),
-    log:
-        al_files(AL_LOG),
-    group:
-        training_group(config["compute"])
-    conda:
-        model_env_file(config["compute"])
-    threads: config["compute"]["threads"]
-    resources:
-        **training_resources(config["compute"]),
-        mem_mb=res("train", "mem_mb"),
-        runtime=res("train", "runtime") * (len(STRATEGIES) if BATCH_STRATEGIES else 1),
-    params:
-        config=lambda wildcards: al_params(AL_SETTINGS, wildcards),
-    message:
-        "Active learning: fold {wildcards.fold}, seed {wildcards.seed}, "
-        + ("{wildcards.strategy}" if not BATCH_STRATEGIES else ", ".join(STRATEGIES))
-    script:
-        "../../scripts/active_learning.py"
+if BATCH_RUNS:
 
+    rule train_runs:
+        """Every run of one fold and seed in one process (compute.batch_runs): full supervision, then each strategy's active learning; resumes from the checkpoints."""
+        input:
+            trunk_weights_files(config),
+            **feature_inputs(),
+            keyframes=KEYFRAMES,
+            split=SPLIT,
+        output:
+            cycles=every_strategy(CYCLES),
+            queries=every_strategy(run_file("queries.csv")),
+            predictions=every_strategy(run_file("predictions.csv")),
+            stopping=every_strategy(STOPPING),
+            weights=every_strategy(run_file("final_weights.h5")),
+            full_metrics=FULL_METRICS,
+            full_history=run_file("history.csv", "full"),
+            full_predictions=run_file("predictions.csv", "full"),
+            full_weights=run_file("final_weights.h5", "full"),
+        log:
+            every_strategy(AL_LOG),
+            full=FULL_LOG,
+        priority: 5  # the jobs of seed 0 as early as any: the exports wait on them (export.smk)
+        group:
+            training_group(config["compute"])
+        conda:
+            model_env_file(config["compute"])
+        threads: config["compute"]["threads"]
+        resources:
+            **training_resources(config["compute"]),
+            mem_mb=res("train", "mem_mb"),
+            runtime=res("train", "runtime") * (len(STRATEGIES) + 1),
+        params:
+            config={s: al_settings(AL_SETTINGS, s) for s in STRATEGIES},
+            baseline=BASELINE_SETTINGS,
+        message:
+            f"Training fold {{wildcards.fold}}, seed {{wildcards.seed}}: full supervision, "
+            f"{', '.join(STRATEGIES)}"
+        script:
+            "../../scripts/train_runs.py"
 
-rule full_supervision:
-    """The full-supervision reference of one fold and seed: trained on 100% of the pool."""
-    input:
-        trunk_weights_files(config),
-        **feature_inputs(),
-        keyframes=KEYFRAMES,
-        split=SPLIT,
-    output:
-        metrics=FULL_METRICS,
-        history=run_file("history.csv", "full"),
-        predictions=run_file("predictions.csv", "full"),
-        weights=run_file("final_weights.h5", "full"),
-    log:
-        "results/logs/full_supervision/fold{fold}/seed{seed}.log",
-    priority: 5  # before the AL runs: the exports wait on it (export.smk)
-    group:
-        training_group(config["compute"])
-    conda:
-        model_env_file(config["compute"])
-    threads: config["compute"]["threads"]
-    resources:
-        **training_resources(config["compute"]),
-        mem_mb=res("train", "mem_mb"),
-        runtime=res("train", "runtime"),
-    params:
-        config=BASELINE_SETTINGS,
-    message:
-        "Full supervision: fold {wildcards.fold}, seed {wildcards.seed}"
-    script:
-        "../../scripts/full_supervision.py"
+else:
+
+    rule active_learning:
+        """One active-learning run (fold, seed, strategy); resumes from its checkpoint."""
+        input:
+            trunk_weights_files(config),
+            **feature_inputs(),
+            keyframes=KEYFRAMES,
+            split=SPLIT,
+        output:
+            cycles=CYCLES,
+            queries=run_file("queries.csv"),
+            predictions=run_file("predictions.csv"),
+            stopping=STOPPING,
+            weights=run_file("final_weights.h5"),
+        log:
+            "results/logs/active_learning/fold{fold}/seed{seed}/{strategy}.log",
+        group:
+            training_group(config["compute"])
+        conda:
+            model_env_file(config["compute"])
+        threads: config["compute"]["threads"]
+        resources:
+            **training_resources(config["compute"]),
+            mem_mb=res("train", "mem_mb"),
+            runtime=res("train", "runtime"),
+        params:
+            config=lambda wildcards: al_settings(AL_SETTINGS, wildcards.strategy),
+        message:
+            "Active learning: fold {wildcards.fold}, seed {wildcards.seed}, {wildcards.strategy}"
+        script:
+            "../../scripts/active_learning.py"
+
+    rule full_supervision:
+        """The full-supervision reference of one fold and seed: trained on 100% of the pool."""
+        input:
+            trunk_weights_files(config),
+            **feature_inputs(),
+            keyframes=KEYFRAMES,
+            split=SPLIT,
+        output:
+            metrics=FULL_METRICS,
+            history=run_file("history.csv", "full"),
+            predictions=run_file("predictions.csv", "full"),
+            weights=run_file("final_weights.h5", "full"),
+        log:
+            "results/logs/full_supervision/fold{fold}/seed{seed}.log",
+        priority: 5  # before the AL runs: the exports wait on it (export.smk)
+        group:
+            training_group(config["compute"])
+        conda:
+            model_env_file(config["compute"])
+        threads: config["compute"]["threads"]
+        resources:
+            **training_resources(config["compute"]),
+            mem_mb=res("train", "mem_mb"),
+            runtime=res("train", "runtime"),
+        params:
+            config=BASELINE_SETTINGS,
+        message:
+            "Full supervision: fold {wildcards.fold}, seed {wildcards.seed}"
+        script:
+            "../../scripts/full_supervision.py"
 
 
 TARGETS.extend(

@@ -172,7 +172,7 @@ def active_learning_job(
         store.remove()
 
 
-def active_learning_runs(
+def fold_seed_runs(
     runs: Sequence[Mapping[str, Any]],
     keyframes: str,
     split: str,
@@ -180,44 +180,95 @@ def active_learning_runs(
     seed: int,
     features: str | None = None,
     bank: str | None = None,
+    baseline: Mapping[str, Any] | None = None,
     build: LearnerFactory = build_network_learner,
     call: Callable[..., Any] | None = None,
 ) -> None:
-    """Several active-learning runs of one fold and seed, one after another in this process.
+    """Every run of one fold and seed, one after another in this process (compute.batch_runs):
+    the full-supervision `baseline` first (the exports wait on it), then each active-learning run.
 
-    Why (compute.batch_strategies): each model job pays a Python start, the TensorFlow import
-    and the backend's first calls, about 6 CPU-seconds, against 10-15 s for a demo run itself;
-    three strategies in one process pay it once. The runs are the same as in separate jobs, to
-    the last digit: each sets its own seeds and builds its own learner (tests/test_al_fakes.py
-    and the workflow test compare them). Each run logs to its own file.
+    Why: a model job pays a Python start, the TensorFlow import and the network's build and first
+    graph traces, about 8 CPU-seconds, against 10 s for a demo run itself. All runs of a fold and
+    seed start from the same network (RunSeeds: the learner seed depends on fold and seed only),
+    so the network is built once and each later run starts from its saved initial state
+    (`ReusedLearners`). The outputs are the same as from separate jobs, to the last digit
+    (tests/test_al_learner.py and the smoke workflow's test compare them). Each run logs to its
+    own file.
 
     `runs`: one mapping per run with `strategy`, `outputs` (as active_learning_job's), `config`
-    and `log` (a path or None); `call(func, log, **kwargs)` runs each (the scripts pass
-    alnsfw.entry.run_logged, which logs to `log`; default: a plain call). A run's last
-    checkpoint stays until every run has written its outputs: Snakemake deletes all outputs of
-    a killed job before it reruns it, and the finished runs then resume from their last cycle
-    instead of training again.
+    and `log` (a path or None); `baseline` the same without `strategy` (full_supervision_job's
+    outputs). `call(func, log, **kwargs)` runs each (the scripts pass alnsfw.entry.run_logged,
+    which logs to `log`; default: a plain call). A run's last checkpoint stays until every run
+    has written its outputs: Snakemake deletes all outputs of a killed job before it reruns it,
+    and the finished runs then resume from their last cycle instead of training again.
     """
+    call = call or _plain_call
+    reuse = ReusedLearners(build)
+    inputs = dict(keyframes=keyframes, split=split, fold=fold, seed=seed)
+    inputs |= dict(features=features, bank=bank, build=reuse)
+    if baseline is not None:
+        call(
+            full_supervision_job,
+            baseline.get("log"),
+            outputs=baseline["outputs"],
+            config=baseline["config"],
+            **inputs,
+        )
     stores = []
     for run in runs:
-        (call or _plain_call)(
+        call(
             active_learning_job,
             run.get("log"),
-            keyframes=keyframes,
-            split=split,
             outputs=run["outputs"],
             config=run["config"],
-            fold=fold,
-            seed=seed,
             strategy=run["strategy"],
-            features=features,
-            bank=bank,
-            build=build,
             keep_checkpoint=True,
+            **inputs,
         )
         stores.append(Path(run["outputs"]["cycles"]).parent / CHECKPOINT_DIR)
     for directory in stores:
         CheckpointStore(directory, "").remove()
+
+
+class ReusedLearners:
+    """A LearnerFactory that builds each distinct learner once and hands it out again, restarted.
+
+    Two requests are the same learner when the model, training and compute settings, the
+    input files and the seed are equal; a repeated request gets the learner built first, put
+    back to the state it had when built (`restart`: weights, optimizer state, BatchNorm
+    statistics, dropout seed state, RNG), so the run is the one a fresh build would give, and its
+    graph traces are reused. Learners without `restart` (the tests' NumPy fakes) are built anew.
+    """
+
+    KEYS = ("model", "training", "compute")
+
+    def __init__(self, build: LearnerFactory) -> None:
+        self.build = build
+        self._built: dict[str, LoopModel] = {}
+
+    def __call__(
+        self,
+        config: dict[str, Any],
+        keyframes: str,
+        features: str | None,
+        bank: str | None,
+        seed: int,
+    ) -> LoopModel:
+        """The learner `build(config, keyframes, features, bank, seed)` would return."""
+        key = json.dumps(
+            [{k: config.get(k) for k in self.KEYS}, keyframes, features, bank, int(seed)],
+            sort_keys=True,
+            default=str,
+        )
+        learner = self._built.get(key)
+        if learner is not None:
+            learner.restart()  # type: ignore[attr-defined]
+            log.info("learner reused from this job's earlier run, restarted from its build state")
+            return learner
+        learner = self.build(config, keyframes, features, bank, seed)
+        if hasattr(learner, "restart"):
+            self._built[key] = learner
+        return learner
 
 
 def _plain_call(func: Callable[..., Any], log_file: str | None, **kwargs: Any) -> Any:  # noqa: ANN401, ARG001

@@ -223,6 +223,12 @@ class Learner:
             pos += n
         return out[np.searchsorted(order, rows)]
 
+    def restart(self) -> None:
+        """Back to the state just after the build, RNG included: another run of the same seed
+        starts here as it would from a fresh build (alnsfw.al.jobs.ReusedLearners)."""
+        self._restore(self._initial, rng=True)
+        self.train_model.reset_metrics()
+
     def reset(self) -> None:
         """Back to the initial weights and a fresh optimizer (for `al.warm_start: false`).
 

@@ -32,9 +32,9 @@ MODES = ("naive", "online", "bank", "none")
 #: them out of a job's params (changing one reruns nothing) and the job scripts add them back from
 #: the workflow's config (`with_runtime`), so the user's value still reaches the job.
 # runs_per_gpu: packing; missing_gpu: what a job does when the backend sees no GPU;
-# batch_strategies: how many runs one job holds.
+# batch_runs: whether one job trains all runs of a fold and seed.
 RUNTIME_KEYS = (
-    "batch_strategies",
+    "batch_runs",
     "gpu",
     "gpu_memory_fraction",
     "missing_gpu",
