@@ -20,7 +20,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alnsfw.al.jobs import active_learning_job, build_network_learner, full_supervision_job
+from alnsfw.al.jobs import (
+    active_learning_job,
+    build_network_learner,
+    fold_seed_runs,
+    full_supervision_job,
+)
 from alnsfw.al.loop import TIMING_COLUMNS
 from alnsfw.schema import schema_defaults
 
@@ -193,9 +198,8 @@ def test_real_learner_kill_and_resume(smoke, tmp_path):
     assert not (killed_dir / "checkpoint").exists()
 
 
-def test_real_learner_baseline(smoke, tmp_path):
-    _, paths = smoke
-    outputs = {k: str(tmp_path / f"{k}.csv") for k in ("metrics", "history", "predictions")}
+def baseline_job(paths: dict[str, str], out: Path, **kwargs) -> dict[str, str]:
+    outputs = {k: str(out / f"{k}.csv") for k in ("metrics", "history", "predictions")}
     full_supervision_job(
         keyframes=paths["keyframes"],
         split=paths["split"],
@@ -205,12 +209,68 @@ def test_real_learner_baseline(smoke, tmp_path):
         seed=0,
         features=paths["features"],
         bank=paths["bank"],
+        **kwargs,
     )
+    return outputs
+
+
+def test_real_learner_baseline_and_one_process_for_all_runs(smoke, tmp_path):
+    """The baseline alone, and compute.batch_runs' fold_seed_runs: the baseline and two
+    strategies in one process, the network built once and restarted between runs, give the same
+    files to the last digit as separate jobs (timing columns aside)."""
+    _, paths = smoke
+    outputs = baseline_job(paths, tmp_path)
     metrics = pd.read_csv(outputs["metrics"])
     history = pd.read_csv(outputs["history"])
     assert metrics["n_labelled"].iloc[0] == 42
     assert 1 <= metrics["epochs"].iloc[0] == len(history) <= 3
     assert history["best"].sum() == 1
+
+    strategies = ("least_confidence", "random")
+    for strategy in strategies:
+        run(paths, tmp_path / strategy, strategy)
+    built = []
+
+    def counted(*args):
+        built.append(args[-1])
+        return build_network_learner(*args)
+
+    batch = tmp_path / "batch"
+    names = ("cycles", "queries", "predictions")
+    fold_seed_runs(
+        [
+            {
+                "strategy": s,
+                "outputs": {k: str(batch / s / f"{k}.csv") for k in names},
+                "config": CONFIG,
+                "log": None,
+            }
+            for s in strategies
+        ],
+        keyframes=paths["keyframes"],
+        split=paths["split"],
+        fold=0,
+        seed=0,
+        features=paths["features"],
+        bank=paths["bank"],
+        baseline={
+            "outputs": {
+                k: str(batch / "full" / f"{k}.csv") for k in ("metrics", "history", "predictions")
+            },
+            "config": CONFIG,
+        },
+        build=counted,
+    )
+    assert len(built) == 1, "one network for the baseline and both strategies"
+    for strategy in strategies:
+        for name in names:
+            alone = pd.read_csv(tmp_path / strategy / f"{name}.csv")
+            together = pd.read_csv(batch / strategy / f"{name}.csv")
+            keep = [c for c in alone.columns if c not in TIMING_COLUMNS]
+            pd.testing.assert_frame_equal(together[keep], alone[keep], check_exact=True)
+        assert not (batch / strategy / "checkpoint").exists()
+    for name in ("history", "predictions"):
+        assert (batch / "full" / f"{name}.csv").read_bytes() == Path(outputs[name]).read_bytes()
 
 
 if __name__ == "__main__":

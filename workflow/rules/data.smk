@@ -5,6 +5,7 @@ from alnsfw.data.layout import (  # noqa: E402
     config_fold_list_paths,
     find_video,
     frame_labels_path,
+    video_groups,
 )
 
 DATA_ROOT = config["data"]["root"]
@@ -55,29 +56,70 @@ if config["data"]["source"] == "synthetic":
             "../../scripts/synthesize_dataset.py"
 
 
-rule extract_keyframes:
-    """One video's keyframes (or its shipped frames), resized, into a shard."""
-    input:
-        lambda wc: find_video(VIDEOS, wc.video).inputs,
-    output:
-        KEYFRAME_SHARD,
-    log:
-        "results/logs/extract_keyframes/{video}.log",
-    conda:
-        "../../envs/data.yaml"
-    threads: 1
-    resources:
-        mem_mb=res("default", "mem_mb"),
-        runtime=res("default", "runtime"),
-    params:
-        video_class=lambda wc: find_video(VIDEOS, wc.video).video_class,
-        source=lambda wc: find_video(VIDEOS, wc.video).source,
-        keyframes=KEYFRAME_PARAMS,
-        on_truncated=config["data"]["on_truncated"],
-    message:
-        "Keyframes of {wildcards.video}"
-    script:
-        "../../scripts/extract_keyframes.py"
+# compute.keyframe_jobs: N > 0 puts the videos into at most N jobs (procedural rules
+# extract_keyframes_<group>, groups by a checksum of the name: alnsfw.data.layout.video_groups),
+# each writing its videos' shards in one process; 0: one job per video (rule extract_keyframes).
+KEYFRAME_JOBS = config["compute"]["keyframe_jobs"]
+if KEYFRAME_JOBS:
+    for group, members in video_groups(VIDEOS, KEYFRAME_JOBS).items():
+
+        rule:
+            name:
+                f"extract_keyframes_{group}"
+            input:
+                [path for video in members for path in video.inputs],
+            output:
+                [KEYFRAME_SHARD.format(video=video.name) for video in members],
+            log:
+                f"results/logs/extract_keyframes/group{group}.log",
+            conda:
+                "../../envs/data.yaml"
+            threads: 1
+            resources:
+                mem_mb=res("default", "mem_mb"),
+                runtime=res("default", "runtime"),
+            params:
+                videos=[
+                    {
+                        "video": video.name,
+                        "video_class": video.video_class,
+                        "source": video.source,
+                        "inputs": list(video.inputs),
+                    }
+                    for video in members
+                ],
+                keyframes=KEYFRAME_PARAMS,
+                on_truncated=config["data"]["on_truncated"],
+            message:
+                f"Keyframes of {len(members)} videos (group {group} of {KEYFRAME_JOBS})"
+            script:
+                "../../scripts/extract_keyframes.py"
+
+else:
+
+    rule extract_keyframes:
+        """One video's keyframes (or its shipped frames), resized, into a shard."""
+        input:
+            lambda wc: find_video(VIDEOS, wc.video).inputs,
+        output:
+            KEYFRAME_SHARD,
+        log:
+            "results/logs/extract_keyframes/{video}.log",
+        conda:
+            "../../envs/data.yaml"
+        threads: 1
+        resources:
+            mem_mb=res("default", "mem_mb"),
+            runtime=res("default", "runtime"),
+        params:
+            video_class=lambda wc: find_video(VIDEOS, wc.video).video_class,
+            source=lambda wc: find_video(VIDEOS, wc.video).source,
+            keyframes=KEYFRAME_PARAMS,
+            on_truncated=config["data"]["on_truncated"],
+        message:
+            "Keyframes of {wildcards.video}"
+        script:
+            "../../scripts/extract_keyframes.py"
 
 
 rule merge_keyframes:

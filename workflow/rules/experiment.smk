@@ -47,7 +47,8 @@ if BATCH_RUNS:
         log:
             every_strategy(AL_LOG),
             full=FULL_LOG,
-        priority: 5  # the jobs of seed 0 as early as any: the exports wait on them (export.smk)
+        # the first seed's jobs first: the exports wait on them (export.smk)
+        priority: lambda wildcards: 6 if int(wildcards.seed) == SEEDS[0] else 5
         group:
             training_group(config["compute"])
         conda:

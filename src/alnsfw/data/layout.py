@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,21 @@ def find_video(videos: Iterable[VideoRecord], name: str) -> VideoRecord:
         f"No video '{name}' in the dataset: ask only for the shards of planned videos "
         "(results/keyframes/shards/<video>.h5 for a video under data.root)."
     )
+
+
+def video_groups(videos: Sequence[VideoRecord], n: int) -> dict[int, list[VideoRecord]]:
+    """The videos split into at most `n` groups, one keyframe job each (compute.keyframe_jobs).
+
+    Why by a checksum of the name (CRC-32 modulo n) and not by position: a video added to or
+    removed from the dataset changes only its own group, so only that group's job reruns.
+    Empty groups are left out; each group keeps the videos' own order.
+    """
+    if n < 1:
+        raise ValueError(f"compute.keyframe_jobs must be at least 1 to group videos, got {n}")
+    groups: dict[int, list[VideoRecord]] = {}
+    for video in videos:
+        groups.setdefault(zlib.crc32(video.name.encode("utf-8")) % n, []).append(video)
+    return dict(sorted(groups.items()))
 
 
 def synthetic_video_path(root: str | Path, name: str, video_class: str) -> Path:

@@ -32,11 +32,12 @@ MODES = ("naive", "online", "bank", "none")
 #: them out of a job's params (changing one reruns nothing) and the job scripts add them back from
 #: the workflow's config (`with_runtime`), so the user's value still reaches the job.
 # runs_per_gpu: packing; missing_gpu: what a job does when the backend sees no GPU;
-# batch_runs: whether one job trains all runs of a fold and seed.
+# batch_runs, keyframe_jobs: how many runs or videos one job holds.
 RUNTIME_KEYS = (
     "batch_runs",
     "gpu",
     "gpu_memory_fraction",
+    "keyframe_jobs",
     "missing_gpu",
     "preload_mb",
     "runs_per_gpu",
