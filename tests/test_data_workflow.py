@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 from conftest import SNAKEMAKE, copy_smoke_workflow
@@ -28,6 +29,14 @@ TARGETS = [
 ]
 VIDEO = "resources/smoke/Database/vPorn/vPorn2.avi"
 TABLES = ("table1.csv", "table1.md", "folds.csv", "folds.md")
+SMOKE_SYNTHETIC = {
+    "seed": 3,
+    "shots_per_video": [3, 4],
+    "frames_per_shot": 4,
+    "frame_size": [64, 48],
+    "porn_shot_flip": 0.15,
+    "nonporn_shot_flip": 0.05,
+}  # fmt: skip  (presets/smoke.yaml's synthetic section: the videos it renders)
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -56,9 +65,9 @@ def built(smoke_workflow, tmp_path):
     return copy_smoke_workflow(smoke_workflow, tmp_path / "work")
 
 
-def pending_outputs(workdir: Path) -> dict[str, str]:
+def pending_outputs(workdir: Path, *args: str) -> dict[str, str]:
     """output -> rule, for every output of the data targets that Snakemake would (re)make."""
-    out = snakemake(workdir, "--summary", *TARGETS).stdout
+    out = snakemake(workdir, "--summary", *args, *TARGETS).stdout
     rows = [line.split("\t") for line in out.splitlines() if line.count("\t") >= 5]
     return {r[0]: r[2] for r in rows[1:] if r[5] != "no update"}
 
@@ -76,11 +85,7 @@ def test_data_targets_are_built(smoke_workflow):
 def test_changing_one_video_reruns_only_its_shard_and_downstream(built):
     shards = built / "results/keyframes/shards"
     before = {p.name: p.stat().st_mtime_ns for p in shards.glob("*.h5")}
-    config = {
-        "seed": 3, "shots_per_video": [3, 4], "frames_per_shot": 4, "frame_size": [64, 48],
-        "porn_shot_flip": 0.15, "nonporn_shot_flip": 0.05,
-    }  # fmt: skip
-    frames = render_video("vPorn2", "vPorn", config).frames
+    frames = render_video("vPorn2", "vPorn", SMOKE_SYNTHETIC).frames
     write_video(built / VIDEO, np.clip(frames.astype(int) + 6, 0, 255).astype(np.uint8), 4)
 
     assert pending_outputs(built) == {
@@ -127,3 +132,45 @@ def test_bad_config_is_rejected_before_any_job_naming_the_key(tmp_path, bad, nam
     for name in names:
         assert name in message
     assert not (workdir / "results").exists() and not (workdir / "resources").exists()
+
+
+def test_video_groups_are_stable_when_a_video_is_added():
+    from alnsfw.data.layout import VideoRecord, video_groups
+
+    videos = [VideoRecord(f"v{i}", "vPorn", "video", (f"v{i}.mp4",)) for i in range(40)]
+    groups = video_groups(videos, 4)
+    assert 1 <= len(groups) <= 4
+    assert sorted(v.name for g in groups.values() for v in g) == sorted(v.name for v in videos)
+    grown = video_groups([*videos, VideoRecord("new", "vPorn", "video", ("new.mp4",))], 4)
+    changed = [g for g in grown if [v.name for v in grown[g]] != [v.name for v in groups[g]]]
+    assert len(changed) == 1 and "new" in [v.name for v in grown[changed[0]]]
+    with pytest.raises(ValueError, match="keyframe_jobs"):
+        video_groups(videos, 0)
+
+
+def test_grouped_keyframe_jobs_write_the_same_shards(built):
+    """compute.keyframe_jobs: the shards of one-video jobs, from 3 group jobs, and a changed
+    video reruns only its own group."""
+    shards = built / "results/keyframes/shards"
+    before = {}
+    for path in sorted(shards.glob("*.h5")):
+        with h5py.File(path, "r") as h5:
+            before[path.name] = {k: h5[k][()] for k in h5}
+    grouped = ["--config", "compute={batch_runs: true, keyframe_jobs: 3}"]
+    pending = pending_outputs(built, *grouped)
+    made = {out: rule for out, rule in pending.items() if "shards/" in out}
+    assert sorted(made) == sorted(f"results/keyframes/shards/{n}" for n in before)
+    assert {rule for rule in made.values()} <= {f"extract_keyframes_{g}" for g in range(3)}
+    snakemake(built, "--cores", "2", *grouped, *TARGETS)
+    for name, datasets in before.items():
+        with h5py.File(shards / name, "r") as h5:
+            assert sorted(h5) == sorted(datasets)
+            for key, value in datasets.items():
+                np.testing.assert_array_equal(h5[key][()], value, err_msg=f"{name}: {key}")
+
+    frames = render_video("vPorn2", "vPorn", SMOKE_SYNTHETIC).frames
+    write_video(built / VIDEO, np.clip(frames.astype(int) + 6, 0, 255).astype(np.uint8), 4)
+    pending = pending_outputs(built, *grouped)
+    rerun = {out: rule for out, rule in pending.items() if "shards/" in out}
+    group = made["results/keyframes/shards/vPorn2.h5"]
+    assert rerun == {out: rule for out, rule in made.items() if rule == group}

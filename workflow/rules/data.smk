@@ -157,6 +157,7 @@ rule make_splits:
         "results/logs/make_splits/fold{fold}-seed{seed}.log",
     conda:
         "../../envs/data.yaml"
+    priority: 10  # a second's work each: the training jobs of every seed can then be picked
     threads: 1
     resources:
         mem_mb=res("default", "mem_mb"),
