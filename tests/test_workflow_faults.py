@@ -100,7 +100,7 @@ def test_dry_run_prints_no_empty_shell_commands(tmp_path):
     done = snakemake(work, "-n")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Shell command: None" not in done.stdout + done.stderr
-    assert "active_learning" in done.stdout
+    assert "train_runs" in done.stdout  # presets/smoke.yaml: compute.batch_runs
 
 
 @needs_snakemake

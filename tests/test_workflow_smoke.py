@@ -123,11 +123,12 @@ def test_a_stopping_key_reruns_the_verdicts_and_figures_not_the_runs(workdir):
 
 @SMOKE_GROUP
 def test_a_query_size_change_reruns_runs_not_data(workdir):
+    """presets/smoke.yaml trains with compute.batch_runs (one job per fold and seed), so the
+    baseline reruns with its strategies; one job per run (the JAX run below) keeps it."""
     out = snakemake(workdir, "-n", "--config", "al={query_size: 5}")
     rules = planned_rules(out)
-    assert "active_learning" in rules
+    assert "train_runs" in rules
     assert not rules & {"extract_keyframes", "merge_keyframes", "make_splits", "cache_features"}
-    assert "full_supervision" not in rules
 
 
 @SMOKE_GROUP
@@ -153,7 +154,10 @@ def jax_workdir(tmp_path_factory):
     """The model jobs on the JAX backend, with every HDF5 array streamed (preload_mb 0)."""
     pytest.importorskip("jax")
     work = tmp_path_factory.mktemp("smoke-workflow-jax")
-    config = ["compute={backend: jax, preload_mb: 0}", "al={strategies: [entropy]}"]
+    # one job per run (compute.batch_runs: false), the schema's default: the smoke preset's
+    # batched training is the TensorFlow run's
+    config = ["compute={backend: jax, preload_mb: 0, batch_runs: false}"]
+    config += ["al={strategies: [entropy]}"]
     snakemake(work, "--config", *config, "--", *JAX_TARGETS)
     return work
 
@@ -175,3 +179,15 @@ def test_the_workflow_runs_on_jax(jax_workdir):
     run_log = (results / "logs/active_learning/fold0/seed0/entropy.log").read_text()
     assert "compute.preload_mb 0:" in run_log and "streamed" in run_log
     assert re.search(r"epoch 1/1: loss .*; stop|epoch 1/1: .*last epoch", run_log)
+
+
+@pytest.mark.xdist_group("jax_workdir")
+def test_one_job_per_run_reruns_only_the_runs_a_change_touches(jax_workdir):
+    """With one job per run, a query-size change reruns the active-learning run alone: not the
+    baseline, not the data (compute.preload_mb left out of the params, as above)."""
+    config = ["compute={backend: jax, preload_mb: 0, batch_runs: false}"]
+    config += ["al={strategies: [entropy], query_size: 5}"]
+    rules = planned_rules(snakemake(jax_workdir, "-n", "--config", *config, "--", *JAX_TARGETS))
+    assert "active_learning" in rules
+    assert not rules & {"full_supervision", "extract_keyframes", "make_splits", "cache_features"}
+
