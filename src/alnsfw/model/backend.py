@@ -18,7 +18,7 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -307,6 +307,22 @@ def runs_in_graph(model: Any) -> bool:  # noqa: ANN401
     import keras
 
     return keras.backend.backend() == "tensorflow" and not model.jit_compile
+
+
+def graph_function(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` as one TensorFlow graph (tf.function, no XLA) on TensorFlow; unchanged on JAX.
+
+    For Keras layers called outside a model (the bank's augmentation): eager calls pay each
+    layer's Python and per-op dispatch on every batch. The ops are the same, seeded random ops
+    included, so the results are the same.
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return fn
+    import tensorflow as tf
+
+    return tf.function(fn, jit_compile=False)
 
 
 class ResidentTables:
