@@ -67,7 +67,7 @@ def built(smoke_workflow, tmp_path):
 
 def pending_outputs(workdir: Path, *args: str) -> dict[str, str]:
     """output -> rule, for every output of the data targets that Snakemake would (re)make."""
-    out = snakemake(workdir, "--summary", *args, *TARGETS).stdout
+    out = snakemake(workdir, "--summary", *TARGETS, *args).stdout  # args last: --config takes all
     rows = [line.split("\t") for line in out.splitlines() if line.count("\t") >= 5]
     return {r[0]: r[2] for r in rows[1:] if r[5] != "no update"}
 
@@ -161,7 +161,7 @@ def test_grouped_keyframe_jobs_write_the_same_shards(built):
     made = {out: rule for out, rule in pending.items() if "shards/" in out}
     assert sorted(made) == sorted(f"results/keyframes/shards/{n}" for n in before)
     assert {rule for rule in made.values()} <= {f"extract_keyframes_{g}" for g in range(3)}
-    snakemake(built, "--cores", "2", *grouped, *TARGETS)
+    snakemake(built, "--cores", "2", *TARGETS, *grouped)
     for name, datasets in before.items():
         with h5py.File(shards / name, "r") as h5:
             assert sorted(h5) == sorted(datasets)

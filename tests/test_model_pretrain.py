@@ -110,4 +110,5 @@ def test_dry_run_pretrains_before_caching_features(tmp_path):
     }
     assert ("pretrain_trunk", "cache_features") in edges
     assert ("pretrain_trunk", "augment_bank") in edges  # smoke trains from the bank
-    assert ("pretrain_trunk", "active_learning") in edges  # the jobs rebuild the same trunk
+    # the training jobs rebuild the same trunk (smoke: compute.batch_runs, rule train_runs)
+    assert ("pretrain_trunk", "train_runs") in edges

@@ -190,4 +190,3 @@ def test_one_job_per_run_reruns_only_the_runs_a_change_touches(jax_workdir):
     rules = planned_rules(snakemake(jax_workdir, "-n", "--config", *config, "--", *JAX_TARGETS))
     assert "active_learning" in rules
     assert not rules & {"full_supervision", "extract_keyframes", "make_splits", "cache_features"}
-

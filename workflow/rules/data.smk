@@ -64,6 +64,7 @@ if KEYFRAME_JOBS:
     for group, members in video_groups(VIDEOS, KEYFRAME_JOBS).items():
 
         rule:
+            """One group of videos' keyframes (compute.keyframe_jobs), each into its shard."""
             name:
                 f"extract_keyframes_{group}"
             input:
@@ -155,9 +156,9 @@ rule make_splits:
         SPLIT,
     log:
         "results/logs/make_splits/fold{fold}-seed{seed}.log",
+    priority: 10  # a second's work each: the training jobs of every seed can then be picked
     conda:
         "../../envs/data.yaml"
-    priority: 10  # a second's work each: the training jobs of every seed can then be picked
     threads: 1
     resources:
         mem_mb=res("default", "mem_mb"),
