@@ -249,7 +249,12 @@ def export_onnx_with_tensorflow(keras_file: str, onnx_file: str) -> None:
         "m(np.zeros((1, *m.input_shape[1:]), np.float32))  # export traces a called model\n"
         "m.export(sys.argv[2], format='onnx', verbose=False)\n"
     )
-    env = os.environ | {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    # tf2onnx without its safety copies there too (_tf2onnx_failing_loudly says why)
+    env = os.environ | {
+        "KERAS_BACKEND": "tensorflow",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "TF2ONNX_CATCH_ERRORS": "false",
+    }
     done = subprocess.run(
         [sys.executable, "-c", code, keras_file, onnx_file], env=env, capture_output=True, text=True
     )
@@ -314,9 +319,9 @@ def export_model(
         model.save(tmp)
     if outputs.get("onnx"):
         size = int(config["model"]["input_size"])
-        model(np.zeros((1, size, size, 3), np.float32))  # export traces a model once called
         with atomic_path(outputs["onnx"]) as tmp:
             if keras.backend.backend() == "tensorflow":
+                model(np.zeros((1, size, size, 3), np.float32))  # export traces a called model
                 with _tf2onnx_failing_loudly():
                     model.export(str(tmp), format="onnx", verbose=False)
             else:
