@@ -11,6 +11,7 @@ tests of marker `labelstudio`, started only when such a test asks for it.
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import subprocess
 import sys
@@ -164,14 +165,26 @@ SMOKE_PRESET = REPO / "presets" / "smoke.yaml"
 
 
 def smoke_snakemake(
-    workdir: Path, *args: str, check: bool = True, timeout: int = 900
+    workdir: Path,
+    *args: str,
+    check: bool = True,
+    timeout: int = 900,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     """Run this checkout's Snakefile on presets/smoke.yaml in `workdir` (2 cores).
 
-    `check`: fail the test with the end of the output if Snakemake fails."""
+    `check`: fail the test with the end of the output if Snakemake fails; `env`: variables
+    added to this process's environment for Snakemake and its jobs."""
     command = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
     command += ["--configfile", str(SMOKE_PRESET), "--cores", "2", *args]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=workdir)
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=workdir,
+        env=os.environ | env if env else None,
+    )
     if check:
         assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     return done

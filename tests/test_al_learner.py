@@ -215,9 +215,9 @@ def baseline_job(paths: dict[str, str], out: Path, **kwargs) -> dict[str, str]:
 
 
 def test_real_learner_baseline_and_one_process_for_all_runs(smoke, tmp_path):
-    """The baseline alone, and compute.batch_runs' fold_seed_runs: the baseline and two
-    strategies in one process, the network built once and restarted between runs, give the same
-    files to the last digit as separate jobs (timing columns aside)."""
+    """The baseline alone, and compute.batch_runs' fold_seed_runs: the baseline and a strategy
+    in one process, the network built once and restarted between runs, give the same files to
+    the last digit as separate jobs (timing columns aside)."""
     _, paths = smoke
     outputs = baseline_job(paths, tmp_path)
     metrics = pd.read_csv(outputs["metrics"])
@@ -226,7 +226,7 @@ def test_real_learner_baseline_and_one_process_for_all_runs(smoke, tmp_path):
     assert 1 <= metrics["epochs"].iloc[0] == len(history) <= 3
     assert history["best"].sum() == 1
 
-    strategies = ("least_confidence", "random")
+    strategies = ("random",)  # one is enough: the learner is restarted after the baseline
     for strategy in strategies:
         run(paths, tmp_path / strategy, strategy)
     built = []
@@ -261,7 +261,7 @@ def test_real_learner_baseline_and_one_process_for_all_runs(smoke, tmp_path):
         },
         build=counted,
     )
-    assert len(built) == 1, "one network for the baseline and both strategies"
+    assert len(built) == 1, "one network for the baseline and the strategy"
     for strategy in strategies:
         for name in names:
             alone = pd.read_csv(tmp_path / strategy / f"{name}.csv")

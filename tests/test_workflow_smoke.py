@@ -158,7 +158,11 @@ def jax_workdir(tmp_path_factory):
     # batched training is the TensorFlow run's
     config = ["compute={backend: jax, preload_mb: 0, batch_runs: false}"]
     config += ["al={strategies: [entropy]}"]
-    snakemake(work, "--config", *config, "--", *JAX_TARGETS)
+    # XLA's persistent cache: the model jobs compile the same trunk and top model (cache and bank,
+    # baseline and run), each once instead of once per job; the same programs run
+    xla = {"JAX_COMPILATION_CACHE_DIR": str(work / ".xla-cache")}
+    xla |= {"JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    smoke_snakemake(work, "--config", *config, "--", *JAX_TARGETS, env=xla)
     return work
 
 
