@@ -109,7 +109,7 @@ def smoke_data(tmp_path_factory: pytest.TempPathFactory) -> SmokeData:
     return build_smoke_data(tmp_path_factory.mktemp("smoke_data"))
 
 
-# --- two workers (pytest-xdist, `-n 2 --dist loadgroup` in pyproject.toml) ----------------------
+# --- three workers (pytest-xdist, `-n 3 --dist loadgroup` in pyproject.toml) --------------------
 # A fixture is built once per worker, so every test that uses an expensive shared fixture carries
 # its xdist_group mark and its group runs on one worker: each fixture is still built once a run.
 # A test with no mark is grouped with its module (module-scoped fixtures: once too).
@@ -119,7 +119,7 @@ EXPENSIVE_FIXTURES = {  # fixture -> the xdist_group its tests must carry
     "jax_workdir": "jax_workdir",  # ~3 min: the model jobs of the workflow on JAX
     "pretrained": "pretrained",  # two proxy pretrainings of ResNet50V2
 }
-# Groups handed out first, longest first, so the two workers finish together (the JAX workflow
+# Groups handed out first, longest first, so the workers finish together (the JAX workflow
 # and the smoke workflow each take minutes, and start at once, on different workers).
 FIRST_GROUPS = ("jax_workdir", "smoke_workflow", "jax_learner", "exported", "pretrained")
 
