@@ -19,8 +19,9 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pytest
 
-from alnsfw.al.jobs import active_learning_job, full_supervision_job
+from alnsfw.al.jobs import active_learning_job, fold_seed_runs, full_supervision_job
 
 CONFIG = {
     "al": {
@@ -268,3 +269,53 @@ class Spy:
         learner = fake_build(*args)
         self.learners.append(learner)
         return learner
+
+
+def test_a_killed_batch_job_resumes_its_finished_runs(tmp_path):
+    """compute.batch_runs: a job killed in its second run is rerun by Snakemake with all of its
+    outputs deleted; the finished first run resumes from its kept last checkpoint (no training)
+    and every file ends as in an uninterrupted job."""
+    import pandas as pd
+
+    from alnsfw.al.loop import TIMING_COLUMNS
+
+    data = make_dataset(tmp_path / "data")
+    strategies = ("random", "entropy")
+
+    def runs(root: Path) -> list[dict]:
+        return [
+            {"strategy": s, "outputs": al_outputs(root / s), "config": config(), "log": None}
+            for s in strategies
+        ]
+
+    fold_seed_runs(runs(tmp_path / "whole"), *data, fold=0, seed=0, build=fake_build)
+    builds = iter([fake_build, CrashAt(3)])  # the second run is killed in its fourth cycle
+    with pytest.raises(KeyboardInterrupt):
+        fold_seed_runs(runs(tmp_path / "job"), *data, 0, 0, build=lambda *a: next(builds)(*a))
+    first = tmp_path / "job" / strategies[0]
+    assert (first / "checkpoint").is_dir() and (first / "cycles.csv").exists()
+    for path in (tmp_path / "job").rglob("*.csv"):  # Snakemake removes an incomplete job's outputs
+        path.unlink()
+    fits: list[int] = []  # fit calls per run of the rerun, in order
+
+    def counting(*args):
+        learner, run = fake_build(*args), len(fits)
+        fits.append(0)
+        fit = learner.fit
+
+        def counted(*a, **k):
+            fits[run] += 1
+            return fit(*a, **k)
+
+        learner.fit = counted
+        return learner
+
+    fold_seed_runs(runs(tmp_path / "job"), *data, fold=0, seed=0, build=counting)
+    assert fits[0] == 0 and fits[1] > 0, fits  # the finished run only rewrote its outputs
+    assert not list((tmp_path / "job").rglob("checkpoint"))
+    for strategy in strategies:
+        for name in ("cycles", "queries", "predictions", "stopping"):
+            whole = pd.read_csv(tmp_path / "whole" / strategy / f"{name}.csv")
+            resumed = pd.read_csv(tmp_path / "job" / strategy / f"{name}.csv")
+            keep = [c for c in whole.columns if c not in TIMING_COLUMNS]
+            pd.testing.assert_frame_equal(resumed[keep], whole[keep], check_exact=True)
