@@ -21,9 +21,10 @@ from alnsfw import outputs
 from alnsfw.data.errors import DataError
 
 # Output path (relative, as the rules write it) -> the rule that writes it. The bank before the
-# features: a bank file's name also matches the features' pattern.
+# features: a bank file's name also matches the features' pattern. A shard has no fixed rule name
+# (extract_keyframes, or extract_keyframes_<n> with compute.keyframe_jobs): it is forced by path.
+SHARD = outputs.output_regex(outputs.KEYFRAME_SHARD)
 REBUILD_RULES = [
-    (outputs.output_regex(outputs.KEYFRAME_SHARD), "extract_keyframes"),
     (outputs.output_regex(outputs.KEYFRAMES), "merge_keyframes"),
     (outputs.output_regex(outputs.BANK), "augment_bank"),
     (outputs.output_regex(outputs.FEATURES), "cache_features"),
@@ -34,6 +35,12 @@ REBUILD_RULES = [
 def rebuild_command(path: str | Path) -> str:
     """The command that rebuilds `path` (and everything after it)."""
     posix = Path(path).as_posix()
+    shard = SHARD.search(posix)
+    if shard:
+        return (
+            f"snakemake --force {shard.group(0).lstrip('/')}, then snakemake (both with your usual "
+            "--configfile/--config options)"
+        )
     for pattern, rule in REBUILD_RULES:
         if pattern.search(posix):
             return f"snakemake --forcerun {rule} (add your usual --configfile/--config options)"
