@@ -26,7 +26,7 @@ from alnsfw.data.errors import DataError
 SHARD = outputs.output_regex(outputs.KEYFRAME_SHARD)
 REBUILD_RULES = [
     (outputs.output_regex(outputs.KEYFRAMES), "merge_keyframes"),
-    (outputs.output_regex(outputs.BANK), "augment_bank"),
+    (outputs.output_regex(outputs.BANK), "cache_features"),  # with the features (bank mode)
     (outputs.output_regex(outputs.FEATURES), "cache_features"),
     (outputs.output_regex(outputs.PROXY_WEIGHTS), "pretrain_trunk"),
 ]

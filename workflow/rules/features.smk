@@ -28,9 +28,9 @@ FEATURE_COMPUTE = {
     k: config["compute"][k] for k in ("feature_dtype", "predict_batch_size", "backend")
 }
 BANK_PARAMS = {k: config["training"][k] for k in ("augmentation", "bank_views")}
-# The two cache jobs take (at least) two threads: their files are bit-identical at 1 and 2 threads
-# (checked on the demo's 1,677 keyframes), and alone on 2 cores the bank (31 s at one thread) was
-# the critical path of `make run` with the other core idle.
+# The cache job takes (at least) two threads: its files are bit-identical at 1 and 2 threads
+# (checked on the demo's 1,677 keyframes), and alone on 2 cores it is the critical path of
+# `make run` (at one thread each, the features and the bank side by side took longer).
 CACHE_THREADS = max(2, config["compute"]["threads"])
 
 # feature_inputs(): the feature files a training job reads, by name (`features`, `bank`), for
@@ -63,12 +63,20 @@ rule pretrain_trunk:
         "../../scripts/pretrain_trunk.py"
 
 
+# training.augment: bank: the same job also writes the bank (K augmented views of every keyframe
+# through the trunk), on the network it built for the features (docs/speed.md: one TensorFlow
+# import and trunk build instead of two, on the demo's critical path). A bank setting
+# (training.bank_views, training.augmentation) then reruns the features too (~6 s on the demo).
+USES_BANK = "bank" in feature_files(config)
+
+
 rule cache_features:
-    """The frozen trunk's output for every keyframe, computed once per trunk."""
+    """The frozen trunk's output for every keyframe, computed once per trunk (with training.augment: bank, also K augmented views of each)."""
     input:
         trunk_weights_files(config),
         keyframes=KEYFRAMES,
     output:
+        **({"bank": BANK} if USES_BANK else {}),
         features=FEATURES,
     log:
         f"results/logs/cache_features/{FEATURE_TAG}.log",
@@ -81,36 +89,16 @@ rule cache_features:
     params:
         model=TRUNK_PARAMS,
         compute=FEATURE_COMPUTE,
+        training=BANK_PARAMS if USES_BANK else {},
     message:
         f"Caching the frozen trunk's features ({FEATURE_TAG}) of every keyframe"
+        + (
+            f", and {BANK_PARAMS['bank_views']} augmented views of each"
+            if USES_BANK
+            else ""
+        )
     script:
         "../../scripts/cache_features.py"
-
-
-rule augment_bank:
-    """K augmented views of every keyframe through the frozen trunk (training.augment: bank)."""
-    input:
-        trunk_weights_files(config),
-        keyframes=KEYFRAMES,
-    output:
-        bank=BANK,
-    log:
-        f"results/logs/augment_bank/{FEATURE_TAG}.log",
-    conda:
-        "../../envs/model.yaml"
-    threads: CACHE_THREADS
-    resources:
-        mem_mb=res("features", "mem_mb"),
-        runtime=res("features", "runtime"),
-    params:
-        model=TRUNK_PARAMS,
-        compute=FEATURE_COMPUTE,
-        training=BANK_PARAMS,
-    message:
-        f"Augmentation bank: {BANK_PARAMS['bank_views']} augmented views of every keyframe "
-        f"through the frozen trunk ({FEATURE_TAG})"
-    script:
-        "../../scripts/augment_bank.py"
 
 
 # Zero-shot peers (report.peers): a ready-made classifier's P(porn) of every keyframe, once per

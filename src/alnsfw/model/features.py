@@ -196,17 +196,18 @@ def _batches(n: int, batch: int) -> list[tuple[int, int]]:
 
 
 def compute_features(
-    keyframes_h5: str | Path, out_h5: str | Path, cfg: dict[str, Any]
+    keyframes_h5: str | Path, out_h5: str | Path, cfg: dict[str, Any], net: Network | None = None
 ) -> dict[str, float]:
     """Write `features` [N,h,w,C] = trunk output of every keyframe, un-augmented, in row order.
 
     Batches of `compute.predict_batch_size` contiguous rows go through the trunk in inference mode;
     the file is written under a temporary name and renamed when complete. Returns the number of
     images and the seconds spent on them (model building excluded), for logs and benchmarks.
+    `net`: the network built for this config (`compute_features_and_bank` shares one).
     """
     compute = ComputeSettings.from_config(cfg)
     backend.prepare(cfg, seed=0)
-    net = build_network(cfg, seed=0, augment=False)
+    net = net or build_network(cfg, seed=0, augment=False)
     dtype = np.dtype(compute.feature_dtype)
     batch = compute.predict_batch_size
     trunk = _trunk_fn(net, batch, compute.threads)
@@ -233,7 +234,7 @@ def compute_features(
 
 
 def compute_bank(
-    keyframes_h5: str | Path, out_h5: str | Path, cfg: dict[str, Any]
+    keyframes_h5: str | Path, out_h5: str | Path, cfg: dict[str, Any], net: Network | None = None
 ) -> dict[str, float]:
     """Write `views` [N,K,h,w,C]: the trunk output of K random augmentations of every keyframe.
 
@@ -245,7 +246,7 @@ def compute_bank(
     compute, train = ComputeSettings.from_config(cfg), TrainingSettings.from_config(cfg)
     seed = ModelSettings.from_config(cfg).weights_seed
     backend.prepare(cfg, seed=seed)
-    net = build_network(cfg, seed=0, augment=False)
+    net = net or build_network(cfg, seed=0, augment=False)
     augmentation = build_augmentation(train.augmentation, seed=seed * 1000 + 7)
     k = train.bank_views
     dtype = np.dtype(compute.feature_dtype)
@@ -290,6 +291,24 @@ def compute_bank(
     return {"images": n, "views": k, "seconds": seconds}
 
 
+def compute_features_and_bank(
+    keyframes_h5: str | Path, features_h5: str | Path, bank_h5: str | Path, cfg: dict[str, Any]
+) -> dict[str, dict[str, float]]:
+    """The feature cache, then the bank (training.augment: bank), in one process on one network.
+
+    Why one job: each pays the TensorFlow import and the trunk's build and first trace, about
+    6 s of the demo's 12 s feature job, while the other core waits (docs/speed.md). The files are
+    those of the two functions called alone: the network is built from the config alone and the
+    bank's augmentation has its own seeds.
+    """
+    backend.prepare(cfg, seed=0)
+    net = build_network(cfg, seed=0, augment=False)
+    return {
+        "features": compute_features(keyframes_h5, features_h5, cfg, net=net),
+        "bank": compute_bank(keyframes_h5, bank_h5, cfg, net=net),
+    }
+
+
 @contextlib.contextmanager
 def _cache_file(
     keyframes_h5: str | Path, out_h5: str | Path, cfg: dict[str, Any]
@@ -324,5 +343,5 @@ def check_cache(attrs: dict[str, Any], fingerprint: str, cfg: dict[str, Any], pa
     if problems:
         raise ValueError(
             f"feature cache {path} does not match this model: {'; '.join(problems)}. Delete it "
-            "and let the workflow recompute it (rule cache_features / augment_bank)."
+            "and let the workflow recompute it (rule cache_features)."
         )

@@ -373,7 +373,7 @@ class Learner:
             raise ValueError(
                 f"{self.bank.path} holds {self.bank.shape[1]} views made with augmentation "
                 f"{self.bank.attrs.get('augmentation')}, but the config asks for {views} views "
-                f"with {augmentation}: recompute the bank (rule augment_bank)."
+                f"with {augmentation}: recompute the bank (rule cache_features)."
             )
 
     def _draw_plan(self, rows: np.ndarray, epochs: int) -> list[tuple[np.ndarray, np.ndarray]]:
