@@ -326,3 +326,24 @@ def choose_in(driver: Any, idx: int, value: str) -> None:  # noqa: ANN401
         f"choice {value!r} of keyframe {idx + 1} to toggle",
         lambda d: (value in ticked_each(d)[idx]) != before,
     )
+
+
+def visible_sharpness(driver: Any, element: Any) -> float:  # noqa: ANN401
+    """How sharp the screen is over `element`'s box: the variance of the Laplacian of that part
+    of a screenshot. What a person sees, whichever element paints it: a computed CSS `filter`
+    on an <img> says nothing if something else draws the pixels (campaign.blur: hover)."""
+    import cv2
+    import numpy as np
+
+    x, y, w, h, dpr = driver.execute_script(
+        "const r = arguments[0].getBoundingClientRect();"
+        "return [r.left, r.top, r.width, r.height, window.devicePixelRatio];",
+        element,
+    )
+    shot = cv2.imdecode(
+        np.frombuffer(driver.get_screenshot_as_png(), np.uint8), cv2.IMREAD_GRAYSCALE
+    )
+    top, left = max(0, int(y * dpr)), max(0, int(x * dpr))  # a box may overhang the page
+    crop = shot[top : int((y + h) * dpr), left : int((x + w) * dpr)]
+    assert crop.size > 0, f"the element's box {x, y, w, h} is off the screenshot"
+    return float(cv2.Laplacian(crop, cv2.CV_64F).var())

@@ -378,20 +378,26 @@ def test_a_unit_task_in_the_browser(labelstudio_server: LabelStudioServer, unit_
         assert [i["left"] for i in images] == sorted(i["left"] for i in images), images
         assert ui.ticked_each(driver) == [[g] for g in UNIT_GUESSES], "each guess pre-ticked"
         # campaign.blur: hover, on every image: only the one pointed at is sharp
-        style = (
+        style = (  # the filter is on each image's box (alnsfw.campaign.labels.BLUR_STYLE)
             "return Array.from(document.querySelectorAll('img[alt=\"image\"]'))"
-            ".map(i => getComputedStyle(i).filter)"
+            ".map(i => getComputedStyle(i.closest('.lsf-object')).filter)"
         )
         ActionChains(driver).move_to_element(
             driver.find_element("css selector", ui.SUBMIT)
         ).perform()
         time.sleep(0.5)
         assert all("blur" in f for f in driver.execute_script(style))
-        second = driver.find_elements("css selector", 'img[alt="image"]')[1]
+        shown = driver.find_elements("css selector", 'img[alt="image"]')
+        blurred = [ui.visible_sharpness(driver, image) for image in shown]
+        second = shown[1]
         ActionChains(driver).move_to_element(second).perform()
         time.sleep(0.5)
         filters = driver.execute_script(style)
         assert filters[1] == "none" and "blur" in filters[0] and "blur" in filters[2], filters
+        # and on the screen: the pixels under the second image sharpen only when pointed at
+        sharp = [ui.visible_sharpness(driver, image) for image in shown]
+        assert sharp[1] > 4 * blurred[1], (blurred, sharp)
+        assert sharp[0] < 2 * blurred[0] + 1 and sharp[2] < 2 * blurred[2] + 1, (blurred, sharp)
         ActionChains(driver).move_to_element(
             driver.find_element("css selector", ui.SUBMIT)
         ).perform()

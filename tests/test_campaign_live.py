@@ -155,14 +155,17 @@ def test_the_model_trains_by_itself_between_batches(labelstudio_server, live):
 
         ui.current_task_image_ok(driver)  # waits until the image has loaded
         image = driver.find_element("css selector", 'img[alt="image"]')
-        style = "return getComputedStyle(arguments[0]).filter"
+        style = "return getComputedStyle(arguments[0].closest('.lsf-object')).filter"
         away = driver.find_element("css selector", ui.SUBMIT)  # the pointer off the image
         ActionChains(driver).move_to_element(away).perform()
         time.sleep(0.5)
         assert "blur" in driver.execute_script(style, image)
+        blurred = ui.visible_sharpness(driver, image)  # what the screen shows, not the CSS
         ActionChains(driver).move_to_element(image).perform()
         time.sleep(0.5)
         assert driver.execute_script(style, image) == "none"
+        sharp = ui.visible_sharpness(driver, image)
+        assert sharp > 4 * blurred, (blurred, sharp)
         while log.read_text().count("  live: ") < BATCHES:
             data = server.api("GET", f"/api/tasks/{task}")
             assert ui.current_task_image_ok(driver)["width"] > 0, task

@@ -53,11 +53,13 @@ LABEL_CONFIG = (
 # blur: Das, Dang & Lease, HCOMP 2020, found it lowered the emotional impact on moderators at the
 # same accuracy and speed; static blur or greyscale alone did not help in a 2026 study, so it is
 # an option and exposures are counted either way). Label Studio applies a <Style> tag's CSS.
-# !important: Label Studio sets the image's brightness and contrast as an inline `filter`; the
-# pointer is over its drawing canvas, laid on the image inside the `.lsf-object` box.
+# The filter is on the image's whole `.lsf-object` box, not on its <img>: Label Studio 1.23.2
+# paints the picture a person sees elsewhere in that box (a blur on the <img> alone changed its
+# computed style and not one pixel on the screen: tests/test_campaign_live.py now measures the
+# screen); the pointer is over the box's drawing canvas.
 BLUR_STYLE = (
-    "<Style>img[alt=&quot;image&quot;] {filter: blur(28px) !important} "
-    ".lsf-object:hover img[alt=&quot;image&quot;] {filter: none !important}</Style>"
+    "<Style>.lsf-object {filter: blur(28px) !important} "
+    ".lsf-object:hover {filter: none !important}</Style>"
 )
 
 
