@@ -475,7 +475,8 @@ def parse_tasks(
             )
             continue
         pull.seen[tid] = row
-        if "alnsfw_rows" in data:
+        unit = "alnsfw_rows" in data
+        if unit:
             pull.units[tid] = rows
         for ann in task.get("annotations") or []:
             who = annotator_name(ann.get("completed_by"), users)
@@ -493,32 +494,13 @@ def parse_tasks(
                     )
                 )
                 continue
-            if "alnsfw_rows" in data:
-                _unit_annotation(pull, ann, tid, aid, who, rows, updated, scheme)
-                continue
-            label, problem = _label_of(ann, scheme)
-            if problem is not None:
-                reason, todo = problem
-                pull.problems.append(Problem(tid, reason, todo, aid, who, row, updated))
-                continue
-            pull.annotations.append(
-                Annotation(
-                    tid,
-                    aid,
-                    row,
-                    who,
-                    label,
-                    updated,
-                    bool(ann.get("ground_truth")),
-                    _lead_time(ann),
-                )
-            )
+            _apply_annotation(pull, ann, tid, aid, who, rows, updated, scheme, unit)
     if complete:
         pull.missing = set(known) - present
     return pull
 
 
-def _unit_annotation(
+def _apply_annotation(
     pull: Pull,
     ann: Mapping[str, Any],
     tid: int,
@@ -527,12 +509,14 @@ def _unit_annotation(
     rows: Sequence[int],
     updated: str,
     scheme: LabelScheme,
+    unit: bool,
 ) -> None:
-    """One annotation of a unit task -> one Annotation per keyframe (its own control); a
-    keyframe without a readable choice is set aside alone, the others apply. A skip skips all."""
-    guesses = _guesses(ann, scheme, len(rows))
+    """One annotation -> one Annotation per keyframe of its task (a keyframe task: its one row;
+    a unit task: each keyframe's own control, with the guess it showed). A keyframe without a
+    readable choice is set aside alone, the others apply; a skip skips all."""
+    guesses = _guesses(ann, scheme, len(rows)) if unit else [None] * len(rows)
     for idx, row in enumerate(rows):
-        label, problem = _label_of(ann, scheme, idx)
+        label, problem = _label_of(ann, scheme, idx if unit else None)
         if problem is not None:
             reason, todo = problem
             pull.problems.append(Problem(tid, reason, todo, aid, who, row, updated))
