@@ -12,7 +12,7 @@ at the video's own resolution (the frame index `video_frame` is in keyframes.h5)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -219,20 +219,12 @@ def build_task(
         prob_porn = float(prob_porn)
         confidence = max(prob_porn, 1.0 - prob_porn)
         shown = confidence >= float(hide_guess_below)
-    time_s = image.get("time_s")
+    text = guess_text(prob_porn, round_no, shown, scheme)
+    shared = _task_data(image, video_path, rank, score, confidence, text, round_no, purpose)
     task: dict[str, Any] = {
         "data": {
             "image": local_files_url(image["file"], document_root),
-            "video": image["video"],
-            "video_path": str(video_path if video_path is not None else image["video"]),
-            "time_s": None if time_s is None else float(time_s),
-            "frame": int(image["frame"]),
-            "al_rank": int(rank),
-            "al_score": None if score is None else float(score),
-            "confidence": None if confidence is None else round(confidence, 4),
-            "guess": guess_text(prob_porn, round_no, shown, scheme),
-            "round": int(round_no),
-            "purpose": purpose,
+            **shared,
             "alnsfw_campaign": campaign_id,
             "alnsfw_row": int(row),
         }
@@ -247,6 +239,33 @@ def build_task(
             }
         ]
     return task
+
+
+def _task_data(
+    image: Mapping[str, Any],
+    video_path: str | None,
+    rank: int,
+    score: float | None,
+    confidence: float | None,
+    guess: str,
+    round_no: int,
+    purpose: str,
+) -> dict[str, Any]:
+    """The data fields a keyframe task and a unit task share (a unit's: of its first keyframe):
+    where the image is from, its queue rank and score, the guess line."""
+    time_s = image.get("time_s")
+    return {
+        "video": image["video"],
+        "video_path": str(video_path if video_path is not None else image["video"]),
+        "time_s": None if time_s is None else float(time_s),
+        "frame": int(image["frame"]),
+        "al_rank": int(rank),
+        "al_score": None if score is None else float(score),
+        "confidence": None if confidence is None else round(confidence, 4),
+        "guess": guess,
+        "round": int(round_no),
+        "purpose": purpose,
+    }
 
 
 def build_unit_task(
@@ -310,21 +329,11 @@ def build_unit_task(
         )
     else:
         text = f"no guess shown: the model (round {round_no}) is unsure"
-    time_s = first.get("time_s")
     task: dict[str, Any] = {
         "data": {
             "images": entries,
             "n_keyframes": len(rows),
-            "video": first["video"],
-            "video_path": str(video_path if video_path is not None else first["video"]),
-            "time_s": None if time_s is None else float(time_s),
-            "frame": int(first["frame"]),
-            "al_rank": int(rank),
-            "al_score": None if score is None else float(score),
-            "confidence": None if confidence is None else round(confidence, 4),
-            "guess": text,
-            "round": int(round_no),
-            "purpose": purpose,
+            **_task_data(first, video_path, rank, score, confidence, text, round_no, purpose),
             "alnsfw_campaign": campaign_id,
             "alnsfw_row": rows[0],
             "alnsfw_rows": rows,
