@@ -207,19 +207,13 @@ def copy_smoke_workflow(smoke_workflow: Path, dest: Path) -> Path:
     return dest
 
 
-@pytest.fixture(scope="session")
-def exported(smoke_data, tmp_path_factory):
-    """A trained full-supervision run of the smoke data, exported as .keras, .onnx and JSON
-    (operating point: accuracy); returns paths and config. Read-only: copy before changing."""
+def train_and_export(smoke_data: Any, cfg: dict, root: Path, model: Path) -> dict:  # noqa: ANN401
+    """The feature cache, a full-supervision run and its export (.keras at `model`, .onnx and
+    JSON beside it) of the smoke data under `cfg`, in `root`; the run's outputs and the JSON."""
     from alnsfw.al.jobs import full_supervision_job
     from alnsfw.model.features import compute_features
     from alnsfw.predict.export import export_model
 
-    root = tmp_path_factory.mktemp("export")
-    cfg = copy.deepcopy(smoke_data.config)
-    cfg["training"].update(augment="online", max_epochs=2)
-    cfg["compute"].update(feature_dtype="float32", threads=1)
-    cfg["baseline"]["epochs"] = 2
     features = root / "features.h5"
     compute_features(smoke_data.keyframes, features, cfg)
     run = root / "runs" / "full"
@@ -228,7 +222,6 @@ def exported(smoke_data, tmp_path_factory):
     full_supervision_job(
         str(smoke_data.keyframes), str(smoke_data.split), outputs, cfg, 0, 0, features=str(features)
     )
-    model = root / "models" / "full.keras"
     meta = export_model(
         config=cfg,
         weights=outputs["weights"],
@@ -243,4 +236,18 @@ def exported(smoke_data, tmp_path_factory):
         run={"fold": 0, "seed": 0, "method": "full"},
         split=str(smoke_data.split),
     )
-    return {"model": model, "meta": meta, "outputs": outputs, "cfg": cfg, "root": root}
+    return {"outputs": outputs, "meta": meta}
+
+
+@pytest.fixture(scope="session")
+def exported(smoke_data, tmp_path_factory):
+    """A trained full-supervision run of the smoke data, exported as .keras, .onnx and JSON
+    (operating point: accuracy); returns paths and config. Read-only: copy before changing."""
+    root = tmp_path_factory.mktemp("export")
+    cfg = copy.deepcopy(smoke_data.config)
+    cfg["training"].update(augment="online", max_epochs=2)
+    cfg["compute"].update(feature_dtype="float32", threads=1)
+    cfg["baseline"]["epochs"] = 2
+    model = root / "models" / "full.keras"
+    done = train_and_export(smoke_data, cfg, root, model)
+    return {"model": model, "cfg": cfg, "root": root} | done

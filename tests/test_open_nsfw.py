@@ -147,11 +147,9 @@ def test_export_with_the_open_nsfw_trunk_keras_onnx_and_predict(smoke_data, tmp_
 
     import keras
     import onnx
+    from conftest import train_and_export
 
-    from alnsfw.al.jobs import full_supervision_job
     from alnsfw.cli import main
-    from alnsfw.model.features import compute_features
-    from alnsfw.predict.export import export_model
     from alnsfw.predict.runtime import OnnxModel
 
     cfg = copy.deepcopy(smoke_data.config)
@@ -159,27 +157,10 @@ def test_export_with_the_open_nsfw_trunk_keras_onnx_and_predict(smoke_data, tmp_
     cfg["training"].update(augment="none", max_epochs=2)
     cfg["compute"].update(feature_dtype="float32", threads=1)
     cfg["baseline"]["epochs"] = 2
-    features = tmp_path / "features.h5"
-    compute_features(smoke_data.keyframes, features, cfg)
-    run = tmp_path / "run"
-    outputs = {k: str(run / f"{k}.csv") for k in ("metrics", "history", "predictions")}
-    outputs["weights"] = str(run / "final_weights.h5")
-    full_supervision_job(
-        str(smoke_data.keyframes), str(smoke_data.split), outputs, cfg, 0, 0, features=str(features)
-    )
     model = tmp_path / "m.keras"
-    files = {"model": str(model), "onnx": str(tmp_path / "m.onnx")}
-    files["meta"] = str(tmp_path / "m.json")
-    meta = export_model(
-        config=cfg,
-        weights=outputs["weights"],
-        results=outputs["metrics"],
-        predictions=outputs["predictions"],
-        keyframes=str(smoke_data.keyframes),
-        outputs=files,
-        run={"fold": 0, "seed": 0, "method": "full"},
-        split=str(smoke_data.split),
-    )
+    done = train_and_export(smoke_data, cfg, tmp_path, model)
+    meta, outputs = done["meta"], done["outputs"]
+    files = {"onnx": str(model.with_suffix(".onnx"))}
     # both files were checked against the run's own test probabilities (export raises otherwise)
     assert meta["check"]["test_rows"] > 0 and meta["check"]["max_abs_diff"] < 1e-4
     assert meta["check"]["onnx_max_abs_diff_vs_keras"] < 1e-4
