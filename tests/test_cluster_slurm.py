@@ -4,7 +4,8 @@ Run with `make test-cluster` (as root: it installs and starts munge, MariaDB, sl
 and slurmd). The module:
 
 1. brings the cluster up (idempotent) and shuts it down at the end (ALNSFW_KEEP_CLUSTER=1 keeps it);
-2. runs the smoke workflow locally, as the reference;
+2. runs the smoke workflow locally, as the reference, with a cluster's job grid (one job per run
+   and per video: tests/cluster/per-run.yaml, as the paper presets; the smoke preset batches them);
 3. runs it again in a fresh copy through `--workflow-profile profiles/slurm`, with the GPU overlay
    (compute.gpu: true), and checks with `sacct` that every job but the local `all` went through
    sbatch, with the account and partition given, training jobs with one (fake) GPU and the others
@@ -46,12 +47,14 @@ PARTITION = os.environ.get("ALNSFW_SLURM_PARTITION", "debug")
 TRAINING_RULES = {"active_learning", "full_supervision"}
 RUN = "results/runs/fold0/seed0"
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-CONFIG = ["--configfile", "presets/smoke.yaml"]
+# The smoke preset with a cluster's job grid (one job per run and per video, tests/cluster/per-run.yaml).
+PER_RUN = str(CLUSTER / "per-run.yaml")
+CONFIG = ["--configfile", "presets/smoke.yaml", PER_RUN]
 # What a user adds on the command line (README "Running on a cluster"), plus a short first status
 # check so the test does not wait the plugin's default 40 s after each submission.
 SLURM = [
     "--workflow-profile", "profiles/slurm",
-    "--configfile", "presets/smoke.yaml", str(CLUSTER / "gpu.yaml"),
+    "--configfile", "presets/smoke.yaml", PER_RUN, str(CLUSTER / "gpu.yaml"),
     "--default-resources", f"slurm_account={ACCOUNT}", f"slurm_partition={PARTITION}",
     "mem_mb=1000", "runtime=30",
     "--slurm-init-seconds-before-status-checks", "2",
