@@ -47,7 +47,7 @@ PARTITION = os.environ.get("ALNSFW_SLURM_PARTITION", "debug")
 TRAINING_RULES = {"active_learning", "full_supervision"}
 RUN = "results/runs/fold0/seed0"
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-# The smoke preset with a cluster's job grid (one job per run and per video, tests/cluster/per-run.yaml).
+# The smoke preset with a cluster's job grid: one job per run and per video (per-run.yaml).
 PER_RUN = str(CLUSTER / "per-run.yaml")
 CONFIG = ["--configfile", "presets/smoke.yaml", PER_RUN]
 # What a user adds on the command line (README "Running on a cluster"), plus a short first status
