@@ -15,7 +15,6 @@ pretrains on a synthetic proxy task for `proxy` (the demo's choice, see alnsfw.m
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -92,29 +91,12 @@ def he_normal_reinit(base: keras.Model, seed: int) -> None:
     NumPy draws the values (not Keras initialisers), so the trunk, and thus a cache computed with
     it, is the same in every process and on every machine.
     """
-    convs = [layer for layer in base.layers if isinstance(layer, keras.layers.Conv2D)]
-    kernels = _he_normal_kernels(seed, tuple(tuple(layer.kernel.shape) for layer in convs))
-    for layer, kernel in zip(convs, kernels):
-        layer.kernel.assign(kernel)
-
-
-@functools.lru_cache(maxsize=2)
-def _he_normal_kernels(seed: int, shapes: tuple[tuple[int, ...], ...]) -> tuple[np.ndarray, ...]:
-    """The kernels he_normal_reinit assigns, drawn once per process for a seed and architecture.
-
-    Why: drawing ResNet50V2's 23.5M weights in float64 took 0.3 s of each ~1 s network build,
-    and one process builds the same trunk many times (each run of a fold and seed, the tests'
-    learners). The arrays are read-only (Keras copies them into its variables), so the values are
-    the same draw, in the same order, as drawing them anew.
-    """
     rng = np.random.default_rng(seed)
-    kernels = []
-    for shape in shapes:
-        std = np.sqrt(2.0 / float(np.prod(shape[:-1])))
-        kernel = (rng.standard_normal(shape) * std).astype("float32")
-        kernel.flags.writeable = False
-        kernels.append(kernel)
-    return tuple(kernels)
+    for layer in base.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            shape = tuple(layer.kernel.shape)
+            std = np.sqrt(2.0 / float(np.prod(shape[:-1])))
+            layer.kernel.assign((rng.standard_normal(shape) * std).astype("float32"))
 
 
 def build_base(model_cfg: dict[str, Any]) -> keras.Model:
