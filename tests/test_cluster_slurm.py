@@ -11,7 +11,9 @@ and slurmd). The module:
    sbatch, with the account and partition given, training jobs with one (fake) GPU and the others
    with none; and that every CSV of results/runs and results/tables equals the local one
    (except the *_seconds wall-time columns);
-4. kills a running active-learning job in two ways and checks that it resumes from its per-cycle
+4. runs the smoke preset as it is (compute.batch_runs: true) through SLURM too: one train_runs
+   job with its GPU, and the same files as one job per run;
+5. kills a running active-learning job in two ways and checks that it resumes from its per-cycle
    checkpoint and ends with the same results:
    - `scancel --batch --signal=TERM` while Snakemake keeps running: the job fails, the profile's
      `retries: 1` resubmits it;
@@ -44,7 +46,7 @@ WORKFLOW_PATHS = ["Snakefile", "config.yaml", "presets", "workflow", "scripts", 
                   "profiles"]  # fmt: skip
 ACCOUNT = os.environ.get("ALNSFW_SLURM_ACCOUNT", "alnsfw")
 PARTITION = os.environ.get("ALNSFW_SLURM_PARTITION", "debug")
-TRAINING_RULES = {"active_learning", "full_supervision"}
+TRAINING_RULES = {"active_learning", "full_supervision", "train_runs"}
 RUN = "results/runs/fold0/seed0"
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 # The smoke preset with a cluster's job grid: one job per run and per video (per-run.yaml).
@@ -302,6 +304,26 @@ def test_every_job_went_through_sbatch(slurm_run, local_run):
 
 def test_slurm_results_equal_local_results(slurm_run, local_run):
     workdir, _ = slurm_run
+    assert_same_results(workdir, local_run)
+
+
+def test_batched_runs_go_through_sbatch_with_their_gpu(cluster, local_run, tmp_path_factory):
+    """The smoke preset as it is (compute.batch_runs: true, as in config.yaml): one `train_runs`
+    job trains the fold and seed's baseline and strategies, asks for its GPU, and writes the same
+    files to the last digit as one job per run (the local reference)."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("cluster") / "batched")
+    log_text = snakemake(workdir, [a for a in SLURM if a != PER_RUN], "snakemake-batched.log")
+    jobs = sacct(slurm_ids(log_text))
+    submitted = Counter(rule_of(j["Comment"]) for j in jobs)
+    assert submitted["train_runs"] == 1, submitted
+    assert submitted["active_learning"] == submitted["full_supervision"] == 0, submitted
+    for job in jobs:
+        assert job["State"] == "COMPLETED", job
+        gpus = re.search(r"gres/gpu=(\d+)", job["AllocTRES"])
+        if rule_of(job["Comment"]) in TRAINING_RULES:
+            assert gpus and gpus.group(1) == "1", f"training job without its GPU: {job}"
+        else:
+            assert gpus is None, f"a GPU for a job that does not train: {job}"
     assert_same_results(workdir, local_run)
 
 
