@@ -11,7 +11,7 @@ DEV_EXTRAS := dev,slurm,campaign
 LOCK := constraints.txt
 CORES ?= all
 
-.PHONY: prereqs venv install install-run lock run test lint test-slow test-cluster cluster-down bench gpu-check report clean \
+.PHONY: prereqs venv install install-run lock run test lint profile-tests test-slow test-cluster cluster-down bench gpu-check report clean \
 	labelstudio labelstudio-install labelstudio-start labelstudio-stop browser-prereqs test-labelstudio
 
 ## System prerequisites (Python >= 3.11 with venv + ensurepip, make, git): names the one
@@ -74,10 +74,15 @@ test: install
 	$(MAKE) lint
 
 lint: install
-	$(BIN)/ruff check src scripts tests benchmarks
-	$(BIN)/ruff format --check src scripts tests benchmarks
+	$(BIN)/ruff check src scripts tests benchmarks tools
+	$(BIN)/ruff format --check src scripts tests benchmarks tools
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint
+
+## The test suite as `make test` runs it, with each test's CPU seconds (tools/pytest_cpu.py): on
+## two cores the suite is CPU-bound, so this, not --durations, says where its time goes.
+profile-tests: install
+	PYTHONPATH=tools $(BIN)/pytest -p pytest_cpu
 
 ## Checks too slow for CI (paper-scale): see docs/development.md.
 test-slow: install
