@@ -19,7 +19,8 @@ def files(name: str) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-AL_NAMES = ("cycles", "queries", "predictions", "stopping", "weights")
+# the baseline's outputs are named full_<name> (workflow/rules/experiment.smk), the others are runs'
+AL_NAMES = [name for name in out.keys() if not name.startswith("full_")]
 runs = [
     {
         "strategy": strategy,
@@ -30,7 +31,7 @@ runs = [
     for i, strategy in enumerate(strategies)
 ]
 baseline = {
-    "outputs": {n: out[f"full_{n}"] for n in ("metrics", "history", "predictions", "weights")},
+    "outputs": {n.removeprefix("full_"): out[n] for n in out.keys() if n.startswith("full_")},
     "config": with_runtime(snakemake.params.baseline, snakemake.config),
     "log": snakemake.log.full,
 }

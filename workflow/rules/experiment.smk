@@ -23,6 +23,22 @@ AL_SETTINGS = SHARED_SETTINGS | {
     "al": {k: v for k, v in config["al"].items() if k != "strategies"}
 }
 BASELINE_SETTINGS = SHARED_SETTINGS | {"baseline": config["baseline"]}
+# One run's files by name: an active-learning run's, and the full-supervision baseline's. Rule
+# train_runs holds every strategy's (AL) and the baseline's (as full_<name>); the one-run rules
+# one run's; scripts/train_runs.py tells the two apart by that prefix.
+AL_OUTPUTS = {
+    "cycles": CYCLES,
+    "queries": run_file("queries.csv"),
+    "predictions": run_file("predictions.csv"),
+    "stopping": STOPPING,
+    "weights": run_file("final_weights.h5"),
+}
+FULL_OUTPUTS = {
+    "metrics": FULL_METRICS,
+    "history": run_file("history.csv", "full"),
+    "predictions": run_file("predictions.csv", "full"),
+    "weights": run_file("final_weights.h5", "full"),
+}
 
 
 if BATCH_RUNS:
@@ -35,15 +51,8 @@ if BATCH_RUNS:
             keyframes=KEYFRAMES,
             split=SPLIT,
         output:
-            cycles=every_strategy(CYCLES),
-            queries=every_strategy(run_file("queries.csv")),
-            predictions=every_strategy(run_file("predictions.csv")),
-            stopping=every_strategy(STOPPING),
-            weights=every_strategy(run_file("final_weights.h5")),
-            full_metrics=FULL_METRICS,
-            full_history=run_file("history.csv", "full"),
-            full_predictions=run_file("predictions.csv", "full"),
-            full_weights=run_file("final_weights.h5", "full"),
+            **{name: every_strategy(path) for name, path in AL_OUTPUTS.items()},
+            **{f"full_{name}": path for name, path in FULL_OUTPUTS.items()},
         log:
             every_strategy(AL_LOG),
             full=FULL_LOG,
@@ -77,13 +86,9 @@ else:
             keyframes=KEYFRAMES,
             split=SPLIT,
         output:
-            cycles=CYCLES,
-            queries=run_file("queries.csv"),
-            predictions=run_file("predictions.csv"),
-            stopping=STOPPING,
-            weights=run_file("final_weights.h5"),
+            **AL_OUTPUTS,
         log:
-            "results/logs/active_learning/fold{fold}/seed{seed}/{strategy}.log",
+            AL_LOG,
         group:
             training_group(config["compute"])
         conda:
@@ -108,12 +113,9 @@ else:
             keyframes=KEYFRAMES,
             split=SPLIT,
         output:
-            metrics=FULL_METRICS,
-            history=run_file("history.csv", "full"),
-            predictions=run_file("predictions.csv", "full"),
-            weights=run_file("final_weights.h5", "full"),
+            **FULL_OUTPUTS,
         log:
-            "results/logs/full_supervision/fold{fold}/seed{seed}.log",
+            FULL_LOG,
         priority: 5  # before the AL runs: the exports wait on it (export.smk)
         group:
             training_group(config["compute"])
