@@ -15,7 +15,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from conftest import SNAKEMAKE, copy_smoke_workflow
+from conftest import SNAKEMAKE, copy_smoke_workflow, validated_config
 
 from alnsfw.data.synthetic import render_video, write_video
 
@@ -29,14 +29,7 @@ TARGETS = [
 ]
 VIDEO = "resources/smoke/Database/vPorn/vPorn2.avi"
 TABLES = ("table1.csv", "table1.md", "folds.csv", "folds.md")
-SMOKE_SYNTHETIC = {
-    "seed": 3,
-    "shots_per_video": [3, 4],
-    "frames_per_shot": 4,
-    "frame_size": [64, 48],
-    "porn_shot_flip": 0.15,
-    "nonporn_shot_flip": 0.05,
-}  # fmt: skip  (presets/smoke.yaml's synthetic section: the videos it renders)
+SMOKE_SYNTHETIC = validated_config()["synthetic"]  # presets/smoke.yaml's: the videos it renders
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
