@@ -197,7 +197,22 @@ def assert_same_results(workdir: Path, reference: Path, rel_tol: float = 0.0) ->
             assert not bad, f"{rel} row {i} differs from the local run: {bad}"
 
 
-def wait_for(predicate, what: str, timeout: float, proc: subprocess.Popen | None = None):
+def assert_completed_with_their_gpus(jobs: list[dict[str, str]]) -> None:
+    """Every job COMPLETED under the account and partition given; a training job with one GPU,
+    any other job with none."""
+    for job in jobs:
+        assert job["State"] == "COMPLETED", job
+        assert (job["Account"], job["Partition"]) == (ACCOUNT, PARTITION), job
+        gpus = re.search(r"gres/gpu=(\d+)", job["AllocTRES"])
+        if rule_of(job["Comment"]) in TRAINING_RULES:
+            assert gpus and gpus.group(1) == "1", f"training job without its GPU: {job}"
+        else:
+            assert gpus is None, f"a GPU for a job that does not train: {job}"
+
+
+def wait_for(
+    predicate, what: str, timeout: float, proc: subprocess.Popen | None = None, poll: float = 0.2
+):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -205,7 +220,7 @@ def wait_for(predicate, what: str, timeout: float, proc: subprocess.Popen | None
             return value
         if proc is not None and proc.poll() is not None:
             pytest.fail(f"snakemake exited ({proc.returncode}) while waiting for {what}")
-        time.sleep(0.2)
+        time.sleep(poll)
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
@@ -222,13 +237,18 @@ def running_job(comment_part: str) -> str | None:
 
 
 def kill_mid_run(workdir: Path, strategy: str, proc: subprocess.Popen, scancel: list[str]) -> str:
-    """Wait until the run has checkpointed a cycle but not finished, then scancel its job."""
+    """Wait until the run has checkpointed a cycle but not finished, then scancel its job.
+
+    The smoke run's later cycles and its outputs take about a second after the first checkpoint,
+    so the job's id is looked up before (the job runs seconds before it: imports, the first
+    cycle), and the checkpoint is polled every 10 ms: a kill after the run has written its
+    outputs and removed its checkpoint would leave nothing to resume from."""
     run = workdir / RUN / strategy
-    committed = run / "checkpoint"  # a cycle's checkpoint counts once its .sha256 is written
-    wait_for(lambda: any(committed.glob("state-*.json.sha256")), "a checkpoint", 600, proc)
-    assert not (run / "cycles.csv").exists(), "the run finished before it could be killed"
     job_id = wait_for(lambda: running_job(f"active_learning_wildcards_0_0_{strategy}"),
-                      f"the SLURM job of {strategy}", 30, proc)  # fmt: skip
+                      f"the SLURM job of {strategy}", 600, proc)  # fmt: skip
+    committed = run / "checkpoint"  # a cycle's checkpoint counts once its .sha256 is written
+    wait_for(lambda: any(committed.glob("state-*.json.sha256")), "a checkpoint", 600, proc, 0.01)
+    assert not (run / "cycles.csv").exists(), "the run finished before it could be killed"
     subprocess.run(["scancel", *scancel, job_id], check=True)
     wait_for(
         lambda: sacct([job_id])[0]["State"].split()[0] in ("CANCELLED", "FAILED"),
@@ -292,14 +312,7 @@ def test_every_job_went_through_sbatch(slurm_run, local_run):
     assert not local & set(submitted), "a local rule was submitted to SLURM"
     assert planned_jobs(log_text)["aggregate"] >= 1  # ... and it did run, locally
     assert submitted["active_learning"] == 3 and submitted["full_supervision"] == 1
-    for job in jobs:
-        assert job["State"] == "COMPLETED", job
-        assert (job["Account"], job["Partition"]) == (ACCOUNT, PARTITION), job
-        gpus = re.search(r"gres/gpu=(\d+)", job["AllocTRES"])
-        if rule_of(job["Comment"]) in TRAINING_RULES:
-            assert gpus and gpus.group(1) == "1", f"training job without its GPU: {job}"
-        else:
-            assert gpus is None, f"a GPU for a job that does not train: {job}"
+    assert_completed_with_their_gpus(jobs)
 
 
 def test_slurm_results_equal_local_results(slurm_run, local_run):
@@ -317,13 +330,7 @@ def test_batched_runs_go_through_sbatch_with_their_gpu(cluster, local_run, tmp_p
     submitted = Counter(rule_of(j["Comment"]) for j in jobs)
     assert submitted["train_runs"] == 1, submitted
     assert submitted["active_learning"] == submitted["full_supervision"] == 0, submitted
-    for job in jobs:
-        assert job["State"] == "COMPLETED", job
-        gpus = re.search(r"gres/gpu=(\d+)", job["AllocTRES"])
-        if rule_of(job["Comment"]) in TRAINING_RULES:
-            assert gpus and gpus.group(1) == "1", f"training job without its GPU: {job}"
-        else:
-            assert gpus is None, f"a GPU for a job that does not train: {job}"
+    assert_completed_with_their_gpus(jobs)
     assert_same_results(workdir, local_run)
 
 
