@@ -1,7 +1,8 @@
 """Entry point of rule `aggregate`: all tables of the report (see alnsfw.report.aggregate)."""
 
 from alnsfw.entry import run_logged, section_from_params
-from alnsfw.report.aggregate import ReportOptions, aggregate
+from alnsfw.report.aggregate import aggregate
+from alnsfw.report.options import ReportOptions
 from alnsfw.report.runs import expected_runs
 
 p = snakemake.params

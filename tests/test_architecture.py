@@ -105,3 +105,29 @@ def test_the_leaf_modules_import_nothing_of_alnsfw():
     """schema and outputs are read by every layer (the Snakefile too): no alnsfw import at all."""
     for name in ("schema/__init__.py", "outputs.py"):
         assert imported_modules(SRC / "alnsfw" / name) == set(), name
+
+
+def test_the_rule_files_import_nothing_heavy():
+    """Every `snakemake` command (dry-runs and `--lint` too) parses the Snakefile, so what the
+    rule files import is paid on each: scipy.stats alone was half a CPU-second of a ~1.7 s
+    start, from one dataclass read in report.smk (now alnsfw.report.options). pandas is not on
+    the list: the SLURM executor plugin imports it at every start anyway."""
+    import re
+    import subprocess
+    import sys
+
+    root = SRC.parent
+    files = [root / "Snakefile", *sorted((root / "workflow" / "rules").glob("*.smk"))]
+    modules = sorted(
+        {
+            m
+            for f in files
+            for m in re.findall(r"^\s*(?:from|import) (alnsfw[\w.]*)", f.read_text(), re.M)
+        }
+    )
+    assert "alnsfw.config" in modules  # the pattern finds them
+    heavy = ["scipy", "matplotlib", "tensorflow", "keras", "jax", "h5py", "cv2", "sklearn"]
+    probe = f"import sys\nfor m in {modules!r}: __import__(m)\n"
+    probe += f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", f"the rule files' imports {modules} pull in {done.stdout}"

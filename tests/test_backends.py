@@ -35,6 +35,7 @@ def test_learner_guarantees_hold_on_jax(tmp_path):
     # XLA's persistent cache: learners of the same shape compile once, not once per test.
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
     env |= {"JAX_COMPILATION_CACHE_DIR": str(tmp_path / "xla-cache")}
+    env |= {"JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}  # as the workflow sets it
     selection = " or ".join(f"({check})" for check in JAX_CHECKS)
     command = [sys.executable, "-m", "pytest", "tests/test_model_learner.py", "-q", "-n", "0"]
     command += ["-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning", "-k", selection]

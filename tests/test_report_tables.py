@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 from test_report_fixtures import STRATEGIES, make_runs, table_outputs
 
-from alnsfw.report.aggregate import ReportOptions, aggregate
+from alnsfw.report.aggregate import aggregate
 from alnsfw.report.curves import bootstrap_ci, normalised_auc, stays_within_from, values_at
+from alnsfw.report.options import ReportOptions
 from alnsfw.report.runs import load_cycles, load_full, split_existing
 from alnsfw.report.tables import key_percentage_table, paired_table, summary_table
 

@@ -179,8 +179,9 @@ def _with_video_columns(runs):
 def test_table2_video_twin_and_video_learning_curves(tmp_path):
     from test_report_fixtures import STRATEGIES, make_runs, table_outputs
 
-    from alnsfw.report.aggregate import ReportOptions, aggregate
+    from alnsfw.report.aggregate import aggregate
     from alnsfw.report.figures import fold_figure
+    from alnsfw.report.options import ReportOptions
     from alnsfw.report.runs import load_cycles, load_full
 
     runs = make_runs(tmp_path)

@@ -1,7 +1,7 @@
 # Results: the paper's Table 2 (+ F1 and ROC-AUC twins), Figures 3-7 (one per fold), a summary
 # figure, learning-curve statistics, strategy-vs-random CIs, and the report's protocol page.
 # `snakemake --report results/report.html` collects everything marked report(...) below.
-from alnsfw.report.aggregate import ReportOptions  # noqa: E402
+from alnsfw.report.options import ReportOptions  # noqa: E402
 
 
 report: "../report/workflow.rst"

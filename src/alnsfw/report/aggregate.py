@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,6 +16,7 @@ import pandas as pd
 from alnsfw.io import write_csv, write_text
 from alnsfw.markdown import markdown_table
 from alnsfw.report import render
+from alnsfw.report.options import ReportOptions
 from alnsfw.report.runs import RunSpec, load_cycles, load_full, missing_frame, split_existing
 from alnsfw.report.tables import (
     add_peer_columns,
@@ -24,7 +24,6 @@ from alnsfw.report.tables import (
     paired_table,
     summary_table,
 )
-from alnsfw.schema import config_section
 
 log = logging.getLogger(__name__)
 
@@ -96,35 +95,6 @@ def peer_table(peer_runs: pd.DataFrame, display: bool = False) -> pd.DataFrame:
 
 # Fewer fold x seed pairs than this, and the paired table warns that its CIs mean little.
 MIN_PAIRS_FOR_CI = 5
-
-
-@dataclass(frozen=True, slots=True)
-class ReportOptions:
-    """The `report` section of the config, as the aggregation uses it (its fields name the keys
-    rule aggregate passes). Keys a partial config leaves out come from the schema, the one place
-    that states the defaults."""
-
-    key_percentages: tuple[float, ...]
-    interpolation: str
-    edge_tolerance: float
-    within_points: float
-    bootstrap: int
-    bootstrap_seed: int
-    allow_partial: bool
-
-    @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> ReportOptions:
-        """Build from cfg['report'], ignoring keys that only the figures use."""
-        report = config_section(cfg, "report")
-        return cls(
-            key_percentages=tuple(float(p) for p in report["key_percentages"]),
-            interpolation=str(report["interpolation"]),
-            edge_tolerance=float(report["edge_tolerance"]),
-            within_points=float(report["within_points"]),
-            bootstrap=int(report["bootstrap"]),
-            bootstrap_seed=int(report["bootstrap_seed"]),
-            allow_partial=bool(report["allow_partial"]),
-        )
 
 
 def coverage_note(present: Sequence[RunSpec], missing: Sequence[RunSpec]) -> str:
