@@ -154,6 +154,15 @@ def test_he_normal_is_deterministic_and_scaled():
     kernel = a.base.get_layer("conv4_block1_2_conv").kernel.numpy()
     expected = np.sqrt(2.0 / np.prod(kernel.shape[:-1]))
     assert abs(kernel.std() / expected - 1) < 0.02
+    # every kernel as the plain draw gives it, layer after layer from one stream (network.py
+    # draws into a reused buffer instead; a changed value would change every cache and result)
+    rng = np.random.default_rng(CFG["model"]["weights_seed"])
+    convs = [layer for layer in a.base.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convs) > 50
+    for layer in convs:
+        shape = tuple(layer.kernel.shape)
+        plain = rng.standard_normal(shape) * np.sqrt(2.0 / float(np.prod(shape[:-1])))
+        np.testing.assert_array_equal(layer.kernel.numpy(), plain.astype("float32"), layer.name)
 
 
 def test_default_init_is_reproducible():

@@ -89,14 +89,22 @@ def he_normal_reinit(base: keras.Model, seed: int) -> None:
     """Redraw every conv kernel of `base` from N(0, 2/fan_in), deterministically from `seed`.
 
     NumPy draws the values (not Keras initialisers), so the trunk, and thus a cache computed with
-    it, is the same in every process and on every machine.
+    it, is the same in every process and on every machine. Each kernel is drawn into one reused
+    float64 buffer and scaled in place (the same values as `standard_normal(shape) * std`): fresh
+    arrays of up to 19 MB per layer cost a process's first build 0.9 s of page faults, the
+    buffer 0.35 s (tests/test_model_network.py checks the values).
     """
     rng = np.random.default_rng(seed)
-    for layer in base.layers:
-        if isinstance(layer, keras.layers.Conv2D):
-            shape = tuple(layer.kernel.shape)
-            std = np.sqrt(2.0 / float(np.prod(shape[:-1])))
-            layer.kernel.assign((rng.standard_normal(shape) * std).astype("float32"))
+    convs = [layer for layer in base.layers if isinstance(layer, keras.layers.Conv2D)]
+    sizes = [int(np.prod(layer.kernel.shape)) for layer in convs]
+    drawn = np.empty(max(sizes, default=0))  # never handed to Keras, which may alias arrays
+    for layer, size in zip(convs, sizes):
+        shape = tuple(layer.kernel.shape)
+        std = np.sqrt(2.0 / float(np.prod(shape[:-1])))
+        values = drawn[:size]
+        rng.standard_normal(out=values)
+        values *= std
+        layer.kernel.assign(values.astype(np.float32).reshape(shape))
 
 
 def build_base(model_cfg: dict[str, Any]) -> keras.Model:
