@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,12 +97,11 @@ def he_normal_reinit(base: keras.Model, seed: int) -> None:
     """
     rng = np.random.default_rng(seed)
     convs = [layer for layer in base.layers if isinstance(layer, keras.layers.Conv2D)]
-    sizes = [int(np.prod(layer.kernel.shape)) for layer in convs]
-    drawn = np.empty(max(sizes, default=0))  # never handed to Keras, which may alias arrays
-    for layer, size in zip(convs, sizes):
-        shape = tuple(layer.kernel.shape)
+    shapes = [tuple(layer.kernel.shape) for layer in convs]
+    drawn = np.empty(max(map(math.prod, shapes), default=0))  # never handed to Keras (aliasing)
+    for layer, shape in zip(convs, shapes):
         std = np.sqrt(2.0 / float(np.prod(shape[:-1])))
-        values = drawn[:size]
+        values = drawn[: math.prod(shape)]
         rng.standard_normal(out=values)
         values *= std
         layer.kernel.assign(values.astype(np.float32).reshape(shape))
