@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from alnsfw.model.settings import xla_cache_environment
+
 pytestmark = pytest.mark.xdist_group("jax_learner")  # tests/conftest.py
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,8 +36,7 @@ def test_learner_guarantees_hold_on_jax(tmp_path):
     pytest.importorskip("jax")
     # XLA's persistent cache: learners of the same shape compile once, not once per test.
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    env |= {"JAX_COMPILATION_CACHE_DIR": str(tmp_path / "xla-cache")}
-    env |= {"JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}  # as the workflow sets it
+    env |= xla_cache_environment(tmp_path / "xla-cache")  # as the workflow sets it
     selection = " or ".join(f"({check})" for check in JAX_CHECKS)
     command = [sys.executable, "-m", "pytest", "tests/test_model_learner.py", "-q", "-n", "0"]
     command += ["-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning", "-k", selection]

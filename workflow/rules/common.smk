@@ -20,6 +20,7 @@ os.environ.update(PYTHONPATH=os.pathsep.join([SRC, *filter(None, OTHER_PATHS)]))
 from alnsfw.config import validate_config  # noqa: E402
 from alnsfw.io import remove_stale_temporaries  # noqa: E402
 from alnsfw.data.layout import planned_videos  # noqa: E402
+from alnsfw.model.settings import xla_cache_environment  # noqa: E402
 from alnsfw.packing import (  # noqa: E402
     check_group_components,
     model_env_file,
@@ -28,13 +29,11 @@ from alnsfw.packing import (  # noqa: E402
 )
 
 # compute.backend: jax compiles every train/predict step with XLA; this on-disk cache lets the
-# jobs of a workflow (same shapes in every run) compile each step once. Jobs inherit it. Every
-# program goes in, not only those over JAX's default 1 s of compiling: a small model's are all
-# shorter (the learner's JAX checks: 67 CPU-s with the default, 54 with 0; 2.3 MB of cache).
-os.environ.setdefault(
-    "JAX_COMPILATION_CACHE_DIR", str(Path(".snakemake/xla-cache").resolve())
-)
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+# jobs of a workflow (same shapes in every run) compile each step once. Jobs inherit it; a
+# variable the user set wins.
+XLA_CACHE = xla_cache_environment(Path(".snakemake/xla-cache").resolve())
+for _name, _value in XLA_CACHE.items():
+    os.environ.setdefault(_name, _value)
 # Coerced to the schema's types, validated (defaults filled in), checked: alnsfw.config.
 validate_config(config)
 
